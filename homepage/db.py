@@ -1,0 +1,218 @@
+"""The database layer: the one place that creates the engine and the session.
+
+Every other module imports :data:`session` and :class:`Base` from here. The rules
+that keep SQLite safe under mod_wsgi's threads and processes live in this file, each
+with the reason it exists.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import weakref
+from pathlib import Path
+
+import click
+from flask import Flask, current_app, has_request_context, request
+from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
+
+#: The project root, where the default ``blog.db`` lives.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: An absolute path, so the database does not move with the server's working
+#: directory (Apache starts daemons in ``/``).
+DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'blog.db'}"
+
+#: Methods whose transactions only read. Everything else takes the write lock up
+#: front with ``BEGIN IMMEDIATE``.
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+EXTENSION_KEY = "homepage.db"
+
+
+class Base(DeclarativeBase):
+    """Base class of every model."""
+
+
+class _AppSession(Session):
+    """A session that finds its engine through the current Flask app.
+
+    Looking the engine up per use, instead of binding the session once, lets several
+    apps (one per test, each with its own database file) share the module-level
+    ``session`` without leaking into each other.
+    """
+
+    def get_bind(self, *args, **kwargs):  # noqa: D401 - SQLAlchemy's signature
+        """Return the engine of the current app."""
+        return get_engine()
+
+
+#: One session per thread. mod_wsgi serves each request on one thread from start
+#: to end, so thread-local scope gives every request its own session, and
+#: ``remove()`` at teardown hands the connection back to the pool.
+session: scoped_session[Session] = scoped_session(
+    sessionmaker(class_=_AppSession, expire_on_commit=False)
+)
+
+# Engines made by this process. A forked child must not reuse the parent's SQLite
+# connections (two processes on one connection corrupt its state), so each is
+# disposed without closing the parent's handles right after a fork.
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _dispose_engines_after_fork() -> None:
+    for engine in list(_engines):
+        engine.dispose(close=False)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_dispose_engines_after_fork)
+
+
+def get_engine(app: Flask | None = None) -> Engine:
+    """Return the engine of ``app`` or of the current app."""
+    app = app or current_app
+    return app.extensions[EXTENSION_KEY]
+
+
+def sqlite_path(url: str) -> Path | None:
+    """Return the file behind a SQLite URL, or None for other databases."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    if parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def _on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry):
+    """Configure every new SQLite connection for concurrent use."""
+    # Take transaction control away from Python's sqlite3 module, which would
+    # otherwise BEGIN only before a write, so that reads ran outside the
+    # transaction and read-modify-write cycles lost updates. SQLAlchemy's begin
+    # event below emits the BEGIN itself. (On Python 3.12+ this is the same as
+    # autocommit=LEGACY_TRANSACTION_CONTROL with isolation_level=None.)
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        # Wait up to 30 s for another writer instead of failing at once with
+        # "database is locked".
+        cursor.execute("PRAGMA busy_timeout = 30000")
+        # WAL lets readers proceed while one writer writes; it is persistent, but
+        # setting it on every connection makes a fresh file safe too.
+        cursor.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode NORMAL is durable across application crashes and much
+        # faster than FULL; only a power cut can lose the latest commits.
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        # SQLite leaves foreign keys off unless asked, per connection.
+        cursor.execute("PRAGMA foreign_keys = ON")
+        # Truncate the WAL back to 4 MiB after checkpoints so it cannot keep
+        # the size of the biggest burst of writes forever.
+        cursor.execute("PRAGMA journal_size_limit = 4194304")
+    finally:
+        cursor.close()
+
+
+def _on_begin(conn: Connection) -> None:
+    """Open the transaction with the lock this request will need."""
+    # A deferred transaction that reads and then writes must upgrade its lock;
+    # if another connection writes meanwhile, SQLite returns "database is
+    # locked" at once, without honouring the busy timeout, because waiting
+    # could deadlock. Taking the write lock at BEGIN makes writers queue on the
+    # busy timeout instead. Readers keep a deferred BEGIN, so in WAL mode they
+    # never wait for writers.
+    if has_request_context() and request.method in READ_ONLY_METHODS:
+        conn.exec_driver_sql("BEGIN")
+    else:
+        # POST/PUT/DELETE requests, CLI commands and background code.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str, pool_size: int = 20, max_overflow: int = 10) -> Engine:
+    """Create an engine configured for this project's concurrency rules."""
+    options: dict = {}
+    is_sqlite = url.startswith("sqlite")
+    if is_sqlite:
+        # The pool must hold at least one connection per server thread, or
+        # threads queue for connections rather than for the database. For file
+        # databases SQLAlchemy uses a QueuePool; connections move between
+        # threads only through the pool, one thread at a time, which is why the
+        # dialect turns check_same_thread off for it. Sessions are never shared.
+        options.update(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=30)
+        # Python's own busy wait, as a second line behind the PRAGMA.
+        options["connect_args"] = {"timeout": 30}
+    engine = create_engine(url, **options)
+    if is_sqlite:
+        event.listen(engine, "connect", _on_connect)
+        event.listen(engine, "begin", _on_begin)
+    _engines.add(engine)
+    return engine
+
+
+def init_db(app: Flask | None = None) -> None:
+    """Create every table that does not exist yet; never drop anything."""
+    from . import models  # noqa: F401 - registers the tables on Base.metadata
+
+    Base.metadata.create_all(get_engine(app))
+
+
+def schema_is_current(app: Flask | None = None) -> bool:
+    """Tell whether every table and column of the models exists."""
+    from . import models  # noqa: F401
+
+    inspector = inspect(get_engine(app))
+    for table in Base.metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            return False
+        columns = {column["name"] for column in inspector.get_columns(table.name)}
+        if not {column.name for column in table.columns} <= columns:
+            return False
+    return True
+
+
+def journal_mode(app: Flask | None = None) -> str:
+    """Return the journal mode of the database."""
+    with get_engine(app).connect() as conn:
+        return str(conn.exec_driver_sql("PRAGMA journal_mode").scalar())
+
+
+def _remove_session(_exc: BaseException | None = None) -> None:
+    # Closing the session rolls back whatever a failed request left open and
+    # returns its connection to the pool; the thread's next request starts clean.
+    session.remove()
+
+
+def init_app(app: Flask) -> None:
+    """Create the app's engine and release sessions after each request."""
+    url = app.config.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
+    path = sqlite_path(url)
+    if path is not None and not path.is_absolute():
+        # A relative path would follow the working directory, which differs
+        # between the CLI, the dev server and Apache.
+        raise RuntimeError(f"DATABASE_URL must name an absolute path, not {url!r}")
+    app.extensions[EXTENSION_KEY] = make_engine(
+        url,
+        pool_size=app.config.setdefault("DATABASE_POOL_SIZE", 20),
+        max_overflow=app.config.setdefault("DATABASE_MAX_OVERFLOW", 10),
+    )
+    # Both hooks: requests, and app contexts pushed by CLI commands or tests.
+    app.teardown_request(_remove_session)
+    app.teardown_appcontext(_remove_session)
+    app.cli.add_command(init_db_command)
+
+
+@click.command("init-db")
+def init_db_command() -> None:
+    """Create the database schema; existing data is kept."""
+    init_db()
+    click.echo(f"Initialized the database at {current_app.config['DATABASE_URL']}.")
+
+
+def ping() -> bool:
+    """Run a trivial query; used by health checks."""
+    return session.execute(text("SELECT 1")).scalar() == 1

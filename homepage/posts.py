@@ -1,0 +1,248 @@
+"""Post rules shared by the reader and admin views: validation, slugs, tags, queries."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from math import ceil
+
+from flask import abort, current_app
+from slugify import slugify
+from sqlalchemy import delete, exists, func, or_, select
+from sqlalchemy.orm import joinedload, selectinload
+
+from . import markdown
+from .db import session
+from .models import PUBLISHED, STATUSES, Post, Tag, post_tags, utcnow
+
+MAX_TITLE = 200
+MAX_SLUG = 80
+MAX_TAG = 64
+MAX_TAGS = 20
+MAX_SUMMARY = 2000
+_SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+@dataclass
+class PostForm:
+    """The author's input for a post, kept as typed so the form can show it again."""
+
+    title: str = ""
+    slug: str = ""
+    body: str = ""
+    summary: str = ""
+    tags: str = ""
+    status: str = "draft"
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_request(cls, form) -> PostForm:
+        """Read the fields from a submitted form."""
+        return cls(
+            title=form.get("title", ""),
+            slug=form.get("slug", ""),
+            body=form.get("body", ""),
+            summary=form.get("summary", ""),
+            tags=form.get("tags", ""),
+            status=form.get("status", ""),
+        )
+
+    @classmethod
+    def from_post(cls, post: Post) -> PostForm:
+        """Fill the fields from a stored post."""
+        return cls(
+            title=post.title,
+            slug=post.slug,
+            body=post.body,
+            summary=post.summary,
+            tags=", ".join(tag.name for tag in post.tags),
+            status=post.status,
+        )
+
+    def tag_names(self) -> list[str]:
+        """Return the tags, normalized, without duplicates, in the order typed."""
+        names: list[str] = []
+        for raw in self.tags.split(","):
+            name = " ".join(raw.split()).lower()
+            if name and name not in names:
+                names.append(name)
+        return names
+
+    def validate(self, post: Post | None = None) -> bool:
+        """Check every field, recording one message per bad field."""
+        self.errors.clear()
+        self.title = self.title.strip()
+        self.slug = self.slug.strip()
+        self.summary = self.summary.strip()
+        if not self.title:
+            self.errors["title"] = "Give the post a title."
+        elif len(self.title) > MAX_TITLE:
+            self.errors["title"] = f"Keep the title under {MAX_TITLE} characters."
+        if self.slug:
+            if not _SLUG_RE.fullmatch(self.slug) or len(self.slug) > MAX_SLUG:
+                self.errors["slug"] = (
+                    "Use lower-case letters a-z, digits and single hyphens, "
+                    f"at most {MAX_SLUG} characters, or leave it empty."
+                )
+            elif slug_taken(self.slug, post):
+                self.errors["slug"] = "Another post already uses this slug."
+        limit = current_app.config["MAX_BODY_BYTES"]
+        if not self.body.strip():
+            self.errors["body"] = "Write something in the body."
+        elif len(self.body.encode("utf-8", "surrogatepass")) > limit:
+            self.errors["body"] = (
+                f"The body is too long: keep it under {limit:,} bytes."
+            )
+        if len(self.summary) > MAX_SUMMARY:
+            self.errors["summary"] = f"Keep the summary under {MAX_SUMMARY} characters."
+        names = self.tag_names()
+        if len(names) > MAX_TAGS:
+            self.errors["tags"] = f"Use at most {MAX_TAGS} tags."
+        elif any(len(name) > MAX_TAG for name in names):
+            self.errors["tags"] = f"Keep each tag under {MAX_TAG} characters."
+        elif any("/" in name or "?" in name or "#" in name for name in names):
+            self.errors["tags"] = 'Tags cannot contain "/", "?" or "#".'
+        if self.status not in STATUSES:
+            self.errors["status"] = "Choose draft or published."
+        return not self.errors
+
+
+def slug_taken(slug: str, post: Post | None = None) -> bool:
+    """Tell whether a post other than ``post`` uses ``slug``."""
+    query = select(Post.id).where(Post.slug == slug)
+    if post is not None and post.id is not None:
+        query = query.where(Post.id != post.id)
+    return session.execute(query.limit(1)).first() is not None
+
+
+def unique_slug(title: str) -> str:
+    """Make an ASCII slug from ``title`` that no post uses yet."""
+    # python-slugify transliterates any script (Cyrillic, Greek, CJK) to ASCII;
+    # a title made only of symbols or emoji falls back to "post".
+    base = slugify(title, max_length=MAX_SLUG - 6, word_boundary=True) or "post"
+    taken = set(
+        session.scalars(
+            select(Post.slug).where(or_(Post.slug == base, Post.slug.like(f"{base}-%")))
+        )
+    )
+    if base not in taken:
+        return base
+    number = 2
+    while f"{base}-{number}" in taken:
+        number += 1
+    return f"{base}-{number}"
+
+
+def get_or_create_tags(names: list[str]) -> list[Tag]:
+    """Return Tag rows for ``names``, creating the missing ones."""
+    if not names:
+        return []
+    # Writers hold SQLite's write lock from BEGIN IMMEDIATE, so no other
+    # request can insert the same tag between this SELECT and the INSERT.
+    existing = {
+        tag.name: tag for tag in session.scalars(select(Tag).where(Tag.name.in_(names)))
+    }
+    tags = []
+    for name in names:
+        tag = existing.get(name)
+        if tag is None:
+            tag = Tag(name=name)
+            session.add(tag)
+        tags.append(tag)
+    return tags
+
+
+def apply_form(post: Post, form: PostForm) -> Post:
+    """Copy validated input onto ``post`` and render its Markdown."""
+    post.title = form.title
+    post.slug = form.slug or (post.slug if post.id else "") or unique_slug(form.title)
+    post.body = form.body
+    post.body_html = markdown.render(form.body)
+    post.summary = form.summary
+    post.summary_html = (
+        markdown.render(form.summary)
+        if form.summary
+        else markdown.first_paragraph(post.body_html)
+    )
+    post.tags = get_or_create_tags(form.tag_names())
+    if form.status == PUBLISHED and post.published_at is None:
+        post.published_at = utcnow()
+    post.status = form.status
+    return post
+
+
+def delete_orphan_tags() -> None:
+    """Delete tags that no post uses any more."""
+    used = exists().where(post_tags.c.tag_id == Tag.id)
+    session.execute(delete(Tag).where(~used))
+
+
+# -- reader queries ---------------------------------------------------------
+
+
+@dataclass
+class Page:
+    """One page of a paginated list."""
+
+    items: list
+    number: int
+    total: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, ceil(self.total / self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+
+def published():
+    """Return a query of published posts, newest first."""
+    return (
+        select(Post)
+        .where(Post.status == PUBLISHED)
+        .order_by(Post.published_at.desc(), Post.id.desc())
+    )
+
+
+def paginate(query, count_query, number: int) -> Page:
+    """Load one page of ``query``; abort 404 when the page does not exist."""
+    per_page = current_app.config["POSTS_PER_PAGE"]
+    total = session.execute(count_query).scalar_one()
+    page = Page([], number, total, per_page)
+    if number < 1 or number > page.pages:
+        abort(404)
+    page.items = list(
+        session.scalars(
+            query.options(selectinload(Post.tags))
+            .limit(per_page)
+            .offset((number - 1) * per_page)
+        )
+    )
+    return page
+
+
+def count_published(*criteria):
+    """Return a COUNT query of published posts matching ``criteria``."""
+    return select(func.count(Post.id)).where(Post.status == PUBLISHED, *criteria)
+
+
+def get_published_post(slug: str) -> Post:
+    """Return the published post with ``slug``.
+
+    :raise 404: when there is none; drafts are not revealed.
+    """
+    post = session.scalars(
+        select(Post)
+        .where(Post.slug == slug, Post.status == PUBLISHED)
+        .options(joinedload(Post.author), selectinload(Post.tags))
+    ).first()
+    if post is None:
+        abort(404)
+    return post

@@ -1,0 +1,98 @@
+"""Fixtures: a fresh app and database per test, a client, and a logged-in author."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from homepage import create_app
+from homepage.cli import create_author
+from homepage.db import init_db
+
+PASSWORD = "correct horse battery"
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    """Return the CSRF token embedded in a page's form."""
+    match = _CSRF.search(html)
+    assert match, "the page has no form with a CSRF token"
+    return match.group(1)
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Flask]:
+    """Return an app on its own database file, with one author, "alice"."""
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test secret",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'blog.db'}",
+        }
+    )
+    with app.app_context():
+        init_db()
+        create_author("alice", PASSWORD)
+    yield app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+class AuthActions:
+    """Log in and out through the real forms, and submit forms with their token."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self._client = client
+
+    def token(self, path: str = "/admin/login") -> str:
+        return csrf_from(self._client.get(path).get_data(as_text=True))
+
+    def login(self, username: str = "alice", password: str = PASSWORD, **extra):
+        return self._client.post(
+            "/admin/login",
+            data={
+                "username": username,
+                "password": password,
+                "csrf_token": self.token(),
+                **extra,
+            },
+        )
+
+    def logout(self):
+        return self._client.post(
+            "/admin/logout", data={"csrf_token": self.token("/admin/")}
+        )
+
+    def post_form(self, path: str, **fields):
+        """Submit ``fields`` to ``path`` with a valid CSRF token."""
+        token = self.token("/admin/posts/new")
+        return self._client.post(path, data={"csrf_token": token, **fields})
+
+    def create_post(self, title: str = "Hello", **fields):
+        data = {
+            "title": title,
+            "body": f"The body of {title}.",
+            "tags": "",
+            "status": "published",
+            "action": "save",
+            **fields,
+        }
+        return self.post_form("/admin/posts/new", **data)
+
+
+@pytest.fixture
+def auth(client: FlaskClient) -> AuthActions:
+    return AuthActions(client)
