@@ -1,0 +1,74 @@
+# homepage: set up, serve and test the blog. `make help` lists the targets.
+
+# Debian's Python, because Apache's unprivileged user must be able to read the
+# interpreter that mod_wsgi embeds (a pyenv under /root is not readable).
+PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PROCESSES ?= 2
+THREADS ?= 15
+# Apache refuses to serve as root; this account serves when make runs as root.
+SERVE_USER ?= www-data
+SERVE_GROUP ?= www-data
+FLASK := $(BIN)/flask --app homepage
+
+.PHONY: help install system-deps run dev test lint format clean
+
+help:
+	@echo "make run    set everything up and serve on http://$(HOST):$(PORT)/ under Apache mod_wsgi"
+	@echo "make dev    serve with Flask's debug server (reloads templates and code)"
+	@echo "make test   install what the tests need and run the whole suite"
+	@echo "make lint   ruff check and ruff format --check"
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+# --no-cache-dir: a cached wheel may have been built for another Python.
+$(BIN)/mod_wsgi-express: | $(BIN)/python
+	$(BIN)/pip install -q --no-cache-dir 'mod_wsgi>=5.0'
+
+install: system-deps $(VENV)/.installed $(BIN)/mod_wsgi-express
+
+run: install
+	$(FLASK) first-run
+	@if [ "$$(id -u)" -eq 0 ]; then \
+	    install -d -o $(SERVE_USER) -g $(SERVE_GROUP) -m 0750 instance; \
+	    chgrp $(SERVE_GROUP) . && chmod g+rwx .; \
+	    chown $(SERVE_USER):$(SERVE_GROUP) blog.db blog.db-wal blog.db-shm 2>/dev/null || true; \
+	    chown $(SERVE_USER):$(SERVE_GROUP) instance/secret_key 2>/dev/null || true; \
+	fi
+	$(BIN)/mod_wsgi-express start-server homepage.wsgi \
+	    --host $(HOST) --port $(PORT) \
+	    --processes $(PROCESSES) --threads $(THREADS) \
+	    --url-alias /static static \
+	    --server-root $(CURDIR)/.mod_wsgi \
+	    $$( [ "$$(id -u)" -eq 0 ] && echo --user $(SERVE_USER) --group $(SERVE_GROUP) ) \
+	    --log-to-terminal
+
+dev: $(VENV)/.installed
+	$(FLASK) first-run
+	$(FLASK) run --debug --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf .mod_wsgi .pytest_cache .ruff_cache *.egg-info
