@@ -154,20 +154,25 @@ def get_or_create_tags(names: list[str]) -> list[Tag]:
 
 def apply_form(post: Post, form: PostForm) -> Post:
     """Copy validated input onto ``post`` and render its Markdown."""
-    post.title = form.title
-    post.slug = form.slug or (post.slug if post.id else "") or unique_slug(form.title)
-    post.body = form.body
-    post.body_html = markdown.render(form.body)
-    post.summary = form.summary
-    post.summary_html = (
-        markdown.render(form.summary)
-        if form.summary
-        else markdown.first_paragraph(post.body_html)
-    )
-    post.tags = get_or_create_tags(form.tag_names())
-    if form.status == PUBLISHED and post.published_at is None:
-        post.published_at = utcnow()
-    post.status = form.status
+    # The slug and tag look-ups below must not flush the half-filled post.
+    with session.no_autoflush:
+        post.title = form.title
+        if form.slug:
+            post.slug = form.slug
+        elif not post.slug:
+            post.slug = unique_slug(form.title)
+        post.body = form.body
+        post.body_html = markdown.render(form.body)
+        post.summary = form.summary
+        post.summary_html = (
+            markdown.render(form.summary)
+            if form.summary
+            else markdown.first_paragraph(post.body_html)
+        )
+        post.tags = get_or_create_tags(form.tag_names())
+        if form.status == PUBLISHED and post.published_at is None:
+            post.published_at = utcnow()
+        post.status = form.status
     return post
 
 
