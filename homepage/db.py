@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app, has_request_context, request
+from flask.cli import with_appcontext
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
@@ -207,6 +208,7 @@ def init_app(app: Flask) -> None:
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db_command() -> None:
     """Create the database schema; existing data is kept."""
     init_db()
