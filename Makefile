@@ -50,7 +50,7 @@ run: install
 	$(BIN)/mod_wsgi-express start-server homepage.wsgi \
 	    --host $(HOST) --port $(PORT) \
 	    --processes $(PROCESSES) --threads $(THREADS) \
-	    --url-alias /static static \
+	    --url-alias /static static --locale C.UTF-8 \
 	    --server-root $(CURDIR)/.mod_wsgi \
 	    $$( [ "$$(id -u)" -eq 0 ] && echo --user $(SERVE_USER) --group $(SERVE_GROUP) ) \
 	    --log-to-terminal
