@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ _whole_index = literal_column("post_search")
 _OPEN = "\ue000"
 _CLOSE = "\ue001"
 _MARKERS = str.maketrans("", "", _OPEN + _CLOSE)
+_WORD_BREAKS = re.compile(r"[\s()*^:{}+]+")
 
 
 def create_index(connection: Connection) -> None:
@@ -115,13 +117,14 @@ def fts_query(user_text: str) -> str:
 
     Every word becomes a quoted string, so FTS5 operators (``AND``, ``NEAR``,
     ``*``, ``-``, parentheses, column filters) are searched for as plain words
-    and can never be a syntax error. Words without a letter or digit are
-    dropped. Returns '' when nothing is left to search for.
+    and can never be a syntax error; a hyphenated word stays a phrase. Words
+    without a letter or digit are dropped. Returns '' when nothing is left.
     """
     # NFKC folds full-width Latin letters and ligatures into plain ones.
     normalized = unicodedata.normalize("NFKC", user_text[:MAX_QUERY_CHARS])
     terms = []
-    for word in normalized.split():
+    # Splitting at FTS5's own punctuation too lets NEAR(a b) find a and b.
+    for word in _WORD_BREAKS.split(normalized):
         # Control and private-use characters cannot be typed and would
         # break the quoting (FTS5 stops a string at NUL).
         word = "".join(char for char in word if char.isprintable())
