@@ -21,6 +21,7 @@ from pathlib import Path
 
 from flask import Blueprint, Flask, current_app, g, request
 from flask import session as cookie
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import bindparam, event, func, insert, inspect, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -151,6 +152,9 @@ def _viewer() -> str | None:
         return None
     # Pages for an author carry a CSRF token for the log-out form; a new
     # login brings a new token, so it must bring new validators too.
+    # generate_csrf() stores the token on first use, so the validators of
+    # the first page after login already match those of the next ones.
+    generate_csrf()
     token_key = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
     return f"{cookie['author_id']}:{cookie.get(token_key, '')}"
 
