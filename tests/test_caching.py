@@ -237,6 +237,25 @@ def test_an_author_gets_private_validators_of_their_own(blog, auth):
     assert blog.get("/").headers["ETag"] != response.headers["ETag"]
 
 
+def test_a_reader_with_a_session_cookie_gets_304s_too(blog):
+    # Visiting the login page leaves a session cookie holding a CSRF token.
+    blog.get("/admin/login")
+    assert blog.get_cookie("session") is not None
+    response = blog.get("/tags")
+    again = blog.get("/tags", headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
+    assert again.headers["Cache-Control"] == "no-cache"
+
+
+def test_if_modified_since_alone_is_answered_only_for_reader_pages(blog):
+    future = "Fri, 01 Jan 2100 00:00:00 GMT"
+    assert blog.get("/tags", headers={"If-Modified-Since": future}).status_code == 304
+    login = blog.get("/admin/login", headers={"If-Modified-Since": future})
+    assert login.status_code == 200
+    nowhere = blog.get("/no/such/page", headers={"If-Modified-Since": future})
+    assert nowhere.status_code == 404
+
+
 @pytest.mark.parametrize("path", ["/admin/", "/admin/posts/new", "/admin/login"])
 def test_admin_pages_are_never_cached(blog, auth, path):
     auth.login()
@@ -255,21 +274,38 @@ def test_a_304_costs_one_query_and_no_rendering(blog, app):
     statements: list[str] = []
     rendered: list[str] = []
 
-    def count(conn, cursor, statement, *args):
-        if statement.split()[0].upper() not in ("BEGIN", "COMMIT", "ROLLBACK"):
-            statements.append(statement)
+    # SQLite's own trace sees every statement, whichever layer sends it.
+    def trace(dbapi_connection, record, proxy):
+        dbapi_connection.set_trace_callback(statements.append)
+
+    def untrace(dbapi_connection, record):
+        dbapi_connection.set_trace_callback(None)
 
     def note(sender, template, context, **extra):
         rendered.append(template.name)
 
     engine = get_engine(app)
-    event.listen(engine, "before_cursor_execute", count)
+    event.listen(engine, "checkout", trace)
+    event.listen(engine, "checkin", untrace)
     template_rendered.connect(note, app)
     try:
         response = blog.get("/posts/hello", headers={"If-None-Match": etag})
+        for_the_304 = [sql for sql in statements if _is_query(sql)]
+        rendered_for_the_304 = list(rendered)
+        full = blog.get("/posts/hello")
     finally:
-        event.remove(engine, "before_cursor_execute", count)
+        event.remove(engine, "checkout", trace)
+        event.remove(engine, "checkin", untrace)
         template_rendered.disconnect(note, app)
     assert response.status_code == 304
-    assert len(statements) == 1, statements
-    assert rendered == []
+    assert len(for_the_304) == 1
+    assert "FROM site_state" in for_the_304[0]
+    assert rendered_for_the_304 == []
+    # The same request without a validator does the real work.
+    assert full.status_code == 200
+    assert len([sql for sql in statements if _is_query(sql)]) > 2
+    assert rendered == ["blog/post.html"]
+
+
+def _is_query(sql: str) -> bool:
+    return sql.lstrip().upper().startswith("SELECT")
