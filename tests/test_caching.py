@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from flask import template_rendered
+from reader_support import cheap_password_hashes, edit_post  # noqa: F401
 from sqlalchemy import event, select, update
 
 from homepage.db import get_engine, session
@@ -52,23 +53,7 @@ def version(app) -> int:
 
 def save(auth, app, slug: str, **fields):
     """Save the edit form of the post at ``slug``, changing ``fields``."""
-    with app.app_context():
-        post = session.scalars(select(Post).where(Post.slug == slug)).one()
-        data = {
-            "title": post.title,
-            "slug": post.slug,
-            "body": post.body,
-            "summary": post.summary,
-            "tags": ", ".join(tag.name for tag in post.tags),
-            "status": post.status,
-            "kind": post.kind,
-            "published_at": post.published_at.strftime("%Y-%m-%dT%H:%M")
-            if post.published_at
-            else "",
-            "action": "save",
-        }
-        path = f"/admin/posts/{post.id}/edit"
-    response = auth.post_form(path, **{**data, **fields})
+    response = edit_post(auth, app, slug, **fields)
     assert response.status_code == 302
     return response
 

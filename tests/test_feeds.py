@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import feedparser
 import pytest
+from reader_support import cheap_password_hashes  # noqa: F401
 from sqlalchemy import select
 
 from homepage.db import session

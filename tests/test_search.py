@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from reader_support import cheap_password_hashes  # noqa: F401
 from sqlalchemy import func, select, text
 
 from homepage.db import session
