@@ -35,7 +35,7 @@ def absolute_url(endpoint: str, **values) -> str:
 def site_host() -> str:
     """Return the site's host name, without a port, for tag: URIs."""
     site_url = current_app.config.get("SITE_URL")
-    host = urlsplit(site_url).hostname if site_url else request.host.split(":")[0]
+    host = urlsplit(site_url or f"//{request.host}").hostname
     return host or "localhost"
 
 
