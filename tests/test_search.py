@@ -9,7 +9,7 @@ from reader_support import cheap_password_hashes  # noqa: F401
 from sqlalchemy import func, select, text
 
 from homepage.db import session
-from homepage.models import Post
+from homepage.models import Post, SiteState
 from homepage.search import fts_query
 
 _RESULT_LINK = re.compile(r'<h2><a href="(/(?:posts|pages)/[^"]+)">')
@@ -230,6 +230,34 @@ def test_the_index_follows_edits_and_deletes_in_the_same_transaction(client, aut
     auth.post_form(f"/admin/posts/{post_id}/delete")
     assert index_rows(app) == []
     assert result_links(client.get("/search?q=rewritten")) == []
+
+
+def test_a_save_that_fails_after_writing_leaves_the_index_alone(
+    client, auth, app, monkeypatch
+):
+    auth.login()
+    auth.create_post("Kept", tags="old")
+    with app.app_context():
+        version = session.scalar(select(SiteState.version))
+
+    # Fail after the post, its index row and the version are flushed.
+    def fail():
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr("homepage.posts.delete_orphan_tags", fail)
+    with pytest.raises(RuntimeError):
+        auth.post_form(
+            "/admin/posts/1/edit",
+            title="Lost",
+            body="Lost body.",
+            tags="new",
+            status="published",
+            action="save",
+        )
+    assert index_rows(app) == [(1, "Kept", "old")]
+    with app.app_context():
+        assert session.scalar(select(SiteState.version)) == version
+        assert session.get(Post, 1).title == "Kept"
 
 
 def test_a_refused_form_leaves_the_index_alone(client, auth, app):
