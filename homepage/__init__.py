@@ -37,14 +37,19 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             Path(app.instance_path) / "secret_key"
         )
 
-    from . import admin, auth, blog, cli, db, errors, views
+    from . import admin, auth, blog, caching, cli, db, errors, feeds, search, seo, views
 
     db.init_app(app)
     csrf.init_app(app)
     views.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
+    caching.init_app(app)
+    search.init_app(app)
     app.register_blueprint(blog.bp)
+    app.register_blueprint(feeds.bp)
+    app.register_blueprint(search.bp)
+    app.register_blueprint(seo.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(admin.bp)
     return app

@@ -15,7 +15,12 @@ class Config:
 
     SITE_TITLE = "homepage"
     SITE_DESCRIPTION = "A blog."
+    #: The public address, e.g. "https://blog.example.org", used in feeds, the
+    #: sitemap and canonical links. None: the address the request came to.
+    SITE_URL: str | None = None
     POSTS_PER_PAGE = 10
+    #: How many of the latest posts a feed carries.
+    FEED_SIZE = 20
 
     #: The largest post body the form accepts, in bytes of UTF-8.
     MAX_BODY_BYTES = 1_000_000

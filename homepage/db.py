@@ -157,9 +157,15 @@ def make_engine(url: str, pool_size: int = 20, max_overflow: int = 10) -> Engine
 
 def init_db(app: Flask | None = None) -> None:
     """Create every table that does not exist yet; never drop anything."""
-    from . import models  # noqa: F401 - registers the tables on Base.metadata
+    from . import caching, models, search  # noqa: F401 - models registers tables
 
-    Base.metadata.create_all(get_engine(app))
+    engine = get_engine(app)
+    Base.metadata.create_all(engine)
+    # What create_all cannot make: the site's state row and the full-text
+    # index (a virtual table), filled for posts written before it existed.
+    with engine.begin() as connection:
+        caching.create_state(connection)
+        search.create_index(connection)
 
 
 def schema_is_current(app: Flask | None = None) -> bool:

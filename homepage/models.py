@@ -1,4 +1,4 @@
-"""The blog's tables: authors, posts and tags."""
+"""The blog's tables: authors, posts and pages, tags, old slugs and the site's state."""
 
 from __future__ import annotations
 
@@ -22,6 +22,12 @@ from .db import Base
 DRAFT = "draft"
 PUBLISHED = "published"
 STATUSES = (DRAFT, PUBLISHED)
+
+#: A post appears in lists, feeds and the archive; a page (About, Contact)
+#: stands alone and is linked from the site's navigation.
+POST = "post"
+PAGE = "page"
+KINDS = (POST, PAGE)
 
 
 def utcnow() -> datetime:
@@ -112,6 +118,7 @@ class Post(Base):
     summary: Mapped[str] = mapped_column(Text, default="")
     summary_html: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default=DRAFT)
+    kind: Mapped[str] = mapped_column(String(16), default=POST, server_default=POST)
     author_id: Mapped[int] = mapped_column(
         ForeignKey("authors.id", ondelete="RESTRICT"), index=True
     )
@@ -119,6 +126,8 @@ class Post(Base):
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, onupdate=utcnow
     )
+    #: Readers see a published post only once this moment has passed, so a
+    #: future date schedules it without any background job.
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     author: Mapped[Author] = relationship(back_populates="posts")
@@ -132,9 +141,57 @@ class Post(Base):
         return self.status == PUBLISHED
 
     @property
+    def is_page(self) -> bool:
+        """Tell whether this is a standalone page rather than a post."""
+        return self.kind == PAGE
+
+    @property
+    def is_scheduled(self) -> bool:
+        """Tell whether the post is published but its date has not come yet."""
+        return (
+            self.is_published
+            and self.published_at is not None
+            and self.published_at > utcnow()
+        )
+
+    @property
     def display_date(self) -> datetime:
         """Return the date shown to readers."""
         return self.published_at or self.created_at
 
     def __repr__(self) -> str:
         return f"<Post {self.id} {self.slug!r} {self.status}>"
+
+
+class SlugRedirect(Base):
+    """A slug a post used to have, so that its old address still leads to it."""
+
+    __tablename__ = "slug_redirects"
+
+    slug: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # Pointing at the post rather than at its next slug collapses chains of
+    # renames into one hop, and deleting the post deletes its old slugs.
+    post_id: Mapped[int] = mapped_column(
+        ForeignKey("posts.id", ondelete="CASCADE"), index=True
+    )
+
+    def __repr__(self) -> str:
+        return f"<SlugRedirect {self.slug!r} -> {self.post_id}>"
+
+
+class SiteState(Base):
+    """The one row that counts changes to what readers can see.
+
+    Every write that changes a reader page bumps ``version`` in its own
+    transaction, so HTTP validators can be computed from this row with one
+    cheap query instead of rendering the page.
+    """
+
+    __tablename__ = "site_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<SiteState version={self.version} changed_at={self.changed_at}>"

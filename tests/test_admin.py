@@ -178,7 +178,7 @@ def test_invalid_input_is_refused_and_kept(app, logged_in, fields, field, messag
     response = logged_in.create_post(**data)
     assert response.status_code == 400
     html = response.get_data(as_text=True)
-    assert f'<p class="error" id="{field}-error">{message}' in html
+    assert f'<span class="error" id="{field}-error">{message}' in html
     assert f'id="{field}"' in html
     if field != "status":
         assert f'aria-describedby="{field}-error" aria-invalid="true"' in html or (
