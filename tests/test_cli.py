@@ -91,3 +91,16 @@ def test_cli_commands_return_their_connections(app, runner):
     runner.invoke(args=["add-author", "erin", "--password-stdin"], input="password1\n")
     runner.invoke(args=["init-db"])
     assert get_engine(app).pool.checkedout() == 0
+
+
+def test_init_db_upgrades_an_older_database(app, runner, auth):
+    auth.login()
+    auth.create_post("From the old days")
+    with get_engine(app).begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE posts DROP COLUMN kind")
+    result = runner.invoke(args=["init-db"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        post = session.scalars(select(Post)).one()
+        assert (post.title, post.kind) == ("From the old days", "post")
+    assert app.test_client().get("/posts/from-the-old-days").status_code == 200
