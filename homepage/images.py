@@ -43,6 +43,8 @@ FORMATS = {
     "GIF": ("gif", "image/gif"),
     "WEBP": ("webp", "image/webp"),
 }
+#: The decoders tried; Pillow's JPEG decoder is the one that yields MPO.
+_DECODERS = ["JPEG", "PNG", "GIF", "WEBP"]
 CONTENT_TYPES = {ext: content_type for ext, content_type in FORMATS.values()}
 NAME = re.compile(r"[0-9a-f]{32}\.(?:jpg|png|gif|webp)")
 #: How a post refers to an image: the Markdown holds /media/NAME.
@@ -116,7 +118,7 @@ def decode(data: bytes) -> Decoded:
         with warnings.catch_warnings():
             # Pillow only warns about large images below twice its own limit.
             warnings.simplefilter("error", PIL.Image.DecompressionBombWarning)
-            with PIL.Image.open(io.BytesIO(data), formats=list(FORMATS)) as image:
+            with PIL.Image.open(io.BytesIO(data), formats=_DECODERS) as image:
                 decoded = Decoded(image.format, *image.size)
                 frames = getattr(image, "n_frames", 1)
                 # The header's size is checked before any pixel is decoded, so
@@ -130,7 +132,7 @@ def decode(data: bytes) -> Decoded:
             # verify() checks structure and checksums but leaves the image
             # unusable and misses truncated pixel data; decoding every frame
             # catches that.
-            with PIL.Image.open(io.BytesIO(data), formats=list(FORMATS)) as image:
+            with PIL.Image.open(io.BytesIO(data), formats=_DECODERS) as image:
                 for frame in range(frames):
                     image.seek(frame)
                     image.load()
