@@ -27,6 +27,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 from sqlalchemy import delete, select
 
 from . import images
@@ -219,6 +220,7 @@ def _summary(manifest: dict) -> str:
 
 
 @click.command("backup")
+@with_appcontext
 @click.argument("path", type=click.Path(path_type=Path, file_okay=False))
 def backup_command(path: Path) -> None:
     """Write a verified backup of the database and images to the folder PATH."""
@@ -229,6 +231,7 @@ def backup_command(path: Path) -> None:
 
 
 @click.command("restore")
+@with_appcontext
 @click.argument("path", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option(

@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 import click
 import yaml
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 from slugify import slugify
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
@@ -482,6 +483,7 @@ def _default_author(name: str | None) -> Author:
 
 
 @click.command("export")
+@with_appcontext
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
 def export_command(path: Path, force: bool) -> None:
@@ -493,6 +495,7 @@ def export_command(path: Path, force: bool) -> None:
 
 
 @click.command("import")
+@with_appcontext
 @click.argument("path", type=click.Path(path_type=Path, exists=True))
 @click.option("--author", "author_name", help="Who the posts belong to.")
 @click.option(
