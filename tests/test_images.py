@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import csrf_from
 from flask import Flask
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image as PILImage
 from sqlalchemy import func, select
 
@@ -302,3 +304,50 @@ def test_the_images_page_lists_uploads_with_their_markdown(app, client, author):
     assert "chart.png" in page
     assert "40 × 30 pixels" in page
     assert re.search(r'value="!\[\]\(/media/[0-9a-f]{32}\.png\)"', page)
+
+
+def _mutate(data: bytes, edits: list[tuple[int, int]], cut: int) -> bytes:
+    """Overwrite bytes of ``data`` at the given offsets, then cut it short."""
+    buffer = bytearray(data)
+    for offset, value in edits:
+        buffer[offset % len(buffer)] = value
+    return bytes(buffer[: max(1, len(buffer) - cut)])
+
+
+_SAMPLES = [
+    picture("PNG", (8, 8)),
+    picture("JPEG", (8, 8)),
+    picture("WEBP", (8, 8)),
+    animated_gif(3, (8, 8)),
+]
+_damaged_images = st.builds(
+    _mutate,
+    st.sampled_from(_SAMPLES),
+    st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=6),
+    st.integers(0, 64),
+)
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    # One app for all examples: each either stores an image (a new row and
+    # file) or, as asserted, stores nothing.
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    data=st.one_of(st.binary(max_size=2048), _damaged_images),
+    filename=st.text(max_size=40),
+)
+def test_any_upload_is_stored_whole_or_not_at_all(app, author, data, filename):
+    before = stored(app)
+    response = upload(author, data, filename=filename)
+    assert response.status_code in {302, 400}
+    rows, files = stored(app)
+    if response.status_code == 400:
+        assert (rows, files) == before
+    else:
+        # A damaged file that still decodes is stored exactly as sent.
+        assert rows == before[0] + 1
+        [new] = set(files) - set(before[1])
+        assert new.read_bytes() == data
