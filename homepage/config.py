@@ -36,6 +36,12 @@ class Config:
     #: seconds, e.g. ``FLASK_PERMANENT_SESSION_LIFETIME=3600``).
     PERMANENT_SESSION_LIFETIME = timedelta(days=7)
 
+    #: How many reverse proxies in front of the app to trust for the client's
+    #: address (X-Forwarded-For) and scheme. 0 when Apache serves visitors
+    #: directly. Behind a proxy it must be set, or login throttling sees every
+    #: visitor as the proxy's one address.
+    PROXY_FIX_X_FOR = 0
+
     #: Login throttling (see homepage/throttle.py): seconds a failure is
     #: remembered, free attempts per (name, address), per address and per name,
     #: and the longest wait for the first two and for the name alone.

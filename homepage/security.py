@@ -1,4 +1,4 @@
-"""Security headers on every response.
+"""Security headers on every response, and the client address behind proxies.
 
 The templates use no inline scripts or styles, so the Content-Security-Policy
 can forbid them: injected markup that slipped past the sanitizer still could
@@ -9,6 +9,7 @@ is fine, because browsers never execute it.
 from __future__ import annotations
 
 from flask import Flask, Response, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 _COMMON_CSP = (
     "default-src 'self'",
@@ -49,5 +50,8 @@ def add_security_headers(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    """Add the headers to every response, error pages included."""
+    """Add the headers to every response; trust the configured proxies."""
     app.after_request(add_security_headers)
+    proxies = int(app.config.get("PROXY_FIX_X_FOR") or 0)
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)

@@ -9,9 +9,12 @@ keys, each with its own allowance and longest wait:
   address), the same lockout; this stops one machine trying many names;
 - the user name *from any address*: the widest allowance and a short cap
   (``LOGIN_USER_LOCKOUT``, a minute), so guessers spread over many addresses are
-  slowed, yet the real author, elsewhere, is never locked out for long. Browsers
-  where the author has logged in before carry a signed cookie that exempts them
-  from this key altogether, so an attack on the name cannot keep them out.
+  slowed, yet the real author, elsewhere, is never locked out for long.
+
+Browsers where the author has logged in before carry a signed cookie that
+exempts them from the last two keys, so neither an attack on the name nor one
+from a shared address (an office, a carrier's NAT) keeps the author out; only
+their own mistakes from that address count.
 
 Refused attempts never check the password and are not counted, so a lockout ends
 on time however hard an attacker keeps knocking.
@@ -87,21 +90,21 @@ def retry_after(username: str, address: str, known_device: bool = False) -> int:
             [row for row in rows if row.username == name and row.address == address],
             config["LOGIN_FREE_ATTEMPTS"],
             lockout,
-        ),
-        (
-            [row for row in rows if row.address == address],
-            config["LOGIN_ADDRESS_FREE_ATTEMPTS"],
-            lockout,
-        ),
+        )
     ]
     if not known_device:
-        rules.append(
+        rules += [
+            (
+                [row for row in rows if row.address == address],
+                config["LOGIN_ADDRESS_FREE_ATTEMPTS"],
+                lockout,
+            ),
             (
                 [row for row in rows if row.username == name],
                 config["LOGIN_USER_FREE_ATTEMPTS"],
                 timedelta(seconds=config["LOGIN_USER_LOCKOUT"]),
-            )
-        )
+            ),
+        ]
     until = now
     for failures, free, cap in rules:
         wait = _wait(failures, free, cap)

@@ -8,7 +8,7 @@ import pytest
 from conftest import PASSWORD, csrf_from
 from flask.testing import FlaskClient
 
-from homepage import throttle
+from homepage import create_app, throttle
 
 
 class Clock:
@@ -165,6 +165,19 @@ def test_a_browser_the_author_used_before_ignores_attacks_on_the_name(app, clock
     assert attempt(app.test_client(), address="192.0.2.50").status_code == 429
 
 
+def test_a_browser_the_author_used_before_gets_in_from_a_busy_address(app, clock):
+    app.config["LOGIN_ADDRESS_FREE_ATTEMPTS"] = 8
+    browser = app.test_client()
+    assert attempt(browser, address="192.0.2.9", password=PASSWORD).status_code == 302
+    browser.delete_cookie("session")
+    # Someone behind the same address tries many names until it is locked.
+    neighbour = app.test_client()
+    for number in range(8):
+        fail(neighbour, 1, address="192.0.2.9", username=f"user{number}")
+    assert attempt(neighbour, address="192.0.2.9", username="x").status_code == 429
+    assert attempt(browser, address="192.0.2.9", password=PASSWORD).status_code == 302
+
+
 def test_a_forged_known_browser_cookie_is_ignored(app, clock):
     attacker = app.test_client()
     attacker.set_cookie(throttle.DEVICE_COOKIE, '["alice"]', path="/admin")
@@ -195,3 +208,22 @@ def test_ipv6_addresses_count_by_their_64_bit_network(client, clock):
 def test_client_address_keys(app, remote, key):
     with app.test_request_context(environ_base={"REMOTE_ADDR": remote}):
         assert throttle.client_address() == key
+
+
+@pytest.mark.parametrize(
+    ("proxies", "key"), [(0, "127.0.0.1"), (1, "203.0.113.5"), (2, "198.51.100.1")]
+)
+def test_addresses_behind_trusted_proxies(tmp_path, proxies, key):
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "x",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'blog.db'}",
+            "PROXY_FIX_X_FOR": proxies,
+        }
+    )
+    seen = []
+    app.before_request(lambda: seen.append(throttle.client_address()))
+    forwarded = {"X-Forwarded-For": "198.51.100.1, 203.0.113.5"}
+    app.test_client().get("/static/style.css", headers=forwarded).close()
+    assert seen == [key]
