@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from sqlalchemy import cast, func, select
@@ -62,7 +63,7 @@ class Listed:
     """One row of the list of versions on the edit page."""
 
     number: int
-    created_at: object
+    created_at: datetime
     size: int
     replaced_by: str | None
 
@@ -79,22 +80,15 @@ def list_revisions(post: Post) -> list[Listed]:
             # Bytes, not characters: what the author's disk and the body limit
             # count.
             func.length(cast(Revision.body, LargeBinary)),
-            Revision.replaced_by_id,
+            Author.username,
         )
+        .outerjoin(Author, Author.id == Revision.replaced_by_id)
         .where(Revision.post_id == post.id)
         .order_by(Revision.number.desc())
     ).all()
-    names = {}
-    if rows:
-        ids = {row[3] for row in rows if row[3] is not None}
-        names = dict(
-            session.execute(
-                select(Author.id, Author.username).where(Author.id.in_(ids))
-            ).all()
-        )
     return [
-        Listed(number, created_at, size or 0, names.get(author_id))
-        for number, created_at, size, author_id in rows
+        Listed(number, created_at, size or 0, username)
+        for number, created_at, size, username in rows
     ]
 
 

@@ -63,6 +63,7 @@ def test_saving_a_change_keeps_the_previous_version(app, client, auth, post):
     assert "Earlier versions" in page
     assert "18 Bytes" in page  # len("The body of Hello.")
     assert "/admin/posts/1/revisions/1" in page
+    assert "<td>alice</td>" in page  # who replaced it
 
 
 def test_each_save_gets_the_next_number(app, auth, post):
