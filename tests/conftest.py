@@ -25,6 +25,24 @@ def csrf_from(html: str) -> str:
     return match.group(1)
 
 
+@pytest.fixture(autouse=True)
+def cheap_password_hashes(request, monkeypatch):
+    """Hash passwords with one PBKDF2 round instead of scrypt in tests.
+
+    scrypt is slow on purpose (about 0.1 s per hash and per login), which
+    would be most of the suite's running time. Tests marked ``real_hashing``
+    keep the production hash.
+    """
+    if request.node.get_closest_marker("real_hashing"):
+        return
+    from werkzeug.security import generate_password_hash
+
+    monkeypatch.setattr(
+        "homepage.auth.generate_password_hash",
+        lambda password: generate_password_hash(password, "pbkdf2:sha256:1"),
+    )
+
+
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[Flask]:
     """Return an app on its own database file, with one author, "alice"."""

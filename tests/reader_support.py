@@ -2,26 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select, update
-from werkzeug.security import generate_password_hash
 
 from homepage.db import session
 from homepage.models import Post
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashes(monkeypatch):
-    """Hash the test author's password with one PBKDF2 round instead of scrypt.
-
-    These tests log in to write posts, not to test hashing; scrypt's deliberate
-    slowness (about 0.1 s per hash and per login) would otherwise be most of
-    their running time. Import this fixture into a test module to use it.
-    """
-    monkeypatch.setattr(
-        "homepage.cli.hash_password",
-        lambda password: generate_password_hash(password, method="pbkdf2:sha256:1"),
-    )
 
 
 def edit_post(auth, app, current_slug: str, **fields):

@@ -11,11 +11,13 @@ from homepage.models import Author
 from .conftest import PASSWORD, csrf_from
 
 
-def test_password_is_stored_hashed(app):
+@pytest.mark.real_hashing
+def test_password_is_stored_hashed_with_scrypt(app, auth):
     with app.app_context():
         author = session.scalars(select(Author)).one()
         assert PASSWORD not in author.password_hash
-        assert author.password_hash.startswith(("scrypt:", "pbkdf2:"))
+        assert author.password_hash.startswith("scrypt:")
+    assert auth.login().status_code == 302
 
 
 def test_login_page_has_labelled_fields(client):

@@ -11,7 +11,7 @@ from sqlalchemy import event, select, update
 from homepage.db import get_engine, session
 from homepage.models import Author, Post, SiteState, utcnow
 
-from .reader_support import cheap_password_hashes, edit_post  # noqa: F401
+from .reader_support import edit_post
 
 READER_PAGES = [
     "/",

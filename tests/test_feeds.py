@@ -9,8 +9,6 @@ from sqlalchemy import select
 from homepage.db import session
 from homepage.models import Post
 
-from .reader_support import cheap_password_hashes  # noqa: F401
-
 
 def parse(response):
     """Parse a feed response, failing on anything a feed reader would flag."""

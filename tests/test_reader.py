@@ -10,8 +10,7 @@ from sqlalchemy import func, select
 from homepage.db import session
 from homepage.models import Post, SlugRedirect, Tag, utcnow
 
-from .reader_support import (  # noqa: F401 - the fixture applies to every test
-    cheap_password_hashes,
+from .reader_support import (
     edit_post,
     set_published_at,
 )

@@ -11,8 +11,6 @@ from homepage.db import session
 from homepage.models import Post, SiteState
 from homepage.search import fts_query
 
-from .reader_support import cheap_password_hashes  # noqa: F401
-
 _RESULT_LINK = re.compile(r'<h2><a href="(/(?:posts|pages)/[^"]+)">')
 
 

@@ -6,8 +6,6 @@ import json
 import re
 import xml.etree.ElementTree as ET
 
-from .reader_support import cheap_password_hashes  # noqa: F401
-
 SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 
 
