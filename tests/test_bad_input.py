@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from urllib.parse import quote
+from xml.etree import ElementTree
 
 import pytest
 from flask import Flask
@@ -302,3 +303,42 @@ def test_every_form_answers_arbitrary_fields_without_error(app, logged_in, data)
     assert response.status_code < 500, (path, fields)
     if response.status_code == 400:
         assert snapshot(app) == before
+
+
+@pytest.mark.parametrize("payload", XSS_PAYLOADS)
+def test_xss_reaches_no_search_result_or_feed(app, client, auth, payload):
+    import feedparser
+
+    auth.login()
+    assert (
+        auth.create_post(
+            title=f"Findable {payload}",
+            body=f"findable words {payload} and more",
+            summary=payload,
+            tags=f"{as_tag(payload)}, findable",
+        ).status_code
+        == 302
+    )
+    auth.logout()
+    for query in (payload, f"findable {payload}", "findable"):
+        response = client.get("/search", query_string={"q": query})
+        assert response.status_code == 200, query
+        assert executable_parts(response.get_data(as_text=True)) == [], query
+    assert "<mark>" in client.get("/search?q=findable").get_data(as_text=True)
+    atom = "{http://www.w3.org/2005/Atom}"
+    for path in ("/feed.atom", "/tags/findable/feed.atom"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert not feedparser.parse(response.get_data()).bozo, path
+        # Read the raw XML, not feedparser's result: feedparser sanitizes
+        # HTML itself, and would hide what a less careful reader would run.
+        root = ElementTree.fromstring(response.get_data())
+        (entry,) = root.findall(f"{atom}entry")
+        html_parts = [
+            element.text or ""
+            for element in entry.iter()
+            if element.get("type") == "html"
+        ]
+        assert html_parts, path
+        for part in html_parts:
+            assert executable_parts(part) == [], (path, part)
