@@ -13,6 +13,8 @@ rendering at all.
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,6 +49,57 @@ class Validators:
     etag: str
     last_modified: datetime
     private: bool
+
+
+class PageCache:
+    """Rendered reader pages of this process, keyed by their ETag.
+
+    An ETag names the code, the content version, the newest due post, the
+    address and the viewer, so a page stored under it can be served again for
+    as long as a request computes the same ETag: a save, a post coming due or
+    a deployment changes the key, and the stale copy is never looked up
+    again. Only anonymous readers' pages are kept; an author's pages carry a
+    CSRF token. Least recently used pages are dropped past the limits.
+    """
+
+    def __init__(self, max_entries: int, max_bytes: int, max_page_bytes: int):
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.max_page_bytes = max_page_bytes
+        self._pages: OrderedDict[str, tuple[int, list, bytes]] = OrderedDict()
+        self._bytes = 0
+        # mod_wsgi serves many threads per process; the dict is shared.
+        self._lock = threading.Lock()
+
+    def get(self, etag: str) -> tuple[int, list, bytes] | None:
+        """Return the stored status, headers and body for ``etag``."""
+        with self._lock:
+            page = self._pages.get(etag)
+            if page is not None:
+                self._pages.move_to_end(etag)
+            return page
+
+    def put(self, etag: str, status: int, headers: list, body: bytes) -> None:
+        """Store a page, dropping the least recently used ones past the limits."""
+        if len(body) > self.max_page_bytes or self.max_entries <= 0:
+            return
+        with self._lock:
+            if etag in self._pages:
+                return
+            self._pages[etag] = (status, headers, body)
+            self._bytes += len(body)
+            while self._pages and (
+                len(self._pages) > self.max_entries or self._bytes > self.max_bytes
+            ):
+                _, (_, _, dropped) = self._pages.popitem(last=False)
+                self._bytes -= len(dropped)
+
+    def __len__(self) -> int:
+        return len(self._pages)
+
+
+# Headers that belong to one response, never to a stored page.
+_UNCACHED_HEADERS = {"set-cookie", "content-length", "date"}
 
 
 def create_state(connection: Connection) -> None:
@@ -251,11 +304,24 @@ def answer_not_modified():
     validators = g.validators = compute_validators()
     if validators is None:
         return None
-    if not (request.if_none_match or request.if_modified_since):
+    if request.if_none_match or request.if_modified_since:
+        response = _apply(current_app.response_class(), validators)
+        response.make_conditional(request)
+        if response.status_code == 304:
+            return response
+    return _from_page_cache(validators)
+
+
+def _from_page_cache(validators: Validators):
+    """Return the stored rendering of this page, if there is one."""
+    if validators.private:
         return None
-    response = _apply(current_app.response_class(), validators)
-    response.make_conditional(request)
-    return response if response.status_code == 304 else None
+    page = current_app.extensions[EXTENSION_KEY]["pages"].get(validators.etag)
+    if page is None:
+        return None
+    status, headers, body = page
+    g.served_from_cache = True
+    return current_app.response_class(body, status=status, headers=headers)
 
 
 def add_validators(response):
@@ -264,7 +330,28 @@ def add_validators(response):
     response.vary.add("Cookie")
     if validators is not None and response.status_code == 200:
         _apply(response, validators)
+        _store_page(validators, response)
     return response
+
+
+def _store_page(validators: Validators, response) -> None:
+    """Keep an anonymous reader's page for the next request with its ETag."""
+    if (
+        validators.private
+        or g.get("served_from_cache")
+        or request.method != "GET"
+        or response.is_streamed
+        or "Set-Cookie" in response.headers
+    ):
+        return
+    headers = [
+        (name, value)
+        for name, value in response.headers.items()
+        if name.lower() not in _UNCACHED_HEADERS
+    ]
+    current_app.extensions[EXTENSION_KEY]["pages"].put(
+        validators.etag, response.status_code, headers, response.get_data()
+    )
 
 
 class NotModifiedMiddleware:
@@ -333,6 +420,11 @@ def init_app(app: Flask) -> None:
         "code": code,
         "code_time": code_time,
         "blueprints": set(),
+        "pages": PageCache(
+            app.config["PAGE_CACHE_ENTRIES"],
+            app.config["PAGE_CACHE_BYTES"],
+            app.config["PAGE_CACHE_MAX_PAGE_BYTES"],
+        ),
     }
     app.wsgi_app = NotModifiedMiddleware(app, app.wsgi_app)
     if not event.contains(session, "after_flush", _bump_on_flush):

@@ -66,3 +66,9 @@ class Config:
     UPLOAD_FOLDER: str | None = None
     #: A CSRF token stays valid for as long as the login does.
     WTF_CSRF_TIME_LIMIT = None
+
+    #: Rendered reader pages kept per server process (see caching.PageCache);
+    #: 0 entries turns the page cache off.
+    PAGE_CACHE_ENTRIES = 512
+    PAGE_CACHE_BYTES = 32 * 1024 * 1024
+    PAGE_CACHE_MAX_PAGE_BYTES = 1024 * 1024
