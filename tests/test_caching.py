@@ -393,5 +393,6 @@ def test_the_page_cache_drops_the_least_recently_used_pages():
     assert (cache.get("a"), cache.get("b")) == ((200, [], b"aaaa"), None)
     cache.put("huge", 200, [], b"x" * 7)
     assert cache.get("huge") is None
-    cache.put("d", 200, [], b"dddddd")  # over 10 bytes in all: drop the oldest
-    assert len(cache) == 1 and cache.get("d") is not None
+    cache.put("d", 200, [], b"dddddd")  # 12 bytes with a and c: drop a, the oldest
+    assert cache.get("a") is None
+    assert len(cache) == 2 and cache.get("c") and cache.get("d")
