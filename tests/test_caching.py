@@ -393,6 +393,7 @@ def test_the_page_cache_drops_the_least_recently_used_pages():
     assert (cache.get("a"), cache.get("b")) == ((200, [], b"aaaa"), None)
     cache.put("huge", 200, [], b"x" * 7)
     assert cache.get("huge") is None
-    cache.put("d", 200, [], b"dddddd")  # 12 bytes with a and c: drop a, the oldest
-    assert cache.get("a") is None
-    assert len(cache) == 2 and cache.get("c") and cache.get("d")
+    # a was read last, so c is the oldest: 12 bytes with d drops c.
+    cache.put("d", 200, [], b"dddddd")
+    assert cache.get("c") is None
+    assert len(cache) == 2 and cache.get("a") and cache.get("d")
