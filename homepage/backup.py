@@ -28,11 +28,11 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, update
 
 from . import images
 from .db import get_engine, init_db, session, sqlite_path
-from .models import Image, LoginSession
+from .models import Image, LoginSession, SiteState, utcnow
 
 MANIFEST = "manifest.json"
 DATABASE = "blog.db"
@@ -180,6 +180,11 @@ def verify(folder: Path) -> dict:
 def restore_backup(source: Path) -> dict:
     """Replace the site's database and images with a verified backup."""
     manifest = verify(source)
+    # The restored copy carries its own, older content version; numbering
+    # must go on from the live one, or a cached page (or a reader's ETag)
+    # from before the restore could match different content after it.
+    live_version = session.scalar(select(SiteState.version)) or 0
+    session.commit()  # release the write lock before the backup API needs it
     folder = images.upload_folder()
     folder.mkdir(parents=True, exist_ok=True)
     # Images first: the restored database may point at them the moment it is
@@ -205,6 +210,11 @@ def restore_backup(source: Path) -> dict:
     # Sessions in the copy belong to another time (maybe other passwords):
     # everyone logs in again.
     session.execute(delete(LoginSession))
+    session.execute(
+        update(SiteState).values(
+            version=func.max(SiteState.version, live_version) + 1, changed_at=utcnow()
+        )
+    )
     known = set(session.scalars(select(Image.name)))
     session.commit()
     for path in folder.iterdir():
