@@ -1,0 +1,258 @@
+"""Start and stop a real Apache under ``mod_wsgi-express``, for the tests and bench/.
+
+The server listens on a free port of 127.0.0.1 only. When started as root it serves
+as ``www-data``, as a real deployment would, so every file it needs must be readable
+by that user and the database's folder writable by it.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import requests
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: The account Apache serves as when started by root (Debian's default).
+SERVE_USER = "www-data"
+
+#: mod_wsgi-express names its daemon processes ``(wsgi:GROUP...)``.
+PROCESS_GROUP = "homepage"
+
+
+class ServerError(RuntimeError):
+    """The server could not be started; the message says why and what to do."""
+
+
+def is_root() -> bool:
+    """Tell whether this process runs as root."""
+    return os.geteuid() == 0
+
+
+def serving_user() -> str:
+    """Return the user Apache's daemons will run as."""
+    return SERVE_USER if is_root() else pwd.getpwuid(os.geteuid()).pw_name
+
+
+def mod_wsgi_express() -> Path:
+    """Return this virtualenv's ``mod_wsgi-express``.
+
+    :raise ServerError: when it is not installed.
+    """
+    candidate = Path(sys.executable).parent / "mod_wsgi-express"
+    if candidate.exists():
+        return candidate
+    found = shutil.which("mod_wsgi-express")
+    if found:
+        return Path(found)
+    raise ServerError(
+        "mod_wsgi-express is not installed in this virtualenv. Run `make install` "
+        "(it installs Apache's apache2-dev with scripts/system-deps.sh, then "
+        "pip install 'mod_wsgi>=5.0')."
+    )
+
+
+def check_readable_by_server() -> None:
+    """Make sure the serving user can read the code and the interpreter.
+
+    :raise ServerError: when it cannot, e.g. for a checkout under ``/root``.
+    """
+    if not is_root():
+        return
+    for path in (PROJECT_ROOT / "homepage.wsgi", Path(sys.executable).resolve()):
+        check = subprocess.run(["runuser", "-u", SERVE_USER, "--", "test", "-r", path])
+        if check.returncode != 0:
+            raise ServerError(
+                f"{SERVE_USER} cannot read {path}, so Apache cannot serve this "
+                "checkout. Clone it into a world-readable folder, build the "
+                "virtualenv with /usr/bin/python3, or run `bash .ci/run`, which "
+                "copies the checkout to /var/tmp/homepage-ci first."
+            )
+
+
+def make_data_dir(prefix: str) -> Path:
+    """Create a temporary folder that the serving user owns and can write.
+
+    Not under pytest's ``tmp_path``: that lives in ``/tmp/pytest-of-root``, whose
+    mode 0700 keeps ``www-data`` out.
+    """
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    give_to_server(path)
+    return path
+
+
+def give_to_server(path: Path) -> None:
+    """Hand ``path`` and everything below it to the serving user."""
+    if not is_root():
+        return
+    entry = pwd.getpwnam(SERVE_USER)
+    for folder, _dirs, files in os.walk(path):
+        os.chown(folder, entry.pw_uid, entry.pw_gid)
+        for name in files:
+            os.chown(os.path.join(folder, name), entry.pw_uid, entry.pw_gid)
+
+
+def free_port() -> int:
+    """Return a TCP port of 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ModWsgiServer:
+    """One ``mod_wsgi-express start-server`` run: Apache plus its daemon processes."""
+
+    def __init__(
+        self,
+        script: Path,
+        root: Path,
+        *,
+        processes: int = 3,
+        threads: int = 8,
+        env: Mapping[str, str] | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        self.script = script
+        self.server_root = root / "apache"
+        self.processes = processes
+        self.threads = threads
+        self.env = dict(env or {})
+        self.extra_args = list(extra_args)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def error_log_path(self) -> Path:
+        return self.server_root / "error_log"
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start Apache and wait until the application answers."""
+        check_readable_by_server()
+        command = [
+            str(mod_wsgi_express()),
+            "start-server",
+            str(self.script),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--processes",
+            str(self.processes),
+            "--threads",
+            str(self.threads),
+            "--process-group",
+            PROCESS_GROUP,
+            "--server-root",
+            str(self.server_root),
+            # Debian images often lack en_US.UTF-8, which mod_wsgi-express asks
+            # for by default and then warns about in every daemon.
+            "--locale",
+            "C.UTF-8",
+            "--url-alias",
+            "/static",
+            str(PROJECT_ROOT / "static"),
+            *self.extra_args,
+        ]
+        if is_root():
+            command += ["--user", SERVE_USER, "--group", SERVE_USER]
+        self.server_root.mkdir(parents=True, exist_ok=True)
+        output = (self.server_root.parent / "mod_wsgi-express.log").open("wb")
+        # mod_wsgi-express hands its environment down to Apache and from there to
+        # the daemons, which is how the test's database and key reach the app.
+        # Its own session, so that stop() can end exactly this server's processes.
+        self.process = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env={**os.environ, **self.env},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        output.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerError(f"mod_wsgi-express exited early:\n{self.logs()}")
+            try:
+                if requests.get(self.url + "/", timeout=5).status_code < 500:
+                    if len(self.daemon_pids()) == self.processes:
+                        return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise ServerError(
+            f"Apache did not answer within {timeout:.0f} s:\n{self.logs()}"
+        )
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Stop Apache and its daemons: SIGTERM first, SIGKILL if they linger."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        # The Popen process is Apache's parent (mod_wsgi-express execs into it);
+        # SIGTERM makes it stop its children and exit.
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(5)
+
+    def daemon_pids(self) -> list[int]:
+        """Return the process ids of the running mod_wsgi daemon processes."""
+        if self.process is None:
+            return []
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            # The parent id is the fourth field, after "pid (comm) state".
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            is_daemon = cmdline.startswith(f"(wsgi:{PROCESS_GROUP}".encode())
+            if parent == self.process.pid and is_daemon:
+                pids.append(int(entry.name))
+        return sorted(pids)
+
+    def wait_for_daemons(self, without: Sequence[int] = (), timeout: float = 30.0):
+        """Wait until all daemons run again, none of them one of ``without``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pids = self.daemon_pids()
+            if len(pids) == self.processes and not set(pids) & set(without):
+                return pids
+            time.sleep(0.1)
+        raise AssertionError(f"daemons did not come back: {self.daemon_pids()}")
+
+    def error_log(self) -> str:
+        """Return Apache's error log, where the daemons' stderr goes too."""
+        try:
+            return self.error_log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def python_tracebacks(self) -> list[str]:
+        """Return the error log lines that start a Python traceback."""
+        return [line for line in self.error_log().splitlines() if "Traceback" in line]
+
+    def logs(self) -> str:
+        """Return what the server printed and logged, for failure messages."""
+        output = self.server_root.parent / "mod_wsgi-express.log"
+        printed = output.read_text(errors="replace") if output.exists() else ""
+        return f"{printed}\n--- error_log ---\n{self.error_log()}"
