@@ -37,11 +37,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             Path(app.instance_path) / "secret_key"
         )
 
-    from . import admin, auth, blog, cli, db, errors, views
+    from . import admin, assets, auth, blog, cli, db, errors, views
 
     db.init_app(app)
     csrf.init_app(app)
     views.init_app(app)
+    assets.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
     app.register_blueprint(blog.bp)

@@ -110,25 +110,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class ModWsgiServer:
-    """One ``mod_wsgi-express start-server`` run: Apache plus its daemon processes."""
+class ApacheServer:
+    """An Apache we started: its parent process, its mod_wsgi daemons, its log.
+
+    Subclasses say which command starts Apache in the foreground.
+    """
 
     def __init__(
         self,
-        script: Path,
         root: Path,
         *,
-        processes: int = 3,
-        threads: int = 8,
+        processes: int,
         env: Mapping[str, str] | None = None,
-        extra_args: Sequence[str] = (),
     ) -> None:
-        self.script = script
         self.server_root = root / "apache"
         self.processes = processes
-        self.threads = threads
         self.env = dict(env or {})
-        self.extra_args = list(extra_args)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
@@ -137,41 +134,27 @@ class ModWsgiServer:
     def error_log_path(self) -> Path:
         return self.server_root / "error_log"
 
-    def start(self, timeout: float = 60.0) -> None:
-        """Start Apache and wait until the application answers."""
+    @property
+    def output_path(self) -> Path:
+        return self.server_root.parent / f"{type(self).__name__}.log"
+
+    def command(self) -> list[str]:
+        """Return the command that runs Apache in the foreground."""
+        raise NotImplementedError
+
+    def start(self, timeout: float = 60.0, *, probe: bool = True) -> None:
+        """Start Apache and wait until the application answers.
+
+        :param probe: send requests to find out; without, only wait until every
+            daemon process runs, so that the app has not seen a request yet.
+        """
         check_readable_by_server()
-        command = [
-            str(mod_wsgi_express()),
-            "start-server",
-            str(self.script),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--processes",
-            str(self.processes),
-            "--threads",
-            str(self.threads),
-            "--process-group",
-            PROCESS_GROUP,
-            "--server-root",
-            str(self.server_root),
-            # Debian images often lack en_US.UTF-8, which mod_wsgi-express asks
-            # for by default and then warns about in every daemon.
-            "--locale",
-            "C.UTF-8",
-            "--url-alias",
-            "/static",
-            str(PROJECT_ROOT / "static"),
-            *self.extra_args,
-        ]
-        if is_root():
-            command += ["--user", SERVE_USER, "--group", SERVE_USER]
         self.server_root.mkdir(parents=True, exist_ok=True)
-        output = (self.server_root.parent / "mod_wsgi-express.log").open("wb")
-        # mod_wsgi-express hands its environment down to Apache and from there to
-        # the daemons, which is how the test's database and key reach the app.
-        # Its own session, so that stop() can end exactly this server's processes.
+        command = self.command()
+        output = self.output_path.open("wb")
+        # Apache hands its environment down to the mod_wsgi daemons, which is
+        # how a test's database and key reach the app. Its own session, so that
+        # stop() can end exactly this server's processes.
         self.process = subprocess.Popen(
             command,
             cwd=PROJECT_ROOT,
@@ -184,10 +167,13 @@ class ModWsgiServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise ServerError(f"mod_wsgi-express exited early:\n{self.logs()}")
+                raise ServerError(f"Apache exited early:\n{self.logs()}")
+            daemons_up = len(self.daemon_pids()) == self.processes
+            if daemons_up and not probe:
+                return
             try:
                 if requests.get(self.url + "/", timeout=5).status_code < 500:
-                    if len(self.daemon_pids()) == self.processes:
+                    if daemons_up:
                         return
             except requests.ConnectionError:
                 pass
@@ -253,6 +239,131 @@ class ModWsgiServer:
 
     def logs(self) -> str:
         """Return what the server printed and logged, for failure messages."""
-        output = self.server_root.parent / "mod_wsgi-express.log"
+        output = self.output_path
         printed = output.read_text(errors="replace") if output.exists() else ""
         return f"{printed}\n--- error_log ---\n{self.error_log()}"
+
+
+class ModWsgiServer(ApacheServer):
+    """``mod_wsgi-express start-server``: Apache configured from the command line."""
+
+    def __init__(
+        self,
+        script: Path,
+        root: Path,
+        *,
+        processes: int = 3,
+        threads: int = 8,
+        env: Mapping[str, str] | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        super().__init__(root, processes=processes, env=env)
+        self.script = script
+        self.threads = threads
+        self.extra_args = list(extra_args)
+
+    def command(self) -> list[str]:
+        command = [
+            str(mod_wsgi_express()),
+            "start-server",
+            str(self.script),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--processes",
+            str(self.processes),
+            "--threads",
+            str(self.threads),
+            "--process-group",
+            PROCESS_GROUP,
+            "--server-root",
+            str(self.server_root),
+            # Debian images often lack en_US.UTF-8, which mod_wsgi-express asks
+            # for by default and then warns about in every daemon.
+            "--locale",
+            "C.UTF-8",
+            "--url-alias",
+            "/static",
+            str(PROJECT_ROOT / "static"),
+            *self.extra_args,
+        ]
+        if is_root():
+            command += ["--user", SERVE_USER, "--group", SERVE_USER]
+        return command
+
+
+def apache_modules_dir() -> Path:
+    """Return the folder of Apache's modules (Debian: /usr/lib/apache2/modules)."""
+    apxs = shutil.which("apxs") or shutil.which("apxs2")
+    if apxs:
+        found = subprocess.run(
+            [apxs, "-q", "LIBEXECDIR"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        if found:
+            return Path(found)
+    return Path("/usr/lib/apache2/modules")
+
+
+class ConfiguredServer(ApacheServer):
+    """Plain ``apache2`` running a virtual host file, as a Debian server would.
+
+    The top-level configuration stands in for Debian's apache2.conf: it loads the
+    modules the virtual host needs and includes it.
+    """
+
+    MODULES = ("mpm_event", "authz_core", "alias", "mime", "headers", "dir")
+
+    def __init__(
+        self,
+        vhost: str,
+        root: Path,
+        *,
+        processes: int,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(root, processes=processes, env=env)
+        self.vhost = vhost
+
+    def config(self) -> str:
+        """Return the top-level configuration; the vhost's port is ours."""
+        modules = apache_modules_dir()
+        loads = "\n".join(
+            f"LoadModule {name}_module {modules}/mod_{name}.so" for name in self.MODULES
+        )
+        wsgi = subprocess.run(
+            [str(mod_wsgi_express()), "module-config"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        user = serving_user()
+        return f"""\
+ServerRoot {self.server_root}
+ServerName 127.0.0.1
+PidFile {self.server_root}/httpd.pid
+ErrorLog {self.error_log_path}
+LogLevel warn
+Listen 127.0.0.1:{self.port}
+{loads}
+{wsgi}
+User {user}
+Group {user}
+TypesConfig /etc/mime.types
+WSGISocketPrefix {self.server_root}/wsgi
+LogFormat "%h %l %u %t \\"%r\\" %>s %O" combined
+Define APACHE_LOG_DIR {self.server_root}
+Include {self.server_root}/site.conf
+"""
+
+    def command(self) -> list[str]:
+        self.server_root.mkdir(parents=True, exist_ok=True)
+        (self.server_root / "site.conf").write_text(self.vhost)
+        (self.server_root / "httpd.conf").write_text(self.config())
+        apache = shutil.which("apache2") or "/usr/sbin/apache2"
+        return [apache, "-f", str(self.server_root / "httpd.conf"), "-DFOREGROUND"]
+
+    def config_test(self) -> subprocess.CompletedProcess:
+        """Run ``apache2 -t`` on the configuration: Apache's own syntax check."""
+        command = self.command()[:-1] + ["-t"]
+        return subprocess.run(command, capture_output=True, text=True, check=False)

@@ -9,10 +9,12 @@ in time, and talks to 127.0.0.1 only.
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shutil
 import signal
 import sqlite3
+import sys
 import threading
 import time
 from collections import Counter
@@ -27,10 +29,12 @@ import requests
 from conftest import PASSWORD, csrf_from
 from modwsgi import (
     PROJECT_ROOT,
+    ConfiguredServer,
     ModWsgiServer,
     ServerError,
     give_to_server,
     make_data_dir,
+    serving_user,
 )
 
 from homepage import create_app
@@ -412,3 +416,77 @@ def test_the_wal_is_checkpointed_back_after_heavy_writes(site: Site):
     assert wal.stat().st_size == 0
     assert_database_intact(site)
     assert_no_python_errors(site)
+
+
+def deploy_config(port: int) -> str:
+    """Return deploy/apache-homepage.conf, pointed at this checkout and port."""
+    config = (PROJECT_ROOT / "deploy" / "apache-homepage.conf").read_text()
+    # The same edits docs/deploy.md asks of an installer, made by hand there.
+    config = config.replace("/srv/homepage/.venv", sys.prefix)
+    config = config.replace("/srv/homepage", str(PROJECT_ROOT))
+    config = config.replace("<VirtualHost *:80>", f"<VirtualHost 127.0.0.1:{port}>")
+    user = serving_user()
+    return config.replace("user=www-data group=www-data", f"user={user} group={user}")
+
+
+@pytest.fixture
+def deployed() -> Iterator[ConfiguredServer]:
+    """Serve the blog with plain apache2 and deploy/apache-homepage.conf."""
+    data = make_data_dir("homepage-deploy-")
+    instance = data / "instance"
+    instance.mkdir()
+    # As docs/deploy.md says: the database in instance/config.py, no secret
+    # key there, so the app generates instance/secret_key when it first loads.
+    (instance / "config.py").write_text(f"DATABASE_URL = 'sqlite:///{data}/blog.db'\n")
+    seed(data / "blog.db")
+    give_to_server(data)
+    server = ConfiguredServer(
+        "", data, processes=2, env={"HOMEPAGE_INSTANCE_PATH": str(instance)}
+    )
+    server.vhost = deploy_config(server.port)
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def test_the_deploy_config_serves_the_blog_under_apache(deployed: ConfiguredServer):
+    """Apache accepts the shipped virtual host and serves the blog with it."""
+    checked = deployed.config_test()
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "Syntax OK" in checked.stdout + checked.stderr
+
+    try:
+        deployed.start(probe=False)
+    except ServerError as error:
+        pytest.fail(str(error), pytrace=False)
+    # Before any request, each daemon has imported the app, which created the
+    # secret key: the app is preloaded when a daemon starts.
+    key_file = deployed.server_root.parent / "instance" / "secret_key"
+    deadline = time.monotonic() + 30
+    while not key_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert key_file.exists(), deployed.logs()
+    for pid in deployed.daemon_pids():
+        owner = Path(f"/proc/{pid}").stat().st_uid
+        assert pwd.getpwuid(owner).pw_name == serving_user()
+
+    index = requests.get(deployed.url + "/", timeout=30)
+    assert index.status_code == 200 and "Seeded post 0" in index.text
+    stylesheet = re.search(r'href="(/static/style\.css\?v=\w+)"', index.text)
+    assert stylesheet, index.text
+    versioned = requests.get(deployed.url + stylesheet.group(1), timeout=30)
+    assert versioned.status_code == 200
+    assert versioned.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    plain = requests.get(deployed.url + "/static/style.css", timeout=30)
+    assert plain.headers["Cache-Control"] == "public, max-age=3600"
+    assert "text/css" in plain.headers["Content-Type"]
+    # An author can log in and publish through it: the daemons write the
+    # database, its folder and the generated key with the right owner.
+    writer = Writer(deployed.url)
+    post_id = writer.create("Through the vhost", "Served by Apache.", "deploy")
+    assert post_id is not None
+    page = requests.get(deployed.url + "/tags/deploy", timeout=30)
+    assert page.status_code == 200 and "Through the vhost" in page.text
+    assert deployed.python_tracebacks() == [], deployed.error_log()
