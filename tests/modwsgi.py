@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -101,6 +102,32 @@ def give_to_server(path: Path) -> None:
         os.chown(folder, entry.pw_uid, entry.pw_gid)
         for name in files:
             os.chown(os.path.join(folder, name), entry.pw_uid, entry.pw_gid)
+
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def log_in(url: str, username: str, password: str) -> tuple[requests.Session, str]:
+    """Log in through the form; return the browser session and a CSRF token.
+
+    The token belongs to the login session and stays valid as long as it does.
+    """
+    http = requests.Session()
+    page = http.get(f"{url}/admin/login", timeout=30).text
+    response = http.post(
+        f"{url}/admin/login",
+        data={
+            "username": username,
+            "password": password,
+            "csrf_token": _CSRF.search(page).group(1),
+        },
+        allow_redirects=False,
+        timeout=30,
+    )
+    if response.status_code != 302:
+        raise ServerError(f"login failed with {response.status_code}")
+    form = http.get(f"{url}/admin/posts/new", timeout=30).text
+    return http, _CSRF.search(form).group(1)
 
 
 def free_port() -> int:

@@ -26,13 +26,14 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import PASSWORD, csrf_from
+from conftest import PASSWORD
 from modwsgi import (
     PROJECT_ROOT,
     ConfiguredServer,
     ModWsgiServer,
     ServerError,
     give_to_server,
+    log_in,
     make_data_dir,
     serving_user,
 )
@@ -143,21 +144,7 @@ class Writer:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.http = requests.Session()
-        login = self.http.get(f"{url}/admin/login", timeout=30)
-        response = self.http.post(
-            f"{url}/admin/login",
-            data={
-                "username": "alice",
-                "password": PASSWORD,
-                "csrf_token": csrf_from(login.text),
-            },
-            allow_redirects=False,
-            timeout=30,
-        )
-        assert response.status_code == 302, response.text
-        # The token belongs to the login session and stays valid with it.
-        self.token = csrf_from(self.http.get(f"{url}/admin/posts/new", timeout=30).text)
+        self.http, self.token = log_in(url, "alice", PASSWORD)
 
     def save(
         self, path: str, title: str, body: str, tags: str = ""
