@@ -89,7 +89,9 @@ def wrk(name: str, url: str, args, headers: dict[str, str] | None = None) -> Res
     ).stdout
     if args.verbose:
         print(report)
-    percentiles = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)$", report, re.MULTILINE))
+    percentiles = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)\s*$", report, re.MULTILINE))
+    if len(percentiles) != 3:
+        raise RuntimeError(f"cannot read wrk's report:\n{report}")
     socket_errors = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", report
     )
@@ -128,6 +130,8 @@ def serve(script: Path, root: Path, args, env=None) -> ModWsgiServer:
             # which wrk counts as read errors.
             "--max-clients",
             str(max(64, 2 * args.connections)),
+            "--include-file",
+            str(BENCH / "apache-bench.conf"),
         ],
     )
     server.start()

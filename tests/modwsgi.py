@@ -313,6 +313,13 @@ class ModWsgiServer(ApacheServer):
             "--url-alias",
             "/static",
             str(PROJECT_ROOT / "static"),
+            # Start every Apache worker up front and never stop idle ones: a
+            # stopped worker closes its keep-alive connections, and a client
+            # sending on one at that moment sees a connection error.
+            "--initial-workers",
+            "1",
+            "--maximum-spare-workers",
+            "1",
             *self.extra_args,
         ]
         if is_root():
