@@ -37,6 +37,19 @@ PARTS = (
 )
 
 
+#: Phases of a request, by the cumulative time of the function that does each.
+PHASES = (
+    ("whole request (Flask's wsgi_app)", "flask/app.py", "wsgi_app"),
+    ("loading a page of posts (posts.paginate)", "homepage/posts.py", "paginate"),
+    ("loading one post (posts.get_published_post)", "homepage/posts.py",
+     "get_published_post"),
+    ("rendering (render_template)", "flask/templating.py", "render_template"),
+    ("  of which url_for", "flask/app.py", "url_for"),
+    ("ending the session (session.remove)", "sqlalchemy/orm/scoping.py", "remove"),
+    ("opening the cookie session", "flask/sessions.py", "open_session"),
+)  # fmt: skip
+
+
 def part_of(function: tuple[str, int, str]) -> str:
     filename, _line, name = function
     where = f"{filename} {name}"
@@ -65,8 +78,18 @@ def profile(client, path: str, requests: int) -> None:
     calls = sum(row[1] for row in stats.stats.values()) / requests
     print(f"\n== {path}: {elapsed / requests * 1000:.2f} ms a request under cProfile, "
           f"{calls:.0f} function calls a request")  # fmt: skip
+    print("   own time by library:")
     for part, seconds in sorted(parts.items(), key=lambda item: -item[1]):
         print(f"   {seconds / total:6.1%}  {part}")
+    print("   cumulative time by phase, per request:")
+    for label, filename, name in PHASES:
+        spent = sum(
+            row[3]
+            for (file, _line, function), row in stats.stats.items()
+            if file.endswith(filename) and function == name
+        )
+        if spent:
+            print(f"   {spent / requests * 1000:7.3f} ms  {label}")
     print("   -- own time, top 15 --")
     stats.sort_stats("tottime").print_stats(15)
 
