@@ -319,12 +319,33 @@ def test_readers_and_writers_at_once_see_no_server_errors(site: Site):
     assert_no_python_errors(site)
 
 
+#: SQLite's WAL write lock: a POSIX lock on byte 120 of the -shm file, held from
+#: BEGIN IMMEDIATE to COMMIT (sqlite3 source, wal.c: WALINDEX_LOCK_OFFSET).
+WAL_WRITE_LOCK_BYTE = 120
+
+
+def writing_process(database: Path) -> int | None:
+    """Return the process that holds the database's write lock right now."""
+    inode = database.with_name(database.name + "-shm").stat().st_ino
+    for line in Path("/proc/locks").read_text().splitlines():
+        # "1: POSIX  ADVISORY  WRITE 4242 fd:00:1234 120 120"; waiters say "->".
+        fields = line.split()
+        if "->" in fields or fields[1] != "POSIX" or fields[3] != "WRITE":
+            continue
+        if fields[5].endswith(f":{inode}") and fields[6] == str(WAL_WRITE_LOCK_BYTE):
+            return int(fields[4])
+    return None
+
+
 def test_a_killed_daemon_loses_no_confirmed_write(site: Site):
-    """SIGKILL a daemon in the middle of writes; every confirmed post survives."""
+    """SIGKILL the daemon that is writing; every confirmed post survives."""
     statuses.reset()
     authors = [Writer(site.url) for _ in range(4)]
+    # Long enough to render that a daemon holds the write lock most of the time.
+    body = "A sentence that takes a moment to render. " * 500
     confirmed: dict[int, str] = {}
-    confirmed_lock = threading.Lock()
+    interrupted = Counter()
+    lock = threading.Lock()
     killed = threading.Event()
     after_kill = Counter()
     done = threading.Event()
@@ -332,40 +353,55 @@ def test_a_killed_daemon_loses_no_confirmed_write(site: Site):
 
     def write(index: int) -> None:
         author = authors[index]
-        for number in range(200):
+        for number in range(300):
             if done.is_set() or time.monotonic() > deadline:
                 return
-            marker = f"kill-test {index}.{number}"
+            marker = f"kill-test {index}.{number}\n\n"
             try:
-                post_id = author.create(f"Crash {index}.{number}", marker, "crash")
-            except requests.RequestException:
-                # The daemon died under this request: it was never confirmed.
-                continue
-            if post_id is not None:
-                with confirmed_lock:
-                    confirmed[post_id] = marker
-                    if killed.is_set():
-                        after_kill[index] += 1
+                post_id = author.create(
+                    f"Crash {index}.{number}", marker + body, "crash"
+                )
+            except requests.RequestException as error:
+                post_id, failure = None, type(error).__name__
+            else:
+                failure = "no redirect"
+            with lock:
+                if post_id is None:
+                    # The daemon died under this request: never confirmed.
+                    interrupted[failure] += 1
+                    continue
+                confirmed[post_id] = marker
+                if killed.is_set():
+                    after_kill[index] += 1
 
     with ThreadPoolExecutor(len(authors)) as pool:
         futures = [pool.submit(write, n) for n in range(len(authors))]
-        while len(confirmed) < 20 and time.monotonic() < deadline:
+        while len(confirmed) < 10 and time.monotonic() < deadline:
             time.sleep(0.05)
-        victim = site.server.daemon_pids()[0]
+        daemons = site.server.daemon_pids()
+        victim = None
+        while victim not in daemons and time.monotonic() < deadline:
+            victim = writing_process(site.database)
+        assert victim in daemons, "no daemon was seen holding the write lock"
         os.kill(victim, signal.SIGKILL)
         killed.set()
         site.server.wait_for_daemons(without=[victim])
-        # Keep writing until every author has been served by the new daemons.
+        # Keep writing until the new daemons have confirmed plenty more.
         while sum(after_kill.values()) < 20 and time.monotonic() < deadline:
             time.sleep(0.05)
         done.set()
         for future in futures:
             future.result()
 
+    # The request that held the lock died with the daemon, unanswered.
+    assert sum(interrupted.values()) >= 1
     assert sum(after_kill.values()) >= 20, "writes did not resume after the kill"
-    stored = dict(
-        site.query("SELECT id, body FROM posts WHERE body LIKE 'kill-test %'")
-    )
+    stored = {
+        post_id: body.split("\n\n")[0] + "\n\n"
+        for post_id, body in site.query(
+            "SELECT id, body FROM posts WHERE body LIKE 'kill-test %'"
+        )
+    }
     missing = {pid: body for pid, body in confirmed.items() if stored.get(pid) != body}
     assert missing == {}
     assert_database_intact(site)
