@@ -1,4 +1,4 @@
-"""Start and stop a real Apache under ``mod_wsgi-express``, for the tests and bench/.
+"""Start and stop a real Apache with mod_wsgi, for the tests and bench/.
 
 The server listens on a free port of 127.0.0.1 only. When started as root it serves
 as ``www-data``, as a real deployment would, so every file it needs must be readable
