@@ -57,9 +57,8 @@ run: install
 	$(BIN)/mod_wsgi-express start-server homepage.wsgi \
 	    --host $(HOST) --port $(PORT) \
 	    --processes $(PROCESSES) --threads $(THREADS) \
-	    --url-alias /static static \
+	    --url-alias /static static --locale C.UTF-8 \
 	    --server-root $(CURDIR)/.mod_wsgi \
-	    --locale C.UTF-8 \
 	    $$( [ "$$(id -u)" -eq 0 ] && echo --user $(SERVE_USER) --group $(SERVE_GROUP) ) \
 	    --log-to-terminal 2>&1 | cat
 

@@ -28,11 +28,12 @@ from pathlib import Path
 import requests
 
 BENCH = Path(__file__).resolve().parent
-# The test suite's helper that starts and stops mod_wsgi-express.
-sys.path.insert(0, str(BENCH.parent / "tests"))
+# The project root, for the test suite's helper that starts mod_wsgi-express.
+sys.path.insert(0, str(BENCH.parent))
 
 from blogdata import PASSWORD, SECRET_KEY, fill  # noqa: E402
-from modwsgi import (  # noqa: E402
+
+from tests.modwsgi import (  # noqa: E402
     PROJECT_ROOT,
     ModWsgiServer,
     give_to_server,

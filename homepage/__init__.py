@@ -37,17 +37,47 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             Path(app.instance_path) / "secret_key"
         )
 
-    from . import admin, assets, auth, blog, cli, db, errors, views
+    from . import (
+        account,
+        admin,
+        assets,
+        auth,
+        backup,
+        blog,
+        caching,
+        cli,
+        db,
+        errors,
+        feeds,
+        images,
+        revisions,
+        search,
+        security,
+        seo,
+        transfer,
+        views,
+    )
 
     db.init_app(app)
     csrf.init_app(app)
     views.init_app(app)
     assets.init_app(app)
     errors.init_app(app)
+    security.init_app(app)
     cli.init_app(app)
+    caching.init_app(app)
+    search.init_app(app)
+    backup.init_app(app)
+    transfer.init_app(app)
     app.register_blueprint(blog.bp)
+    app.register_blueprint(feeds.bp)
+    app.register_blueprint(search.bp)
+    app.register_blueprint(seo.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(revisions.bp)
+    app.register_blueprint(images.bp)
+    app.register_blueprint(account.bp)
     return app
 
 

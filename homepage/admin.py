@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
-from . import markdown, posts
+from . import markdown, posts, revisions
 from .auth import current_author, login_required
 from .db import session
 from .models import Post
@@ -37,7 +37,9 @@ def get_post(post_id: int) -> Post:
 def index():
     """List every post, newest first, with its status."""
     all_posts = session.scalars(
-        select(Post).order_by(Post.created_at.desc(), Post.id.desc())
+        select(Post)
+        .options(joinedload(Post.author))
+        .order_by(Post.created_at.desc(), Post.id.desc())
     ).all()
     return render_template("admin/index.html", posts=all_posts)
 
@@ -75,6 +77,8 @@ def _save(form: posts.PostForm, post: Post | None):
     if post is None:
         post = Post(author=current_author())
         session.add(post)
+    else:
+        revisions.keep(post, form)
     posts.apply_form(post, form)
     session.flush()
     posts.delete_orphan_tags()

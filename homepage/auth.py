@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import secrets
+from math import ceil
 from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
+    current_app,
     g,
     redirect,
     render_template,
@@ -16,11 +20,13 @@ from flask import (
 from flask import (
     session as cookie,
 )
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from . import throttle
 from .db import session
-from .models import Author
+from .models import Author, LoginSession, utcnow
 
 bp = Blueprint("auth", __name__, url_prefix="/admin")
 
@@ -50,11 +56,77 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
+def _token_hash(token: str) -> str:
+    """Return the form of a session token that the database keeps."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(author: Author) -> None:
+    """Log ``author`` in on this browser with a new server-side session."""
+    now = utcnow()
+    token = secrets.token_urlsafe(32)
+    # Expired sessions are useless; sweeping them here keeps the table small.
+    session.execute(delete(LoginSession).where(LoginSession.expires_at <= now))
+    session.add(
+        LoginSession(
+            author_id=author.id,
+            token_hash=_token_hash(token),
+            created_at=now,
+            expires_at=now + current_app.permanent_session_lifetime,
+        )
+    )
+    # A new cookie on login, so a session planted before login (session
+    # fixation) is worth nothing.
+    cookie.clear()
+    cookie.permanent = True
+    cookie["author_id"] = author.id
+    cookie["sid"] = token
+    g.author = author
+
+
+def end_session() -> None:
+    """Log this browser out; its cookie stops working even if kept elsewhere."""
+    token = cookie.get("sid")
+    if isinstance(token, str):
+        session.execute(
+            delete(LoginSession).where(LoginSession.token_hash == _token_hash(token))
+        )
+    cookie.clear()
+    g.author = None
+
+
+def end_all_sessions(author: Author) -> None:
+    """Log ``author`` out everywhere."""
+    session.execute(delete(LoginSession).where(LoginSession.author_id == author.id))
+
+
+def _author_from_cookie() -> Author | None:
+    """Return the author whose live session the cookie names, or None."""
+    author_id = cookie.get("author_id")
+    token = cookie.get("sid")
+    if not isinstance(token, str) or not isinstance(author_id, int):
+        return None
+    # The signed cookie alone is not enough: its session must still exist on
+    # the server, so logging out or changing the password really ends it.
+    login = session.scalars(
+        select(LoginSession)
+        .where(
+            LoginSession.token_hash == _token_hash(token),
+            LoginSession.expires_at > utcnow(),
+        )
+        .options(joinedload(LoginSession.author))
+    ).first()
+    if login is None or login.author_id != author_id:
+        # Drop the dead cookie so pages stop offering the admin links.
+        cookie.clear()
+        return None
+    return login.author
+
+
 def current_author() -> Author | None:
     """Return the logged-in author, loading it once per request."""
     if "author" not in g:
-        author_id = cookie.get("author_id")
-        g.author = session.get(Author, author_id) if author_id else None
+        g.author = _author_from_cookie()
     return g.author
 
 
@@ -86,15 +158,31 @@ def login():
         return render_template("auth/login.html", next=next_url, username="")
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
+    address = throttle.client_address()
+    # The whole attempt runs in this request's BEGIN IMMEDIATE transaction, so
+    # concurrent guesses queue and each sees the failures before it: the count
+    # is exact. Refused attempts return before the costly password hash.
+    wait = throttle.retry_after(username, address, throttle.is_known_device(username))
+    if wait:
+        response = render_template(
+            "auth/login.html",
+            next=next_url,
+            username=username,
+            error=f"Too many failed attempts. Wait {_duration(wait)} and try again.",
+        )
+        return response, 429, {"Retry-After": str(wait)}
     author = session.scalars(select(Author).where(Author.username == username)).first()
     if author is None:
         check_password_hash(_DUMMY_HASH, password)
     elif check_password_hash(author.password_hash, password):
-        # A new session on login, so a session id planted before login
-        # (session fixation) is worth nothing.
-        cookie.clear()
-        cookie["author_id"] = author.id
-        return redirect(next_url or url_for("admin.index"))
+        throttle.forget(username, address)
+        start_session(author)
+        session.commit()
+        response = redirect(next_url or url_for("admin.index"))
+        throttle.remember_device(response, author.username)
+        return response
+    throttle.record_failure(username, address)
+    session.commit()
     return (
         render_template(
             "auth/login.html",
@@ -106,8 +194,16 @@ def login():
     )
 
 
+def _duration(seconds: int) -> str:
+    """Say how long to wait, in words."""
+    if seconds < 90:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"{ceil(seconds / 60)} minutes"
+
+
 @bp.post("/logout")
 def logout():
-    """Log the author out."""
-    cookie.clear()
+    """Log the author out, ending the session on the server too."""
+    end_session()
+    session.commit()
     return redirect(url_for("blog.index"))

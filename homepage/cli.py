@@ -7,6 +7,7 @@ import sys
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from .auth import hash_password
@@ -35,6 +36,7 @@ def create_author(username: str, password: str) -> Author:
 
 
 @click.command("add-author")
+@with_appcontext
 @click.argument("name")
 @click.option(
     "--password-stdin",
@@ -53,6 +55,7 @@ def add_author_command(name: str, password_stdin: bool) -> None:
 
 
 @click.command("first-run")
+@with_appcontext
 @click.option("--username", default="admin", show_default=True)
 def first_run_command(username: str) -> None:
     """Create the schema and, if no author exists, one with a random password."""

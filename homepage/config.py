@@ -1,5 +1,7 @@
 """Default settings; ``instance/config.py`` and ``FLASK_*`` variables override them."""
 
+from datetime import timedelta
+
 from .db import DEFAULT_DATABASE_URL
 
 
@@ -15,7 +17,12 @@ class Config:
 
     SITE_TITLE = "homepage"
     SITE_DESCRIPTION = "A blog."
+    #: The public address, e.g. "https://blog.example.org", used in feeds, the
+    #: sitemap and canonical links. None: the address the request came to.
+    SITE_URL: str | None = None
     POSTS_PER_PAGE = 10
+    #: How many of the latest posts a feed carries.
+    FEED_SIZE = 20
 
     #: The largest post body the form accepts, in bytes of UTF-8.
     MAX_BODY_BYTES = 1_000_000
@@ -26,5 +33,36 @@ class Config:
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    #: Set to True when the site is served over HTTPS, so browsers never send
+    #: the login cookie over plain HTTP. Left False by default because the
+    #: cookie would then not be sent at all to http://127.0.0.1:8000/.
+    SESSION_COOKIE_SECURE = False
+    #: How long a login lasts, in the cookie and on the server (an int counts
+    #: seconds, e.g. ``FLASK_PERMANENT_SESSION_LIFETIME=3600``).
+    PERMANENT_SESSION_LIFETIME = timedelta(days=7)
+
+    #: How many reverse proxies in front of the app to trust for the client's
+    #: address (X-Forwarded-For) and scheme. 0 when Apache serves visitors
+    #: directly. Behind a proxy it must be set, or login throttling sees every
+    #: visitor as the proxy's one address.
+    PROXY_FIX_X_FOR = 0
+
+    #: Login throttling (see homepage/throttle.py): seconds a failure is
+    #: remembered, free attempts per (name, address), per address and per name,
+    #: and the longest wait for the first two and for the name alone.
+    LOGIN_WINDOW = 3600
+    LOGIN_FREE_ATTEMPTS = 5
+    LOGIN_ADDRESS_FREE_ATTEMPTS = 20
+    LOGIN_USER_FREE_ATTEMPTS = 10
+    LOGIN_LOCKOUT = 900
+    LOGIN_USER_LOCKOUT = 60
+
+    #: The largest image the upload accepts, in bytes.
+    MAX_IMAGE_BYTES = 10 * 1024 * 1024
+    #: The most pixels (width x height) an image may have; decoding a small file
+    #: that claims more (a decompression bomb) would exhaust memory.
+    MAX_IMAGE_PIXELS = 50_000_000
+    #: Where uploaded images are stored; None means ``instance/uploads``.
+    UPLOAD_FOLDER: str | None = None
     #: A CSRF token stays valid for as long as the login does.
     WTF_CSRF_TIME_LIMIT = None

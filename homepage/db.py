@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app, has_request_context, request
+from flask.cli import with_appcontext
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
@@ -164,9 +165,61 @@ def make_engine(url: str, pool_size: int = 20, max_overflow: int = 10) -> Engine
 
 def init_db(app: Flask | None = None) -> None:
     """Create every table that does not exist yet; never drop anything."""
-    from . import models  # noqa: F401 - registers the tables on Base.metadata
+    from . import caching, models, search  # noqa: F401 - models registers tables
 
-    Base.metadata.create_all(get_engine(app))
+    engine = get_engine(app)
+    Base.metadata.create_all(engine)
+    add_missing_columns(engine)
+    # What create_all cannot make: the site's state row and the full-text
+    # index (a virtual table), filled for posts written before it existed.
+    with engine.begin() as connection:
+        caching.create_state(connection)
+        search.create_index(connection)
+
+
+def add_missing_columns(engine: Engine) -> list[str]:
+    """Add columns that newer models have and an older database lacks.
+
+    Upgrading homepage must not cost anyone their posts, so ``init-db`` also
+    upgrades: SQLite can add a column to a table in place, given a constant
+    default for the rows already there. Returns what it added.
+    """
+    from . import models  # noqa: F401
+
+    added = []
+    with engine.begin() as conn:
+        # Inspect through the same connection: another one would queue behind
+        # this transaction's write lock.
+        inspector = inspect(conn)
+        for table in Base.metadata.sorted_tables:
+            if not inspector.has_table(table.name):
+                continue
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                conn.exec_driver_sql(
+                    f"ALTER TABLE {table.name} ADD COLUMN {_column_ddl(engine, column)}"
+                )
+                added.append(f"{table.name}.{column.name}")
+    return added
+
+
+def _column_ddl(engine: Engine, column) -> str:
+    """Return the DDL of ``column`` for ALTER TABLE ADD COLUMN."""
+    ddl = f"{column.name} {column.type.compile(dialect=engine.dialect)}"
+    default = column.default.arg if column.default is not None else None
+    if column.server_default is not None:
+        return f"{ddl} DEFAULT {column.server_default.arg}"
+    if default is not None and not callable(default):
+        literal = default if isinstance(default, int | float) else f"'{default}'"
+        return f"{ddl} NOT NULL DEFAULT {literal}"
+    if column.nullable:
+        return ddl
+    raise RuntimeError(
+        f"Cannot add {column.table.name}.{column.name} to an existing database: "
+        "it is required and has no constant default."
+    )
 
 
 def schema_is_current(app: Flask | None = None) -> bool:
@@ -259,6 +312,7 @@ def init_app(app: Flask) -> None:
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db_command() -> None:
     """Create the database schema; existing data is kept."""
     init_db()

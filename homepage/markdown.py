@@ -36,6 +36,12 @@ _URL_SCHEMES = {"http", "https", "mailto"}
 
 _FIRST_PARAGRAPH = re.compile(r"<p>(.*?)</p>", re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
+# Tags that separate words; inline ones (<em>, <a>, <code>) must not, or
+# "a *chase*." would read "a chase ." in descriptions and snippets.
+_BLOCK_TAG = re.compile(
+    r"</?(?:p|br|hr|h[1-6]|li|ul|ol|dl|dt|dd|pre|blockquote|table|thead|tbody"
+    r"|tfoot|tr|td|th|figure|figcaption|details|summary|img)\b[^>]*>"
+)
 
 
 def sanitize(html: str) -> str:
@@ -70,4 +76,4 @@ def first_paragraph(html: str) -> str:
 
 def plain_text(html: str) -> str:
     """Strip tags from sanitized HTML, for meta descriptions and the like."""
-    return " ".join(unescape(_TAG.sub(" ", html)).split())
+    return " ".join(unescape(_TAG.sub("", _BLOCK_TAG.sub(" ", html))).split())

@@ -1,4 +1,5 @@
-"""The blog's tables: authors, posts and tags."""
+"""The blog's tables: authors, posts and pages, tags, old slugs, the site's state,
+and the author's tools and safeguards."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -22,6 +24,12 @@ from .db import Base
 DRAFT = "draft"
 PUBLISHED = "published"
 STATUSES = (DRAFT, PUBLISHED)
+
+#: A post appears in lists, feeds and the archive; a page (About, Contact)
+#: stands alone and is linked from the site's navigation.
+POST = "post"
+PAGE = "page"
+KINDS = (POST, PAGE)
 
 
 def utcnow() -> datetime:
@@ -112,6 +120,7 @@ class Post(Base):
     summary: Mapped[str] = mapped_column(Text, default="")
     summary_html: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default=DRAFT)
+    kind: Mapped[str] = mapped_column(String(16), default=POST, server_default=POST)
     author_id: Mapped[int] = mapped_column(
         ForeignKey("authors.id", ondelete="RESTRICT"), index=True
     )
@@ -119,6 +128,8 @@ class Post(Base):
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, onupdate=utcnow
     )
+    #: Readers see a published post only once this moment has passed, so a
+    #: future date schedules it without any background job.
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     author: Mapped[Author] = relationship(back_populates="posts")
@@ -132,9 +143,154 @@ class Post(Base):
         return self.status == PUBLISHED
 
     @property
+    def is_page(self) -> bool:
+        """Tell whether this is a standalone page rather than a post."""
+        return self.kind == PAGE
+
+    @property
+    def is_scheduled(self) -> bool:
+        """Tell whether the post is published but its date has not come yet."""
+        return (
+            self.is_published
+            and self.published_at is not None
+            and self.published_at > utcnow()
+        )
+
+    @property
     def display_date(self) -> datetime:
         """Return the date shown to readers."""
         return self.published_at or self.created_at
 
     def __repr__(self) -> str:
         return f"<Post {self.id} {self.slug!r} {self.status}>"
+
+
+class SlugRedirect(Base):
+    """A slug a post used to have, so that its old address still leads to it."""
+
+    __tablename__ = "slug_redirects"
+
+    slug: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # Pointing at the post rather than at its next slug collapses chains of
+    # renames into one hop, and deleting the post deletes its old slugs.
+    post_id: Mapped[int] = mapped_column(
+        ForeignKey("posts.id", ondelete="CASCADE"), index=True
+    )
+
+    def __repr__(self) -> str:
+        return f"<SlugRedirect {self.slug!r} -> {self.post_id}>"
+
+
+class SiteState(Base):
+    """The one row that counts changes to what readers can see.
+
+    Every write that changes a reader page bumps ``version`` in its own
+    transaction, so HTTP validators can be computed from this row with one
+    cheap query instead of rendering the page.
+    """
+
+    __tablename__ = "site_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<SiteState version={self.version} changed_at={self.changed_at}>"
+
+
+class Revision(Base):
+    """An earlier version of a post, kept each time the post is saved."""
+
+    __tablename__ = "revisions"
+    __table_args__ = (
+        # The backstop behind computing max + 1 inside a write transaction: two
+        # saves of one post can never both record the same number.
+        UniqueConstraint("post_id", "number", name="uq_revisions_post_number"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
+    #: 1 for the first version replaced, then 2, 3 ... per post.
+    number: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    #: The tag names as the form shows them, comma-separated.
+    tags: Mapped[str] = mapped_column(Text, default="")
+    #: When this version was written (the post's ``updated_at`` back then).
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Who was logged in when this version was replaced; None from the CLI.
+    replaced_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("authors.id", ondelete="SET NULL")
+    )
+
+    replaced_by: Mapped[Author | None] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<Revision {self.post_id}#{self.number}>"
+
+
+class Image(Base):
+    """An uploaded image, stored under the instance folder as ``name``."""
+
+    __tablename__ = "images"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: Random hex plus the extension of the decoded format; never the user's name.
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The uploaded file's base name, only ever shown as text.
+    original_name: Mapped[str] = mapped_column(String(200), default="")
+    content_type: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("authors.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    author: Mapped[Author | None] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<Image {self.id} {self.name!r}>"
+
+
+class LoginSession(Base):
+    """A logged-in browser; deleting the row logs it out on the next request."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    author_id: Mapped[int] = mapped_column(
+        ForeignKey("authors.id", ondelete="CASCADE"), index=True
+    )
+    #: SHA-256 of the token in the cookie, so a copy of the database (a backup)
+    #: holds nothing that would let anyone log in.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+    author: Mapped[Author] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<LoginSession {self.id} author={self.author_id}>"
+
+
+class LoginFailure(Base):
+    """One failed login, counted by the throttle under several keys."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_username", "username", "failed_at"),
+        Index("ix_login_failures_address", "address", "failed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The name as typed (normalized), whether or not such an author exists.
+    username: Mapped[str] = mapped_column(String(80))
+    address: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    def __repr__(self) -> str:
+        return f"<LoginFailure {self.username!r} from {self.address}>"

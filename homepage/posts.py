@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from math import ceil
 
-from flask import abort, current_app
+from flask import abort, current_app, g, has_app_context
 from slugify import slugify
-from sqlalchemy import delete, exists, func, or_, select
+from sqlalchemy import and_, delete, exists, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from . import markdown
 from .db import session
-from .models import PUBLISHED, STATUSES, Post, Tag, post_tags, utcnow
+from .models import (
+    KINDS,
+    PAGE,
+    POST,
+    PUBLISHED,
+    STATUSES,
+    Post,
+    SlugRedirect,
+    Tag,
+    post_tags,
+    utcnow,
+)
 
 MAX_TITLE = 200
 MAX_SLUG = 80
@@ -21,6 +33,9 @@ MAX_TAG = 64
 MAX_TAGS = 20
 MAX_SUMMARY = 2000
 _SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+# What an <input type="datetime-local"> sends: minutes, or seconds if typed.
+_DATETIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?")
+DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 
 
 @dataclass
@@ -33,7 +48,12 @@ class PostForm:
     summary: str = ""
     tags: str = ""
     status: str = "draft"
+    kind: str = POST
+    #: The publish date as typed (UTC), empty for "when first published".
+    published_at: str = ""
     errors: dict[str, str] = field(default_factory=dict)
+    #: ``published_at`` parsed by :meth:`validate`.
+    publish_at: datetime | None = None
 
     @classmethod
     def from_request(cls, form) -> PostForm:
@@ -45,6 +65,8 @@ class PostForm:
             summary=form.get("summary", ""),
             tags=form.get("tags", ""),
             status=form.get("status", ""),
+            kind=form.get("kind", POST),
+            published_at=form.get("published_at", ""),
         )
 
     @classmethod
@@ -57,6 +79,10 @@ class PostForm:
             summary=post.summary,
             tags=", ".join(tag.name for tag in post.tags),
             status=post.status,
+            kind=post.kind,
+            published_at=(
+                post.published_at.strftime(DATETIME_FORMAT) if post.published_at else ""
+            ),
         )
 
     def tag_names(self) -> list[str]:
@@ -104,7 +130,29 @@ class PostForm:
             self.errors["tags"] = 'Tags cannot contain "/", "?" or "#".'
         if self.status not in STATUSES:
             self.errors["status"] = "Choose draft or published."
+        if self.kind not in KINDS:
+            self.errors["kind"] = "Choose post or page."
+        self.published_at = self.published_at.strip()
+        self.publish_at = None
+        if self.published_at:
+            self.publish_at = parse_datetime(self.published_at)
+            if self.publish_at is None:
+                self.errors["published_at"] = (
+                    "Enter a date and time in UTC, such as 2026-03-05T14:30, "
+                    "or leave it empty."
+                )
         return not self.errors
+
+
+def parse_datetime(text: str) -> datetime | None:
+    """Parse a ``datetime-local`` value as UTC; return None when it is not one."""
+    if not _DATETIME_RE.fullmatch(text):
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return value.replace(tzinfo=UTC)
 
 
 def slug_taken(slug: str, post: Post | None = None) -> bool:
@@ -157,10 +205,13 @@ def apply_form(post: Post, form: PostForm) -> Post:
     # The slug and tag look-ups below must not flush the half-filled post.
     with session.no_autoflush:
         post.title = form.title
+        old_slug = post.slug
         if form.slug:
             post.slug = form.slug
         elif not post.slug:
             post.slug = unique_slug(form.title)
+        remember_old_slug(post, old_slug)
+        post.kind = form.kind
         post.body = form.body
         post.body_html = markdown.render(form.body)
         post.summary = form.summary
@@ -170,10 +221,30 @@ def apply_form(post: Post, form: PostForm) -> Post:
             else markdown.first_paragraph(post.body_html)
         )
         post.tags = get_or_create_tags(form.tag_names())
-        if form.status == PUBLISHED and post.published_at is None:
+        if form.publish_at is not None:
+            # The form shows whole minutes; an unchanged field must not move
+            # the stored date by its seconds (and with it the post's order).
+            current = post.published_at
+            if current is None or current.strftime(DATETIME_FORMAT) != (
+                form.publish_at.strftime(DATETIME_FORMAT)
+            ):
+                post.published_at = form.publish_at
+        elif form.status == PUBLISHED and post.published_at is None:
             post.published_at = utcnow()
         post.status = form.status
     return post
+
+
+def remember_old_slug(post: Post, old_slug: str | None) -> None:
+    """Keep ``old_slug`` leading to ``post`` after the post took a new slug."""
+    if post.slug == old_slug:
+        return
+    # The new slug is a live address now, so whatever redirect it used to be
+    # is dropped: a post that takes an old slug wins it.
+    stale = [post.slug] if not old_slug else [post.slug, old_slug]
+    session.execute(delete(SlugRedirect).where(SlugRedirect.slug.in_(stale)))
+    if old_slug and post.id is not None:
+        session.add(SlugRedirect(slug=old_slug, post_id=post.id))
 
 
 def delete_orphan_tags() -> None:
@@ -207,11 +278,31 @@ class Page:
         return self.number < self.pages
 
 
+def reader_now() -> datetime:
+    """Return the moment publish dates are compared with, fixed for the request."""
+    # One moment per request, so that a post coming due halfway through a
+    # page cannot appear in one part of it and not in another.
+    if not has_app_context():
+        return utcnow()
+    if "reader_now" not in g:
+        g.reader_now = utcnow()
+    return g.reader_now
+
+
+def visible(kind: str = POST) -> tuple:
+    """Return the criteria for posts (or pages) that readers may see now."""
+    return (
+        Post.kind == kind,
+        Post.status == PUBLISHED,
+        Post.published_at <= reader_now(),
+    )
+
+
 def published():
-    """Return a query of published posts, newest first."""
+    """Return a query of the posts readers can see, newest first."""
     return (
         select(Post)
-        .where(Post.status == PUBLISHED)
+        .where(*visible())
         .order_by(Post.published_at.desc(), Post.id.desc())
     )
 
@@ -234,20 +325,96 @@ def paginate(query, count_query, number: int) -> Page:
 
 
 def count_published(*criteria):
-    """Return a COUNT query of published posts matching ``criteria``."""
-    return select(func.count(Post.id)).where(Post.status == PUBLISHED, *criteria)
+    """Return a COUNT query of visible posts matching ``criteria``."""
+    return select(func.count(Post.id)).where(*visible(), *criteria)
+
+
+def find_visible(slug: str) -> Post | None:
+    """Return the post or page readers can see at ``slug``, or None."""
+    return session.scalars(
+        select(Post)
+        .where(
+            Post.slug == slug,
+            Post.status == PUBLISHED,
+            Post.published_at <= reader_now(),
+        )
+        .options(joinedload(Post.author), selectinload(Post.tags))
+    ).first()
 
 
 def get_published_post(slug: str) -> Post:
-    """Return the published post with ``slug``.
+    """Return the post readers can see at ``slug``, of either kind.
 
-    :raise 404: when there is none; drafts are not revealed.
+    :raise 404: when there is none; drafts and scheduled posts are not revealed.
     """
-    post = session.scalars(
-        select(Post)
-        .where(Post.slug == slug, Post.status == PUBLISHED)
-        .options(joinedload(Post.author), selectinload(Post.tags))
-    ).first()
+    post = find_visible(slug)
     if post is None:
         abort(404)
     return post
+
+
+def redirect_target(slug: str) -> Post | None:
+    """Return the visible post that used to have ``slug``, or None."""
+    post_id = session.scalar(
+        select(SlugRedirect.post_id).where(SlugRedirect.slug == slug)
+    )
+    if post_id is None:
+        return None
+    post = session.get(Post, post_id)
+    if post is None or not is_visible(post):
+        return None
+    return post
+
+
+def is_visible(post: Post) -> bool:
+    """Tell whether readers can see ``post`` now."""
+    return (
+        post.is_published
+        and post.published_at is not None
+        and post.published_at <= reader_now()
+    )
+
+
+def neighbours(post: Post) -> tuple:
+    """Return the title and slug of the visible posts before and after ``post``."""
+    same_date = Post.published_at == post.published_at
+    older = session.execute(
+        select(Post.title, Post.slug)
+        .where(
+            *visible(),
+            or_(
+                Post.published_at < post.published_at,
+                and_(same_date, Post.id < post.id),
+            ),
+        )
+        .order_by(Post.published_at.desc(), Post.id.desc())
+        .limit(1)
+    ).first()
+    newer = session.execute(
+        select(Post.title, Post.slug)
+        .where(
+            *visible(),
+            or_(
+                Post.published_at > post.published_at,
+                and_(same_date, Post.id > post.id),
+            ),
+        )
+        .order_by(Post.published_at, Post.id)
+        .limit(1)
+    ).first()
+    return older, newer
+
+
+def visible_pages() -> list:
+    """Return the title and slug of every page readers can see, for the menu."""
+    return session.execute(
+        select(Post.title, Post.slug)
+        .where(*visible(PAGE))
+        .order_by(Post.published_at, Post.id)
+    ).all()
+
+
+def reading_minutes(post: Post) -> int:
+    """Estimate how many minutes reading the post takes, at 230 words a minute."""
+    words = len(markdown.plain_text(post.body_html).split())
+    return max(1, round(words / 230))

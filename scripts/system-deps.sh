@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages homepage needs: Debian's Python (readable by the
 # Apache user, unlike a pyenv under /root), Apache with its headers for
-# building mod_wsgi, and wrk for the benchmarks. Does nothing when all are there.
+# building mod_wsgi, wrk for the benchmarks, and Java for the HTML validator
+# (vnu.jar) the tests run. Does nothing when all are there.
 set -euo pipefail
 
 need=()
@@ -12,6 +13,7 @@ command -v apache2 >/dev/null || [ -x /usr/sbin/apache2 ] || need+=(apache2)
 command -v apxs >/dev/null || [ -x /usr/bin/apxs ] || need+=(apache2-dev)
 command -v wrk >/dev/null || need+=(wrk)
 command -v gcc >/dev/null || need+=(gcc)
+command -v java >/dev/null || need+=(default-jre-headless)
 
 if [ ${#need[@]} -eq 0 ]; then
     exit 0

@@ -33,6 +33,7 @@ def app(tmp_path: Path) -> Iterator[Flask]:
             "TESTING": True,
             "SECRET_KEY": "test secret",
             "DATABASE_URL": f"sqlite:///{tmp_path / 'blog.db'}",
+            "UPLOAD_FOLDER": str(tmp_path / "uploads"),
         }
     )
     with app.app_context():

@@ -26,8 +26,14 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import PASSWORD
-from modwsgi import (
+
+from homepage import create_app
+from homepage.cli import create_author
+from homepage.db import JOURNAL_SIZE_LIMIT, get_engine, init_db, session
+from homepage.models import PUBLISHED, Author, Post, Tag, utcnow
+
+from .conftest import PASSWORD
+from .modwsgi import (
     PROJECT_ROOT,
     ConfiguredServer,
     ModWsgiServer,
@@ -37,11 +43,6 @@ from modwsgi import (
     make_data_dir,
     serving_user,
 )
-
-from homepage import create_app
-from homepage.cli import create_author
-from homepage.db import JOURNAL_SIZE_LIMIT, get_engine, init_db, session
-from homepage.models import PUBLISHED, Author, Post, Tag, utcnow
 
 PROCESSES = 3
 THREADS = 8

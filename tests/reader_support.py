@@ -1,0 +1,56 @@
+"""Helpers shared by the reader-feature tests (feeds, search, SEO, caching, pages)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, update
+from werkzeug.security import generate_password_hash
+
+from homepage.db import session
+from homepage.models import Post
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashes(monkeypatch):
+    """Hash the test author's password with one PBKDF2 round instead of scrypt.
+
+    These tests log in to write posts, not to test hashing; scrypt's deliberate
+    slowness (about 0.1 s per hash and per login) would otherwise be most of
+    their running time. Import this fixture into a test module to use it.
+    """
+    monkeypatch.setattr(
+        "homepage.cli.hash_password",
+        lambda password: generate_password_hash(password, method="pbkdf2:sha256:1"),
+    )
+
+
+def edit_post(auth, app, current_slug: str, **fields):
+    """Save the edit form of the post at ``current_slug``, changing ``fields``."""
+    with app.app_context():
+        post = session.scalars(select(Post).where(Post.slug == current_slug)).one()
+        data = {
+            "title": post.title,
+            "slug": post.slug,
+            "body": post.body,
+            "summary": post.summary,
+            "tags": ", ".join(tag.name for tag in post.tags),
+            "status": post.status,
+            "kind": post.kind,
+            "published_at": post.published_at.strftime("%Y-%m-%dT%H:%M")
+            if post.published_at
+            else "",
+            "action": "save",
+        }
+        path = f"/admin/posts/{post.id}/edit"
+    return auth.post_form(path, **{**data, **fields})
+
+
+def set_published_at(app, slug: str, when) -> None:
+    """Move a post's publish date in the database, as time passing would.
+
+    A bulk UPDATE does not go through the session's flush, so, like the clock,
+    it changes what is due without counting as an edit.
+    """
+    with app.app_context():
+        session.execute(update(Post).where(Post.slug == slug).values(published_at=when))
+        session.commit()

@@ -1,0 +1,240 @@
+"""A reader browses the blog: the index, posts, tags, the archive and 404s."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from homepage.db import session
+from homepage.models import Post
+
+
+def set_dates(app, dates: dict[str, datetime]) -> None:
+    """Backdate posts, so archive and order tests do not depend on the clock."""
+    with app.app_context():
+        for slug, when in dates.items():
+            session.execute(
+                update(Post).where(Post.slug == slug).values(published_at=when)
+            )
+        session.commit()
+
+
+def test_empty_blog_says_so(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "No posts yet" in response.get_data(as_text=True)
+
+
+def test_index_lists_published_posts_newest_first(client, auth):
+    auth.login()
+    auth.create_post("Older", tags="python, web")
+    auth.create_post("Newer", summary="A summary written by hand.")
+    html = client.get("/").get_data(as_text=True)
+    assert html.index("Newer") < html.index("Older")
+    assert 'href="/posts/older"' in html
+    assert 'href="/tags/python"' in html and 'href="/tags/web"' in html
+    assert "A summary written by hand." in html
+    assert "<time datetime=" in html
+
+
+def test_summary_falls_back_to_the_first_paragraph(client, auth):
+    auth.login()
+    auth.create_post("Long", body="First **paragraph**.\n\nSecond paragraph.")
+    html = client.get("/").get_data(as_text=True)
+    assert "First <strong>paragraph</strong>." in html
+    assert "Second paragraph." not in html
+
+
+def test_index_is_paginated(app, client, auth):
+    auth.login()
+    for number in range(23):
+        auth.create_post(f"Post {number:02d}")
+    first = client.get("/").get_data(as_text=True)
+    assert first.count('<article class="summary">') == 10
+    assert "Post 22" in first and "Post 12" not in first
+    assert 'href="/?page=2"' in first
+    third = client.get("/?page=3")
+    assert third.status_code == 200
+    assert third.get_data(as_text=True).count('<article class="summary">') == 3
+    assert "Post 00" in third.get_data(as_text=True)
+
+
+def test_page_size_is_configurable(tmp_path):
+    from homepage import create_app
+    from homepage.db import init_db
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "x",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}",
+            "POSTS_PER_PAGE": 2,
+        }
+    )
+    with app.app_context():
+        init_db()
+        author_post(app, count=3)
+    html = app.test_client().get("/").get_data(as_text=True)
+    assert html.count('<article class="summary">') == 2
+
+
+def author_post(app, count: int) -> None:
+    """Insert published posts straight into the database."""
+    from homepage.cli import create_author
+    from homepage.models import PUBLISHED
+
+    author = create_author("writer", "long enough password")
+    for number in range(count):
+        session.add(
+            Post(
+                title=f"P{number}",
+                slug=f"p{number}",
+                body="b",
+                body_html="<p>b</p>",
+                summary_html="<p>b</p>",
+                status=PUBLISHED,
+                author_id=author.id,
+                published_at=datetime.now(UTC),
+            )
+        )
+    session.commit()
+
+
+@pytest.mark.parametrize("page", ["0", "2", "-1", "abc", "1.5", "99999999999999"])
+def test_out_of_range_pages_are_styled_404s(client, auth, page):
+    auth.login()
+    auth.create_post("Only one")
+    response = client.get(f"/?page={page}")
+    assert response.status_code == 404
+    html = response.get_data(as_text=True)
+    assert "<h1>404: Not Found</h1>" in html
+    assert 'rel="stylesheet"' in html
+
+
+def test_post_page_shows_the_whole_post(client, auth):
+    auth.login()
+    auth.create_post(
+        "Markdown post",
+        body="# Heading\n\nSome `code` and a [link](https://example.org).",
+        tags="Python",
+    )
+    response = client.get("/posts/markdown-post")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "<h1>Markdown post</h1>" in html
+    assert "<code>code</code>" in html
+    assert 'href="https://example.org"' in html
+    assert "by alice" in html
+    assert 'href="/tags/python"' in html
+    assert "<title>Markdown post · homepage</title>" in html
+
+
+def test_drafts_are_invisible_to_readers(client, auth):
+    auth.login()
+    auth.create_post("Secret draft", status="draft", tags="hidden")
+    auth.logout()
+    assert client.get("/posts/secret-draft").status_code == 404
+    assert "Secret draft" not in client.get("/").get_data(as_text=True)
+    assert "Secret draft" not in client.get("/archive").get_data(as_text=True)
+    assert client.get("/tags/hidden").status_code == 404
+
+
+def test_drafts_stay_hidden_even_from_the_logged_in_author(client, auth):
+    auth.login()
+    auth.create_post("Secret draft", status="draft")
+    assert client.get("/posts/secret-draft").status_code == 404
+
+
+def test_tag_page_lists_only_that_tags_posts(app, auth):
+    auth.login()
+    auth.create_post("About Python", tags="Python")
+    auth.create_post("About Rust", tags="rust")
+    response = app.test_client().get("/tags/python")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "About Python" in html and "About Rust" not in html
+    assert "Posts tagged “python”" in html
+
+
+def test_tag_names_are_case_insensitive_and_unicode(client, auth):
+    auth.login()
+    auth.create_post("Unicode tag", tags="Kaffee, Café")
+    assert client.get("/tags/Kaffee").status_code == 200
+    assert client.get("/tags/caf%C3%A9").status_code == 200
+
+
+def test_unknown_tag_is_404(client):
+    assert client.get("/tags/nothing").status_code == 404
+
+
+def test_tag_pages_are_paginated(client, auth):
+    auth.login()
+    for number in range(12):
+        auth.create_post(f"Tagged {number}", tags="many")
+    assert client.get("/tags/many?page=2").status_code == 200
+    html = client.get("/tags/many?page=2").get_data(as_text=True)
+    assert html.count('<article class="summary">') == 2
+    assert client.get("/tags/many?page=3").status_code == 404
+
+
+def test_archive_groups_by_year_and_month(app, client, auth):
+    auth.login()
+    auth.create_post("March post")
+    auth.create_post("Another March post")
+    auth.create_post("Old post")
+    set_dates(
+        app,
+        {
+            "march-post": datetime(2025, 3, 4, tzinfo=UTC),
+            "another-march-post": datetime(2025, 3, 20, tzinfo=UTC),
+            "old-post": datetime(2023, 11, 1, tzinfo=UTC),
+        },
+    )
+    html = client.get("/archive").get_data(as_text=True)
+    assert html.count("<h2 id=") == 2
+    assert html.index("2025") < html.index("March 2025") < html.index("2023")
+    assert html.index("November 2023") > html.index("Another March post")
+    assert html.count('/archive/2025/3">March 2025</a></h3>') == 1
+    assert "3 posts" in html
+
+
+@pytest.mark.parametrize(
+    "path", ["/nope", "/posts/", "/posts/missing", "/tags/", "/admin/posts/999/x"]
+)
+def test_unknown_pages_are_styled_404s(client, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert "There is no page at this address" in response.get_data(as_text=True)
+
+
+def test_pages_have_landmarks_and_a_stylesheet(client):
+    html = client.get("/").get_data(as_text=True)
+    assert html.startswith("<!doctype html>")
+    assert '<html lang="en">' in html
+    for landmark in ("<header", "<nav", "<main", "<footer"):
+        assert landmark in html
+    assert 'name="viewport"' in html
+    with client.get("/static/style.css") as css:
+        assert css.status_code == 200
+        assert css.mimetype == "text/css"
+        assert "@media" in css.get_data(as_text=True)
+
+
+def test_reader_pages_do_not_set_cookies(client, auth):
+    auth.login()
+    auth.create_post("Cookieless")
+    reader = client.application.test_client()
+    for path in ("/", "/posts/cookieless", "/archive"):
+        assert "Set-Cookie" not in reader.get(path).headers
+
+
+def test_posts_in_the_database_match_what_readers_see(app, client, auth):
+    auth.login()
+    auth.create_post("Counted", tags="a, b")
+    with app.app_context():
+        post = session.scalars(select(Post).where(Post.slug == "counted")).one()
+        assert [tag.name for tag in post.tags] == ["a", "b"]
+        assert post.published_at is not None
+        assert post.published_at <= datetime.now(UTC) + timedelta(seconds=1)

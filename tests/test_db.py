@@ -1,0 +1,201 @@
+"""The database layer: connection settings, transactions, sessions per thread."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from datetime import UTC, datetime
+
+import pytest
+from flask import Flask
+from sqlalchemy import event, select, text
+
+from homepage import create_app
+from homepage.db import DEFAULT_DATABASE_URL, PROJECT_ROOT, get_engine, session
+from homepage.models import Author, Post
+
+
+def statements_during(app: Flask, action) -> list[str]:
+    """Run ``action`` and return the SQL statements it sent."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    engine = get_engine(app)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        action()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_default_database_is_blog_db_at_the_project_root():
+    app = create_app({"SECRET_KEY": "x"})
+    assert DEFAULT_DATABASE_URL == f"sqlite:///{PROJECT_ROOT / 'blog.db'}"
+    assert app.config["DATABASE_URL"] == DEFAULT_DATABASE_URL
+    assert (PROJECT_ROOT / "homepage" / "db.py").exists()
+
+
+def test_relative_database_paths_are_refused():
+    with pytest.raises(RuntimeError, match="absolute path"):
+        create_app({"SECRET_KEY": "x", "DATABASE_URL": "sqlite:///blog.db"})
+
+
+@pytest.mark.parametrize(
+    ("pragma", "expected"),
+    [
+        ("journal_mode", "wal"),
+        ("synchronous", 1),  # NORMAL
+        ("foreign_keys", 1),
+        ("busy_timeout", 30000),
+    ],
+)
+def test_every_connection_is_set_up_for_concurrency(app, pragma, expected):
+    with app.app_context():
+        assert session.execute(text(f"PRAGMA {pragma}")).scalar() == expected
+
+
+def test_foreign_keys_are_enforced(app):
+    with app.app_context():
+        session.add(Post(title="t", slug="t", body="b", body_html="", author_id=999))
+        with pytest.raises(Exception, match="FOREIGN KEY"):
+            session.commit()
+
+
+def test_reads_begin_deferred_and_writes_begin_immediate(app, client, auth):
+    reads = statements_during(app, lambda: client.get("/"))
+    assert reads[0] == "BEGIN"
+    auth.login()
+    form = {"title": "Written", "body": "b", "status": "draft", "action": "save"}
+    form["csrf_token"] = auth.token("/admin/posts/new")
+    writes = statements_during(app, lambda: client.post("/admin/posts/new", data=form))
+    assert writes[0] == "BEGIN IMMEDIATE"
+    assert "BEGIN IMMEDIATE" in writes
+    assert "BEGIN" not in writes
+
+
+def test_selects_run_inside_the_transaction(app):
+    # SQLAlchemy's pysqlite default would leave SELECTs outside any
+    # transaction; here the first statement of a session is our BEGIN.
+    with app.app_context():
+        sent = statements_during(app, lambda: session.scalars(select(Author)).all())
+    assert sent[0] == "BEGIN IMMEDIATE"
+    assert sent[1].startswith("SELECT")
+
+
+def test_each_thread_gets_its_own_session(app):
+    seen = {}
+
+    def grab(name):
+        with app.app_context():
+            seen[name] = id(session())
+
+    with app.app_context():
+        main = id(session())
+        assert id(session()) == main
+        threads = [threading.Thread(target=grab, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(set(seen.values()) | {main}) == 5
+
+
+def test_requests_return_their_connection_and_session(app, client, auth):
+    auth.login()
+    auth.create_post("Pooled")
+    for path in ("/", "/posts/pooled", "/archive", "/admin/", "/missing"):
+        client.get(path)
+        assert get_engine(app).pool.checkedout() == 0
+        assert not session.registry.has()
+
+
+def test_app_context_teardown_returns_the_connection(app):
+    with app.app_context():
+        session.execute(text("SELECT 1"))
+        assert get_engine(app).pool.checkedout() == 1
+    assert get_engine(app).pool.checkedout() == 0
+
+
+def test_a_failing_request_rolls_back(app, client):
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    @app.post("/explode")
+    def explode():
+        session.add(Author(username="ghost", password_hash="x"))
+        session.flush()
+        raise RuntimeError("boom")
+
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+    response = client.post("/explode")
+    assert response.status_code == 500
+    assert "Something went wrong on our side" in response.get_data(as_text=True)
+    with app.app_context():
+        names = set(session.scalars(select(Author.username)))
+    assert names == {"alice"}
+    assert get_engine(app).pool.checkedout() == 0
+
+
+def test_read_modify_write_loses_no_updates(app):
+    """Ten writers increment one counter at once; every increment counts."""
+    with app.app_context():
+        post = Post(
+            title="counter", slug="counter", body="0", body_html="", author_id=1
+        )
+        session.add(post)
+        session.commit()
+        post_id = post.id
+    errors = []
+
+    def increment():
+        try:
+            with app.test_request_context("/admin/", method="POST"):
+                counter = session.get(Post, post_id)
+                value = int(counter.body)
+                time.sleep(0.01)  # widen the window a lost update needs
+                counter.body = str(value + 1)
+                session.commit()
+        except Exception as error:  # noqa: BLE001 - any failure fails the test
+            errors.append(error)
+
+    threads = [threading.Thread(target=increment) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with app.app_context():
+        assert session.get(Post, post_id).body == "10"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_forked_child_does_not_reuse_the_parents_connections(app):
+    with app.app_context():
+        session.execute(text("SELECT 1"))
+    engine = get_engine(app)
+    assert engine.pool.checkedin() >= 1
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        try:
+            os.close(read_end)
+            idle = engine.pool.checkedin()
+            with app.app_context():
+                works = session.execute(text("SELECT 1")).scalar() == 1
+            os.write(write_end, f"{idle} {works}".encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    with os.fdopen(read_end) as pipe:
+        assert pipe.read() == "0 True"
+
+
+def test_dates_come_back_in_utc(app):
+    with app.app_context():
+        author = session.get(Author, 1)
+        assert author.created_at.tzinfo is UTC
+        assert author.created_at <= datetime.now(UTC)

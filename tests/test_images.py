@@ -1,0 +1,354 @@
+"""Image uploads: only real images are stored, served safely, and deletable."""
+
+from __future__ import annotations
+
+import io
+import re
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image as PILImage
+from sqlalchemy import func, select
+
+from homepage.db import session
+from homepage.models import Image, Post
+
+from .conftest import csrf_from
+
+
+def picture(fmt: str = "PNG", size: tuple[int, int] = (4, 3), **options) -> bytes:
+    """Return a small real image in ``fmt``."""
+    buffer = io.BytesIO()
+    PILImage.new("RGB", size, (200, 30, 30)).save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def animated_gif(frames: int = 3, size: tuple[int, int] = (4, 4)) -> bytes:
+    """Return an animated GIF."""
+    assert frames <= 4
+    buffer = io.BytesIO()
+    # Distinct colours: Pillow merges identical consecutive frames.
+    images = [PILImage.new("RGB", size, (60 * index, 0, 0)) for index in range(frames)]
+    images[0].save(buffer, "GIF", save_all=True, append_images=images[1:])
+    return buffer.getvalue()
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return (
+        struct.pack(">I", len(data))
+        + kind
+        + data
+        + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """Return a tiny, well-formed PNG whose header claims ``width`` x ``height``."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00" + b"\x00\x00\x00" * 4)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", pixels)
+        + _chunk(b"IEND", b"")
+    )
+
+
+def upload(auth, data: bytes, filename: str = "photo.png", **fields):
+    """Upload ``data`` from the images page."""
+    return auth.post_form(
+        "/admin/images/", image=(io.BytesIO(data), filename), **fields
+    )
+
+
+def stored(app: Flask) -> tuple[int, list[Path]]:
+    """Return the number of image rows and the files in the upload folder."""
+    folder = Path(app.config["UPLOAD_FOLDER"])
+    with app.app_context():
+        rows = session.execute(select(func.count(Image.id))).scalar_one()
+    files = sorted(folder.iterdir()) if folder.exists() else []
+    return rows, files
+
+
+def only_database_files(tmp_path: Path) -> list[str]:
+    """Return every file under ``tmp_path`` that is not the database or an upload."""
+    return [
+        str(path.relative_to(tmp_path))
+        for path in tmp_path.rglob("*")
+        if path.is_file()
+        and not path.name.startswith("blog.db")
+        and path.parent.name != "uploads"
+    ]
+
+
+@pytest.fixture
+def author(auth):
+    auth.login()
+    return auth
+
+
+@pytest.mark.parametrize(
+    ("data", "extension", "content_type"),
+    [
+        (picture("PNG"), "png", "image/png"),
+        (picture("JPEG"), "jpg", "image/jpeg"),
+        (picture("WEBP"), "webp", "image/webp"),
+        (animated_gif(), "gif", "image/gif"),
+    ],
+    ids=["png", "jpeg", "webp", "animated-gif"],
+)
+def test_upload_stores_a_real_image_under_a_new_name(
+    app, client, author, data, extension, content_type
+):
+    # The name and its extension say "document"; the content decides.
+    response = upload(author, data, filename="Holiday Photo.txt", alt="The sea")
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    rows, files = stored(app)
+    assert rows == 1
+    [file] = files
+    assert re.fullmatch(rf"[0-9a-f]{{32}}\.{extension}", file.name)
+    assert file.read_bytes() == data
+    assert f"![The sea](/media/{file.name})" in page
+    assert "Holiday Photo.txt" in page
+    with client.get(f"/media/{file.name}") as served:
+        assert served.status_code == 200
+        assert served.headers["Content-Type"] == content_type
+        assert served.headers["X-Content-Type-Options"] == "nosniff"
+        assert "sandbox" in served.headers["Content-Security-Policy"]
+        assert "immutable" in served.headers["Cache-Control"]
+        assert served.data == data
+
+
+def test_upload_from_the_post_form_adds_markdown_to_the_body(app, client, author):
+    response = author.post_form(
+        "/admin/posts/new/image",
+        title="Trip",
+        body="We went to the sea.",
+        tags="travel",
+        status="draft",
+        image=(io.BytesIO(picture()), "sea.png"),
+        image_alt="The [blue] sea",
+    )
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    [file] = stored(app)[1]
+    markdown = rf"![The \[blue\] sea](/media/{file.name})"
+    # The form comes back with every field kept and the image added.
+    assert f"We went to the sea.\n\n{markdown}\n</textarea>" in html
+    assert 'value="Trip"' in html and 'value="travel"' in html
+    assert "Save the post to keep it there" in html
+    with app.app_context():
+        assert session.scalars(select(Post)).all() == []
+    # Saving the form as shown publishes the image in the post.
+    saved = author.create_post("Trip", body=f"We went to the sea.\n\n{markdown}\n")
+    assert saved.status_code == 302
+    post = client.get("/posts/trip").get_data(as_text=True)
+    assert f'<img src="/media/{file.name}" alt="The [blue] sea">' in post
+
+
+def test_upload_into_an_existing_post_keeps_editing_it(app, client, author):
+    author.create_post("Trip", body="Text.")
+    response = author.post_form(
+        "/admin/posts/1/image",
+        title="Trip",
+        body="Text.",
+        status="published",
+        image=(io.BytesIO(picture("JPEG")), "sea.jpg"),
+    )
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert 'action="/admin/posts/1/edit"' in html
+    assert re.search(r"Text\.\n\n!\[\]\(/media/[0-9a-f]{32}\.jpg\)", html)
+
+
+BAD_UPLOADS = {
+    "text": (b"just some words, not a picture", "notes.png"),
+    "html": (b"<html><script>alert(1)</script></html>", "page.png"),
+    "svg": (
+        b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"></svg>',
+        "drawing.svg",
+    ),
+    "empty": (b"", "empty.png"),
+    "truncated-png": (picture("PNG", (64, 64))[:-40], "cut.png"),
+    "truncated-jpeg": (picture("JPEG", (64, 64))[:200], "cut.jpg"),
+    "png-signature-only": (b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "fake.png"),
+    "bmp-not-accepted": (picture("BMP"), "old.bmp"),
+    "huge-dimensions": (png_claiming(100_000, 100_000), "bomb.png"),
+    "path-up": (picture(), "../../evil.png"),
+    "path-absolute": (picture(), "/etc/cron.d/evil.png"),
+    # Doubled, because the header quotes backslashes: the app gets ..\..\evil.png
+    "path-windows": (picture(), "..\\\\..\\\\evil.png"),
+    "control-character": (picture(), "evil\x00.png"),
+}
+
+
+@pytest.mark.parametrize(("data", "filename"), BAD_UPLOADS.values(), ids=BAD_UPLOADS)
+def test_refused_uploads_store_nothing(app, tmp_path, client, author, data, filename):
+    response = upload(author, data, filename=filename)
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert 'class="error-summary" role="alert"' in html
+    assert stored(app) == (0, [])
+    assert only_database_files(tmp_path) == []
+
+
+def test_refused_upload_from_the_post_form_keeps_the_text(app, author):
+    response = author.post_form(
+        "/admin/posts/new/image",
+        title="Trip",
+        body="My words.",
+        status="draft",
+        image=(io.BytesIO(b"not an image"), "x.png"),
+    )
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "not an image this site accepts" in html
+    assert "My words.</textarea>" in html
+    assert stored(app) == (0, [])
+
+
+def test_uploads_over_the_pixel_limit_are_refused(app, author):
+    app.config["MAX_IMAGE_PIXELS"] = 100 * 100
+    response = upload(author, picture("PNG", (101, 100)))
+    assert response.status_code == 400
+    assert "too many pixels" in response.get_data(as_text=True)
+    assert stored(app) == (0, [])
+    # Frames count too: a long animation is as costly as a big picture.
+    app.config["MAX_IMAGE_PIXELS"] = 3 * 16
+    assert upload(author, animated_gif(4, (4, 4)), "a.gif").status_code == 400
+    assert upload(author, animated_gif(3, (4, 4)), "a.gif").status_code == 302
+
+
+def test_uploads_over_the_size_limit_are_refused(app, author):
+    data = picture("PNG", (64, 64), compress_level=0)
+    app.config["MAX_IMAGE_BYTES"] = len(data) - 1
+    response = upload(author, data)
+    assert response.status_code == 413
+    assert "too large" in response.get_data(as_text=True)
+    assert stored(app) == (0, [])
+
+
+def test_requests_over_the_request_limit_are_refused(app, author):
+    data = picture("PNG", (64, 64), compress_level=0)
+    app.config["MAX_CONTENT_LENGTH"] = len(data) // 2
+    response = upload(author, data)
+    assert response.status_code == 413
+    assert "larger than this site accepts" in response.get_data(as_text=True)
+    assert stored(app) == (0, [])
+
+
+def test_uploading_needs_a_login_and_a_csrf_token(app, client):
+    response = client.post(
+        "/admin/images/", data={"image": (io.BytesIO(picture()), "a.png")}
+    )
+    assert response.status_code == 400  # no CSRF token
+    token = csrf_from(client.get("/admin/login").get_data(as_text=True))
+    refused = client.post(
+        "/admin/images/",
+        data={"csrf_token": token, "image": (io.BytesIO(picture()), "a.png")},
+    )
+    assert refused.status_code == 302
+    assert "/admin/login" in refused.headers["Location"]
+    assert stored(app) == (0, [])
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../blog.db",
+        "..%2Fblog.db",
+        "0123456789abcdef0123456789abcdef.svg",
+        "0123456789abcdef0123456789abcdef.png",
+        "secret_key",
+    ],
+)
+def test_media_serves_only_uploaded_names(client, name):
+    response = client.get(f"/media/{name}")
+    assert response.status_code == 404
+
+
+def test_unused_images_can_be_deleted_and_used_ones_cannot(app, client, author):
+    upload(author, picture(), "used.png")
+    upload(author, picture("JPEG"), "unused.jpg")
+    with app.app_context():
+        used, unused = session.scalars(select(Image).order_by(Image.id)).all()
+    author.create_post("Trip", body=f"Look: ![sea](/media/{used.name})")
+    page = client.get("/admin/images/").get_data(as_text=True)
+    assert "Shown in:" in page and ">Trip</a>" in page
+    assert f"/admin/images/{unused.id}/delete" in page
+    assert f"/admin/images/{used.id}/delete" not in page
+
+    refused = author.post_form(f"/admin/images/{used.id}/delete")
+    assert refused.status_code == 400
+    assert "is still shown in “Trip”" in refused.get_data(as_text=True)
+    deleted = author.post_form(f"/admin/images/{unused.id}/delete")
+    assert deleted.status_code == 302
+    rows, files = stored(app)
+    assert rows == 1
+    assert [file.name for file in files] == [used.name]
+    assert client.get(f"/media/{unused.name}").status_code == 404
+    with client.get(f"/media/{used.name}") as still_there:
+        assert still_there.status_code == 200
+    assert author.post_form("/admin/images/99/delete").status_code == 404
+
+
+def test_the_images_page_lists_uploads_with_their_markdown(app, client, author):
+    assert "No images yet." in client.get("/admin/images/").get_data(as_text=True)
+    upload(author, picture("PNG", (40, 30)), "chart.png")
+    page = client.get("/admin/images/").get_data(as_text=True)
+    assert "chart.png" in page
+    assert "40 × 30 pixels" in page
+    assert re.search(r'value="!\[\]\(/media/[0-9a-f]{32}\.png\)"', page)
+
+
+def _mutate(data: bytes, edits: list[tuple[int, int]], cut: int) -> bytes:
+    """Overwrite bytes of ``data`` at the given offsets, then cut it short."""
+    buffer = bytearray(data)
+    for offset, value in edits:
+        buffer[offset % len(buffer)] = value
+    return bytes(buffer[: max(1, len(buffer) - cut)])
+
+
+_SAMPLES = [
+    picture("PNG", (8, 8)),
+    picture("JPEG", (8, 8)),
+    picture("WEBP", (8, 8)),
+    animated_gif(3, (8, 8)),
+]
+_damaged_images = st.builds(
+    _mutate,
+    st.sampled_from(_SAMPLES),
+    st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=6),
+    st.integers(0, 64),
+)
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    # One app for all examples: each either stores an image (a new row and
+    # file) or, as asserted, stores nothing.
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    data=st.one_of(st.binary(max_size=2048), _damaged_images),
+    filename=st.text(max_size=40),
+)
+def test_any_upload_is_stored_whole_or_not_at_all(app, author, data, filename):
+    before = stored(app)
+    response = upload(author, data, filename=filename)
+    assert response.status_code in {302, 400}
+    rows, files = stored(app)
+    if response.status_code == 400:
+        assert (rows, files) == before
+    else:
+        # A damaged file that still decodes is stored exactly as sent.
+        assert rows == before[0] + 1
+        [new] = set(files) - set(before[1])
+        assert new.read_bytes() == data

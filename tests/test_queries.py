@@ -1,0 +1,91 @@
+"""Reader pages run a fixed number of SQL statements, however much they show."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from flask import Flask
+from sqlalchemy import event
+
+from homepage.db import get_engine, session
+from homepage.models import PUBLISHED, Author, Post, Tag
+
+PAGES = ["/", "/posts/post-0", "/tags/tag-0", "/archive", "/?page=1"]
+
+
+def fill(app: Flask, posts: int, tags_per_post: int) -> None:
+    """Publish ``posts`` posts, each with its own ``tags_per_post`` tags."""
+    with app.app_context():
+        author = session.get(Author, 1)
+        shared = Tag(name="tag-0")
+        now = datetime.now(UTC)
+        for number in range(posts):
+            tags = [shared] + [
+                Tag(name=f"tag-{number}-{extra}") for extra in range(tags_per_post - 1)
+            ]
+            session.add(
+                Post(
+                    title=f"Post {number}",
+                    slug=f"post-{number}",
+                    body="Body",
+                    body_html="<p>Body</p>",
+                    summary_html="<p>Body</p>",
+                    status=PUBLISHED,
+                    author=author,
+                    tags=tags,
+                    published_at=now - timedelta(days=number * 40),
+                )
+            )
+        session.commit()
+
+
+def count_statements(app: Flask, path: str) -> int:
+    client = app.test_client()
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    engine = get_engine(app)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = client.get(path)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert response.status_code == 200, path
+    return len(statements)
+
+
+@pytest.fixture
+def make_app(tmp_path):
+    from homepage import create_app
+    from homepage.cli import create_author
+    from homepage.db import init_db
+
+    def make(name: str) -> Flask:
+        app = create_app(
+            {
+                "TESTING": True,
+                "SECRET_KEY": "x",
+                "DATABASE_URL": f"sqlite:///{tmp_path / name}",
+            }
+        )
+        with app.app_context():
+            init_db()
+            create_author("alice", "long enough")
+        return app
+
+    return make
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_queries_do_not_grow_with_posts_and_tags(make_app, path):
+    small = make_app("small.db")
+    fill(small, posts=2, tags_per_post=1)
+    large = make_app("large.db")
+    fill(large, posts=30, tags_per_post=6)
+    few = count_statements(small, path)
+    many = count_statements(large, path)
+    assert few == many
+    assert many <= 6

@@ -1,0 +1,303 @@
+"""Searching the blog: ranked, highlighted, paginated, and safe for any query."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select, text
+
+from homepage.db import session
+from homepage.models import Post, SiteState
+from homepage.search import fts_query
+
+from .reader_support import cheap_password_hashes  # noqa: F401
+
+_RESULT_LINK = re.compile(r'<h2><a href="(/(?:posts|pages)/[^"]+)">')
+
+
+def result_links(response) -> list[str]:
+    """Return the addresses of the results, in the order shown."""
+    return _RESULT_LINK.findall(response.get_data(as_text=True))
+
+
+def index_rows(app) -> list[tuple]:
+    with app.app_context():
+        return session.execute(
+            text("SELECT rowid, title, tags FROM post_search ORDER BY rowid")
+        ).all()
+
+
+def test_search_finds_words_in_titles_summaries_bodies_and_tags(client, auth):
+    auth.login()
+    auth.create_post("Alpha in the title")
+    auth.create_post("Second", body="Bravo is in the body.")
+    auth.create_post("Third", summary="Charlie in the summary.")
+    auth.create_post("Fourth", tags="delta")
+    auth.logout()
+
+    assert result_links(client.get("/search?q=alpha")) == ["/posts/alpha-in-the-title"]
+    assert result_links(client.get("/search?q=bravo")) == ["/posts/second"]
+    assert result_links(client.get("/search?q=charlie")) == ["/posts/third"]
+    assert result_links(client.get("/search?q=delta")) == ["/posts/fourth"]
+
+
+def test_every_word_must_match_and_stems_and_accents_are_forgiven(client, auth):
+    auth.login()
+    auth.create_post("Coffee", body="Running to the café every morning.")
+    auth.create_post("Tea", body="Running late.")
+    auth.logout()
+
+    assert result_links(client.get("/search?q=run+cafe")) == ["/posts/coffee"]
+    assert len(result_links(client.get("/search?q=RUNS"))) == 2
+
+
+def test_a_title_match_ranks_above_a_body_match(client, auth):
+    auth.login()
+    auth.create_post("Body mention", body="Some words, then gardening, once.")
+    auth.create_post("Gardening", body="All about plants.")
+    auth.logout()
+
+    links = result_links(client.get("/search?q=gardening"))
+    assert links == ["/posts/gardening", "/posts/body-mention"]
+
+
+def test_results_show_highlighted_snippets_with_the_text_escaped(client, auth):
+    auth.login()
+    auth.create_post(
+        "Escaping <b>",
+        body="Write `<script>alert(1)</script>` to test the needle, \ue000 or not.",
+    )
+    auth.logout()
+
+    page = client.get("/search?q=needle").get_data(as_text=True)
+    assert "<mark>needle</mark>" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script>alert" not in page
+    assert page.count("<mark>") == page.count("</mark>") == 1
+    title = client.get("/search?q=escaping").get_data(as_text=True)
+    assert "<mark>Escaping</mark> &lt;b&gt;" in title
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"',
+        '"unbalanced',
+        "*",
+        "needle*",
+        "NEAR(needle haystack)",
+        "needle NEAR haystack",
+        "-needle",
+        "needle -haystack",
+        "(",
+        "((needle",
+        "needle)",
+        "title:needle",
+        "AND",
+        "needle OR",
+        "NOT needle",
+        "^needle",
+        "needle + haystack",
+        "{title body}: needle",
+        "'",
+        "\\",
+        "%",
+        "'; DROP TABLE posts; --",
+        "иголка",
+        "針",
+        "إبرة",
+        "🪡",
+        "ｎｅｅｄｌｅ",
+        "needle\x00haystack",
+        "\ue000needle\ue001",
+        "   ",
+        "",
+        "needle " * 200,
+        "x" * 5000,
+    ],
+)
+def test_any_query_gives_results_or_an_empty_page(client, auth, app, query):
+    auth.login()
+    auth.create_post("Needle", body="A needle in a haystack. Иголка. 針.")
+    auth.logout()
+
+    response = client.get("/search", query_string={"q": query})
+    assert response.status_code == 200
+    assert "Search" in response.get_data(as_text=True)
+    with app.app_context():
+        assert session.scalar(select(func.count(Post.id))) == 1
+
+
+@pytest.mark.parametrize(
+    ("query", "found"),
+    [
+        ('"needle"', True),
+        ("NEAR(needle haystack)", True),
+        ("needle -haystack", True),
+        ("-haystack", True),
+        ("needle -nothing", False),
+        ("иголка", True),
+        ("ｎｅｅｄｌｅ", True),
+        ("needle)", True),
+    ],
+)
+def test_operators_are_searched_as_plain_words(client, auth, query, found):
+    auth.login()
+    auth.create_post("Needle", body="A needle in a haystack, near the barn. Иголка.")
+    auth.logout()
+
+    links = result_links(client.get("/search", query_string={"q": query}))
+    assert (links == ["/posts/needle"]) is found
+
+
+def test_fts_query_quotes_every_word():
+    assert fts_query('say "hi" NEAR(x) a-b') == '"say" """hi""" "NEAR" "x" "a-b"'
+    assert fts_query("* - ( ) : ^") == ""
+
+
+def test_an_empty_query_shows_the_form(client):
+    response = client.get("/search")
+    text = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert '<label for="q">Words to look for</label>' in text
+    assert "Type one or more words" in text
+
+
+def test_no_match_says_so(client, auth):
+    auth.login()
+    auth.create_post("Something")
+    auth.logout()
+    response = client.get("/search?q=nothing+here")
+    assert response.status_code == 200
+    assert "No posts match “nothing here”." in response.get_data(as_text=True)
+
+
+def test_results_are_paginated_keeping_the_query(client, auth, app):
+    app.config["POSTS_PER_PAGE"] = 3
+    auth.login()
+    for number in range(7):
+        auth.create_post(f"Common {number}")
+    auth.logout()
+
+    first = client.get("/search?q=common")
+    assert "7 results for “common”" in first.get_data(as_text=True)
+    assert len(result_links(first)) == 3
+    assert 'href="/search?q=common&amp;page=2"' in first.get_data(as_text=True)
+    last = client.get("/search?q=common&page=3")
+    assert len(result_links(last)) == 1
+    seen = {
+        link
+        for number in (1, 2, 3)
+        for link in result_links(client.get(f"/search?q=common&page={number}"))
+    }
+    assert len(seen) == 7
+    assert client.get("/search?q=common&page=4").status_code == 404
+    assert client.get("/search?q=common&page=x").status_code == 404
+
+
+def test_drafts_and_scheduled_posts_are_not_found_but_pages_are(client, auth):
+    auth.login()
+    auth.create_post("Visible unicorn")
+    auth.create_post("Draft unicorn", status="draft")
+    auth.create_post("Later unicorn", published_at="2999-01-01T00:00")
+    auth.create_post("Unicorn page", slug="unicorns", kind="page")
+    auth.logout()
+
+    links = result_links(client.get("/search?q=unicorn"))
+    assert sorted(links) == ["/pages/unicorns", "/posts/visible-unicorn"]
+
+
+def test_the_index_follows_edits_and_deletes_in_the_same_transaction(client, auth, app):
+    auth.login()
+    auth.create_post("Original words", tags="first")
+    with app.app_context():
+        post_id = session.scalar(select(Post.id))
+    assert index_rows(app) == [(post_id, "Original words", "first")]
+
+    auth.post_form(
+        f"/admin/posts/{post_id}/edit",
+        title="Rewritten",
+        slug="original-words",
+        body="New body.",
+        tags="second, third",
+        status="published",
+        action="save",
+    )
+    assert index_rows(app) == [(post_id, "Rewritten", "second third")]
+    assert result_links(client.get("/search?q=original")) == []
+    assert result_links(client.get("/search?q=third")) == ["/posts/original-words"]
+
+    auth.post_form(f"/admin/posts/{post_id}/delete")
+    assert index_rows(app) == []
+    assert result_links(client.get("/search?q=rewritten")) == []
+
+
+def test_a_save_that_fails_after_writing_leaves_the_index_alone(
+    client, auth, app, monkeypatch
+):
+    auth.login()
+    auth.create_post("Kept", tags="old")
+    with app.app_context():
+        version = session.scalar(select(SiteState.version))
+
+    # Fail after the post, its index row and the version are flushed.
+    def fail():
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr("homepage.posts.delete_orphan_tags", fail)
+    with pytest.raises(RuntimeError):
+        auth.post_form(
+            "/admin/posts/1/edit",
+            title="Lost",
+            body="Lost body.",
+            tags="new",
+            status="published",
+            action="save",
+        )
+    assert index_rows(app) == [(1, "Kept", "old")]
+    with app.app_context():
+        assert session.scalar(select(SiteState.version)) == version
+        assert session.get(Post, 1).title == "Kept"
+
+
+def test_a_refused_form_leaves_the_index_alone(client, auth, app):
+    auth.login()
+    auth.create_post("Kept")
+    response = auth.post_form(
+        "/admin/posts/1/edit", title="", body="x", status="published", action="save"
+    )
+    assert response.status_code == 400
+    assert [row.title for row in index_rows(app)] == ["Kept"]
+
+
+def test_init_db_builds_the_index_for_existing_posts_idempotently(
+    client, auth, app, runner
+):
+    auth.login()
+    auth.create_post("Older post")
+    auth.create_post("Newer post")
+    with app.app_context():
+        # A database from before search existed: no index at all.
+        session.execute(text("DROP TABLE post_search"))
+        session.commit()
+
+    for _ in range(2):
+        # The test runner calls app.cli directly, which pushes no app context
+        # for plain click commands the way `flask` does.
+        with app.app_context():
+            result = runner.invoke(args=["init-db"])
+        assert result.exit_code == 0, result.output
+        assert [row.title for row in index_rows(app)] == ["Older post", "Newer post"]
+    assert len(result_links(client.get("/search?q=post"))) == 2
+
+
+@pytest.mark.parametrize("path", ["/", "/archive", "/tags", "/search?q=x"])
+def test_every_page_has_a_labelled_search_box(client, path):
+    text = client.get(path).get_data(as_text=True)
+    assert '<form class="site-search" role="search" method="get" action="/search">' in (
+        text
+    )
+    assert '<label for="site-search" class="visually-hidden">Search posts</label>' in (
+        text
+    )

@@ -1,0 +1,170 @@
+"""Security headers, the session cookie, server-side logout and the secret key."""
+
+from __future__ import annotations
+
+import re
+import stat
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from homepage import create_app
+from homepage.db import PROJECT_ROOT, session
+from homepage.models import LoginSession, utcnow
+
+from .payloads import executable_parts
+
+READER_PATHS = ["/", "/archive", "/posts/hello", "/tags/news", "/no-such-page"]
+ADMIN_PATHS = [
+    "/admin/login",
+    "/admin/",
+    "/admin/posts/new",
+    "/admin/posts/1/edit",
+    "/admin/images/",
+    "/admin/account/",
+    "/admin/no-such-page",
+]
+
+
+@pytest.fixture
+def site(auth):
+    """Log in and publish "Hello", tagged news."""
+    auth.login()
+    assert auth.create_post("Hello", tags="news").status_code == 302
+
+
+@pytest.mark.parametrize("path", READER_PATHS)
+def test_reader_pages_forbid_inline_code_and_foreign_framing(client, site, path):
+    response = client.get(path)
+    csp = response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp
+    assert "object-src 'none'" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert "frame-ancestors 'self'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    assert executable_parts(response.get_data(as_text=True)) == []
+
+
+@pytest.mark.parametrize("path", ADMIN_PATHS)
+def test_admin_pages_are_never_framed_or_cached(client, site, path):
+    response = client.get(path)
+    csp = response.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_static_files_are_not_sniffed(client):
+    response = client.get("/static/style.css")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    response.close()
+
+
+def test_templates_hold_no_inline_script_or_style():
+    # What the CSP forbids must not be needed: no inline scripts, styles or
+    # event handlers anywhere in the templates.
+    for template in (PROJECT_ROOT / "templates").rglob("*.html"):
+        source = template.read_text()
+        assert not re.search(r"<script(?![^>]*application/ld\+json)", source), template
+        assert not re.search(r"<style|\sstyle=|\son\w+=", source), template
+
+
+# -- the session cookie ----------------------------------------------------------
+
+
+def test_the_login_cookie_is_httponly_lax_and_expires(app, auth):
+    cookie = auth.login().headers["Set-Cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    assert "Expires=" in cookie
+    assert "Secure" not in cookie
+
+
+def test_the_login_cookie_is_secure_when_configured(app, auth):
+    app.config["SESSION_COOKIE_SECURE"] = True
+    cookies = auth.login().headers.getlist("Set-Cookie")
+    assert cookies and all("; Secure" in cookie for cookie in cookies)
+
+
+def test_logging_out_ends_the_session_on_the_server(app, client, auth):
+    auth.login()
+    stolen = client.get_cookie("session").value
+    auth.logout()
+    replay = app.test_client()
+    replay.set_cookie("session", stolen)
+    response = replay.get("/admin/")
+    assert response.status_code == 302
+    assert "/admin/login" in response.headers["Location"]
+    with app.app_context():
+        assert session.scalars(select(LoginSession)).all() == []
+
+
+def test_logging_out_ends_only_this_browsers_session(app, client, auth):
+    auth.login()
+    other = app.test_client()
+    type(auth)(other).login()
+    auth.logout()
+    assert other.get("/admin/").status_code == 200
+
+
+def test_a_session_ends_with_its_lifetime(app, client, auth):
+    app.config["PERMANENT_SESSION_LIFETIME"] = 3600
+    auth.login()
+    with app.app_context():
+        login = session.scalars(select(LoginSession)).one()
+        assert login.expires_at - login.created_at == timedelta(hours=1)
+    assert client.get("/admin/").status_code == 200
+    with app.app_context():
+        # The hour has passed, as far as the server can tell.
+        session.execute(
+            update(LoginSession).values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        session.commit()
+    assert client.get("/admin/").status_code == 302
+
+
+def test_a_cookie_without_a_server_session_is_not_a_login(app, client):
+    # What a cookie signed with the right key but never issued would hold.
+    with client.session_transaction() as cookie:
+        cookie["author_id"] = 1
+    assert client.get("/admin/").status_code == 302
+    with client.session_transaction() as cookie:
+        cookie["author_id"] = 1
+        cookie["sid"] = "guessed"
+    assert client.get("/admin/").status_code == 302
+
+
+def test_logging_in_replaces_a_planted_session(app, client, auth):
+    with client.session_transaction() as cookie:
+        cookie["planted"] = "by an attacker"
+    auth.login()
+    with client.session_transaction() as cookie:
+        assert "planted" not in cookie
+        assert cookie.permanent
+
+
+# -- the secret key ------------------------------------------------------------------
+
+
+def test_the_secret_key_is_random_and_kept_in_the_instance_folder(
+    tmp_path: Path, monkeypatch
+):
+    def app_in(folder: Path):
+        monkeypatch.setenv("HOMEPAGE_INSTANCE_PATH", str(folder))
+        return create_app(
+            {"DATABASE_URL": f"sqlite:///{tmp_path / 'blog.db'}", "TESTING": True}
+        )
+
+    first = app_in(tmp_path / "one")
+    key_file = tmp_path / "one" / "secret_key"
+    assert re.fullmatch(r"[0-9a-f]{64}", first.secret_key)
+    assert key_file.read_text().strip() == first.secret_key
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert app_in(tmp_path / "one").secret_key == first.secret_key
+    assert app_in(tmp_path / "two").secret_key != first.secret_key
