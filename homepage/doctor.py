@@ -20,6 +20,7 @@ from flask.cli import with_appcontext
 from sqlalchemy.exc import SQLAlchemyError
 
 from .db import get_engine, journal_mode, schema_is_current, sqlite_path
+from .images import upload_folder
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 _COLOURS = {OK: "green", WARN: "yellow", FAIL: "red"}
@@ -222,10 +223,35 @@ def check_schema(path: Path, user: str) -> Verdict:
             "schema",
             "tables or columns are missing (a new version of the code?).",
             f"run `sudo -u {user} .venv/bin/flask --app homepage init-db`, which "
-            "creates missing tables and keeps the data (see docs/deploy.md, "
-            "Upgrading, for a missing column)",
+            "adds the missing tables and columns and keeps the data",
         )
     return Verdict(OK, "schema", "every table and column exists.")
+
+
+def check_upload_folder(folder: Path, user: str) -> Verdict:
+    """Check that ``user`` can store uploaded images in ``folder``."""
+    fix = (
+        f"set UPLOAD_FOLDER to a folder {user} owns (e.g. next to the database) "
+        f"in instance/config.py, or: sudo install -d -o {user} -g {user} {folder}"
+    )
+    # The app creates the folder on the first upload, so a missing one is fine
+    # as long as the closest existing folder above it can be written.
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not (_access_as(user, existing, "w") and _access_as(user, existing, "x")):
+        return Verdict(
+            FAIL,
+            "upload folder",
+            f"{user} cannot write {existing}, so uploading an image would fail "
+            "with 'Permission denied'.",
+            fix,
+        )
+    if existing != folder:
+        message = f"{folder} does not exist yet; {user} can create it."
+    else:
+        message = f"{user} can store images in {folder}."
+    return Verdict(OK, "upload folder", message)
 
 
 def _missing_database(check: str, path: Path, user: str) -> Verdict:
@@ -313,6 +339,7 @@ def run_checks(app: Flask, user: str, threads: int) -> Iterator[Verdict]:
             # Close this process's connections; as the last user of the file,
             # SQLite removes the -wal and -shm it may have created.
             get_engine(app).dispose()
+    yield check_upload_folder(upload_folder(), user)
     yield check_secret_key(app, user)
     yield check_pool_size(app, threads)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import shutil
 import sqlite3
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ CHECKS = (
     "database folder",
     "journal mode",
     "schema",
+    "upload folder",
     "secret key",
     "pool size",
 )
@@ -83,12 +85,12 @@ def test_a_healthy_deployment_passes_every_check(make_app):
         assert not verdict(result, check).startswith("FAIL")
     assert verdict(result, "journal mode").startswith("OK journal mode WAL")
     assert verdict(result, "schema").startswith("OK")
-    assert result.output.rstrip().endswith("All 6 checks passed.")
+    assert result.output.rstrip().endswith("All 7 checks passed.")
 
 
 def test_the_serving_user_can_use_a_folder_it_owns(make_app, server_folder):
     user = serving_user()
-    app = make_app(server_folder)
+    app = make_app(server_folder, UPLOAD_FOLDER=str(server_folder / "uploads"))
     # The test made the schema; hand the file over as `make run` does.
     give_to_server(server_folder)
 
@@ -97,6 +99,10 @@ def test_the_serving_user_can_use_a_folder_it_owns(make_app, server_folder):
     assert result.exit_code == 0, result.output
     assert verdict(result, "database folder").startswith(
         f"OK database folder {user} can write {server_folder}"
+    )
+    assert verdict(result, "upload folder") == (
+        f"OK upload folder {server_folder}/uploads does not exist yet; "
+        f"{user} can create it."
     )
 
 
@@ -192,6 +198,23 @@ def test_an_outdated_schema_fails(make_app, tmp_path):
     assert result.exit_code == 1
     line = verdict(result, "schema")
     assert line.startswith("FAIL schema") and "flask --app homepage init-db" in line
+
+
+def test_an_upload_folder_the_serving_user_cannot_write_fails(make_app):
+    # A folder made by whoever installed the site, mode 0755: readable only.
+    folder = Path(tempfile.mkdtemp(prefix="homepage-uploads-"))
+    folder.chmod(0o755)
+    try:
+        result = doctor_says(
+            make_app(UPLOAD_FOLDER=str(folder / "images")), "--user", "www-data"
+        )
+    finally:
+        folder.rmdir()
+
+    assert result.exit_code == 1
+    line = verdict(result, "upload folder")
+    assert line.startswith(f"FAIL upload folder www-data cannot write {folder},")
+    assert "fix: set UPLOAD_FOLDER" in line
 
 
 @pytest.mark.parametrize(
