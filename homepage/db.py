@@ -170,6 +170,7 @@ def init_db(app: Flask | None = None) -> None:
     engine = get_engine(app)
     Base.metadata.create_all(engine)
     add_missing_columns(engine)
+    add_missing_indexes(engine)
     # What create_all cannot make: the site's state row and the full-text
     # index (a virtual table), filled for posts written before it existed.
     with engine.begin() as connection:
@@ -205,6 +206,29 @@ def add_missing_columns(engine: Engine) -> list[str]:
     return added
 
 
+def add_missing_indexes(engine: Engine) -> list[str]:
+    """Create indexes that newer models have and an older database lacks.
+
+    ``create_all`` makes the indexes of the tables it creates, but not new
+    ones on tables that exist. Indexes the models no longer name are kept.
+    Returns what it created.
+    """
+    from . import models  # noqa: F401
+
+    added = []
+    with engine.begin() as conn:
+        inspector = inspect(conn)
+        for table in Base.metadata.sorted_tables:
+            if not inspector.has_table(table.name):
+                continue
+            present = {index["name"] for index in inspector.get_indexes(table.name)}
+            for index in table.indexes:
+                if index.name not in present:
+                    index.create(conn)
+                    added.append(index.name)
+    return added
+
+
 def _column_ddl(engine: Engine, column) -> str:
     """Return the DDL of ``column`` for ALTER TABLE ADD COLUMN."""
     ddl = f"{column.name} {column.type.compile(dialect=engine.dialect)}"
@@ -223,7 +247,7 @@ def _column_ddl(engine: Engine, column) -> str:
 
 
 def schema_is_current(app: Flask | None = None) -> bool:
-    """Tell whether every table and column of the models exists."""
+    """Tell whether every table, column and index of the models exists."""
     from . import models  # noqa: F401
 
     inspector = inspect(get_engine(app))
@@ -232,6 +256,9 @@ def schema_is_current(app: Flask | None = None) -> bool:
             return False
         columns = {column["name"] for column in inspector.get_columns(table.name)}
         if not {column.name for column in table.columns} <= columns:
+            return False
+        indexes = {index["name"] for index in inspector.get_indexes(table.name)}
+        if not {index.name for index in table.indexes} <= indexes:
             return False
     return True
 

@@ -210,7 +210,7 @@ def check_journal_mode(path: Path, user: str) -> Verdict:
 
 
 def check_schema(path: Path, user: str) -> Verdict:
-    """Check that every table and column of the models exists."""
+    """Check that every table, column and index of the models exists."""
     if not path.exists():
         return _missing_database("schema", path, user)
     try:
@@ -221,11 +221,11 @@ def check_schema(path: Path, user: str) -> Verdict:
         return Verdict(
             FAIL,
             "schema",
-            "tables or columns are missing (a new version of the code?).",
+            "tables, columns or indexes are missing (a new version of the code?).",
             f"run `sudo -u {user} .venv/bin/flask --app homepage init-db`, which "
-            "adds the missing tables and columns and keeps the data",
+            "adds what is missing and keeps the data",
         )
-    return Verdict(OK, "schema", "every table and column exists.")
+    return Verdict(OK, "schema", "every table, column and index exists.")
 
 
 def check_upload_folder(folder: Path, user: str) -> Verdict:
