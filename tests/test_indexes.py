@@ -8,6 +8,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import event, inspect
 
+from homepage import caching
 from homepage.db import get_engine, init_db, schema_is_current, sqlite_path
 
 from .reader_support import cheap_password_hashes  # noqa: F401 - used by every test
@@ -73,3 +74,16 @@ def test_init_db_adds_a_missing_index_and_keeps_the_posts(app, auth):
         names = {index["name"] for index in inspect(get_engine()).get_indexes("posts")}
         assert KIND_INDEX in names
     assert app.test_client().get("/posts/kept").status_code == 200
+
+
+def test_conditional_requests_find_the_newest_due_date_through_an_index(app):
+    # Every 304 runs this one query, for posts and pages alike.
+    database = sqlite3.connect(sqlite_path(app.config["DATABASE_URL"]))
+    try:
+        plan = database.execute(
+            f"EXPLAIN QUERY PLAN {caching._STATE_SQL}", [None, None, None]
+        )
+        details = " ".join(row[-1] for row in plan)
+    finally:
+        database.close()
+    assert "USING COVERING INDEX ix_posts_status_published_at" in details, details
