@@ -37,17 +37,14 @@ PARTS = (
 )
 
 
-#: Phases of a request, by the cumulative time of the function that does each.
-PHASES = (
+#: Framework steps worth naming, by the cumulative time of the function.
+STEPS = (
     ("whole request (Flask's wsgi_app)", "flask/app.py", "wsgi_app"),
-    ("loading a page of posts (posts.paginate)", "homepage/posts.py", "paginate"),
-    ("loading one post (posts.get_published_post)", "homepage/posts.py",
-     "get_published_post"),
     ("rendering (render_template)", "flask/templating.py", "render_template"),
     ("  of which url_for", "flask/app.py", "url_for"),
     ("ending the session (session.remove)", "sqlalchemy/orm/scoping.py", "remove"),
     ("opening the cookie session", "flask/sessions.py", "open_session"),
-)  # fmt: skip
+)
 
 
 def part_of(function: tuple[str, int, str]) -> str:
@@ -81,15 +78,25 @@ def profile(client, path: str, requests: int) -> None:
     print("   own time by library:")
     for part, seconds in sorted(parts.items(), key=lambda item: -item[1]):
         print(f"   {seconds / total:6.1%}  {part}")
-    print("   cumulative time by phase, per request:")
-    for label, filename, name in PHASES:
+    print("   cumulative time of framework steps, per request:")
+    for label, filename, name in STEPS:
         spent = sum(
             row[3]
             for (file, _line, function), row in stats.stats.items()
             if file.endswith(filename) and function == name
         )
-        if spent:
-            print(f"   {spent / requests * 1000:7.3f} ms  {label}")
+        print(f"   {spent / requests * 1000:7.3f} ms  {label}")
+    print("   the app's own functions, by cumulative time per request:")
+    ours = sorted(
+        (
+            (row[3] / requests * 1000, row[1] / requests, f"{Path(file).name}:{name}")
+            for (file, _line, name), row in stats.stats.items()
+            if "/homepage/" in file
+        ),
+        reverse=True,
+    )
+    for spent, calls, name in ours[:10]:
+        print(f"   {spent:7.3f} ms  {calls:5.1f}x  {name}")
     print("   -- own time, top 15 --")
     stats.sort_stats("tottime").print_stats(15)
 
