@@ -40,6 +40,11 @@ $(BIN)/mod_wsgi-express: | $(BIN)/python
 install: system-deps $(VENV)/.installed $(BIN)/mod_wsgi-express
 
 run: install
+	@if [ "$$(id -u)" -eq 0 ] && ! runuser -u $(SERVE_USER) -- test -r homepage.wsgi; then \
+	    echo "$(SERVE_USER) cannot read $(CURDIR), so Apache cannot serve it." >&2; \
+	    echo "Clone the project into a folder it can read (e.g. under /srv or /tmp)." >&2; \
+	    exit 1; \
+	fi
 	$(FLASK) first-run
 	@if [ "$$(id -u)" -eq 0 ]; then \
 	    install -d -o $(SERVE_USER) -g $(SERVE_GROUP) -m 0750 instance; \
@@ -47,13 +52,15 @@ run: install
 	    chown $(SERVE_USER):$(SERVE_GROUP) blog.db blog.db-wal blog.db-shm 2>/dev/null || true; \
 	    chown $(SERVE_USER):$(SERVE_GROUP) instance/secret_key 2>/dev/null || true; \
 	fi
+	@# Through a pipe: Apache reopens /dev/stderr, and when that is a file the
+	@# server's output would overwrite it from the start, credentials and all.
 	$(BIN)/mod_wsgi-express start-server homepage.wsgi \
 	    --host $(HOST) --port $(PORT) \
 	    --processes $(PROCESSES) --threads $(THREADS) \
 	    --url-alias /static static --locale C.UTF-8 \
 	    --server-root $(CURDIR)/.mod_wsgi \
 	    $$( [ "$$(id -u)" -eq 0 ] && echo --user $(SERVE_USER) --group $(SERVE_GROUP) ) \
-	    --log-to-terminal
+	    --log-to-terminal 2>&1 | cat
 
 dev: $(VENV)/.installed
 	$(FLASK) first-run

@@ -40,6 +40,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from . import (
         account,
         admin,
+        assets,
         auth,
         backup,
         blog,
@@ -60,6 +61,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     csrf.init_app(app)
     views.init_app(app)
+    assets.init_app(app)
     errors.init_app(app)
     security.init_app(app)
     cli.init_app(app)

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from .auth import hash_password
 from .db import init_db, session
+from .doctor import doctor_command
 from .models import Author
 
 MIN_PASSWORD = 8
@@ -73,3 +74,4 @@ def init_app(app: Flask) -> None:
     """Register the commands."""
     app.cli.add_command(add_author_command)
     app.cli.add_command(first_run_command)
+    app.cli.add_command(doctor_command)

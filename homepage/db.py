@@ -7,6 +7,7 @@ with the reason it exists.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import weakref
@@ -32,6 +33,13 @@ DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'blog.db'}"
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 EXTENSION_KEY = "homepage.db"
+
+#: The size SQLite cuts the WAL file back to after a checkpoint, and above which
+#: a write request checkpoints it once its response is sent.
+JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024
+
+#: How long that checkpoint waits for readers to finish, in milliseconds.
+CHECKPOINT_WAIT_MS = 500
 
 
 class Base(DeclarativeBase):
@@ -114,7 +122,7 @@ def _on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEnt
         cursor.execute("PRAGMA foreign_keys = ON")
         # Truncate the WAL back to 4 MiB after checkpoints so it cannot keep
         # the size of the biggest burst of writes forever.
-        cursor.execute("PRAGMA journal_size_limit = 4194304")
+        cursor.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
     finally:
         cursor.close()
 
@@ -162,6 +170,7 @@ def init_db(app: Flask | None = None) -> None:
     engine = get_engine(app)
     Base.metadata.create_all(engine)
     add_missing_columns(engine)
+    add_missing_indexes(engine)
     # What create_all cannot make: the site's state row and the full-text
     # index (a virtual table), filled for posts written before it existed.
     with engine.begin() as connection:
@@ -197,6 +206,29 @@ def add_missing_columns(engine: Engine) -> list[str]:
     return added
 
 
+def add_missing_indexes(engine: Engine) -> list[str]:
+    """Create indexes that newer models have and an older database lacks.
+
+    ``create_all`` makes the indexes of the tables it creates, but not new
+    ones on tables that exist. Indexes the models no longer name are kept.
+    Returns what it created.
+    """
+    from . import models  # noqa: F401
+
+    added = []
+    with engine.begin() as conn:
+        inspector = inspect(conn)
+        for table in Base.metadata.sorted_tables:
+            if not inspector.has_table(table.name):
+                continue
+            present = {index["name"] for index in inspector.get_indexes(table.name)}
+            for index in table.indexes:
+                if index.name not in present:
+                    index.create(conn)
+                    added.append(index.name)
+    return added
+
+
 def _column_ddl(engine: Engine, column) -> str:
     """Return the DDL of ``column`` for ALTER TABLE ADD COLUMN."""
     ddl = f"{column.name} {column.type.compile(dialect=engine.dialect)}"
@@ -215,7 +247,7 @@ def _column_ddl(engine: Engine, column) -> str:
 
 
 def schema_is_current(app: Flask | None = None) -> bool:
-    """Tell whether every table and column of the models exists."""
+    """Tell whether every table, column and index of the models exists."""
     from . import models  # noqa: F401
 
     inspector = inspect(get_engine(app))
@@ -224,6 +256,9 @@ def schema_is_current(app: Flask | None = None) -> bool:
             return False
         columns = {column["name"] for column in inspector.get_columns(table.name)}
         if not {column.name for column in table.columns} <= columns:
+            return False
+        indexes = {index["name"] for index in inspector.get_indexes(table.name)}
+        if not {index.name for index in table.indexes} <= indexes:
             return False
     return True
 
@@ -238,6 +273,49 @@ def _remove_session(_exc: BaseException | None = None) -> None:
     # Closing the session rolls back whatever a failed request left open and
     # returns its connection to the pool; the thread's next request starts clean.
     session.remove()
+
+
+def _checkpoint(engine: Engine, logger: logging.Logger) -> None:
+    """Copy the WAL into the database and truncate it, unless readers hold it."""
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        # Give readers a moment to finish, but never hold a thread for long:
+        # the next large write tries again.
+        cursor.execute(f"PRAGMA busy_timeout = {CHECKPOINT_WAIT_MS}")
+        try:
+            busy = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        finally:
+            cursor.execute("PRAGMA busy_timeout = 30000")
+        if busy:
+            logger.info("WAL checkpoint deferred: readers were still busy")
+    except sqlite3.Error:
+        logger.exception("WAL checkpoint failed")
+    finally:
+        connection.close()
+
+
+def _checkpoint_large_wal(response):
+    """Schedule a WAL checkpoint when a write request left the WAL large."""
+    # SQLite checkpoints by itself after commits, but only as far as the
+    # oldest reader allows, and restarts the WAL only when no reader uses it.
+    # Under a steady stream of readers the WAL therefore keeps growing. A
+    # TRUNCATE checkpoint waits for those readers to move on; running it after
+    # the response is sent keeps that wait off the author's request.
+    if request.method in READ_ONLY_METHODS:
+        return response
+    engine = get_engine()
+    path = sqlite_path(str(engine.url))
+    if path is None:
+        return response
+    try:
+        size = os.stat(f"{path}-wal").st_size
+    except OSError:
+        return response
+    if size > JOURNAL_SIZE_LIMIT:
+        logger = current_app.logger
+        response.call_on_close(lambda: _checkpoint(engine, logger))
+    return response
 
 
 def init_app(app: Flask) -> None:
@@ -256,6 +334,7 @@ def init_app(app: Flask) -> None:
     # Both hooks: requests, and app contexts pushed by CLI commands or tests.
     app.teardown_request(_remove_session)
     app.teardown_appcontext(_remove_session)
+    app.after_request(_checkpoint_large_wal)
     app.cli.add_command(init_db_command)
 
 

@@ -1,0 +1,287 @@
+"""Benchmark the blog under mod_wsgi-express against a hello-world ceiling.
+
+Run from the project root after ``make install`` (needs wrk)::
+
+    .venv/bin/python bench/run.py
+
+With the fixed configuration of docs/performance.md (2 processes x 8 threads,
+``wrk -t2 -c32 -d10s``, 1,000 posts) it serves bench/hello.wsgi and then the blog
+with the same mod_wsgi-express options, measures each page with wrk, and prints
+requests per second, latency percentiles and each page's ratio to the ceiling;
+then a mixed run in which authors save posts while wrk reads ``/``. Everything
+listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+BENCH = Path(__file__).resolve().parent
+# The project root, for the test suite's helper that starts mod_wsgi-express.
+sys.path.insert(0, str(BENCH.parent))
+
+from blogdata import PASSWORD, SECRET_KEY, fill  # noqa: E402
+
+from tests.modwsgi import (  # noqa: E402
+    PROJECT_ROOT,
+    ModWsgiServer,
+    give_to_server,
+    log_in,
+    make_data_dir,
+)
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+@dataclass
+class Result:
+    """What wrk measured for one URL."""
+
+    name: str
+    requests_per_second: float
+    p50: float
+    p90: float
+    p99: float
+    errors: int
+
+    def row(self, ceiling: float | None) -> str:
+        ratio = f"{self.requests_per_second / ceiling:5.2f}x" if ceiling else "     "
+        return (
+            f"{self.name:<28} {self.requests_per_second:9.0f} {self.p50:8.2f} "
+            f"{self.p90:8.2f} {self.p99:8.2f} {self.errors:7d}  {ratio}"
+        )
+
+
+HEADER = (
+    f"{'page':<28} {'req/s':>9} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
+    f"{'errors':>7}  ratio"
+)
+
+
+def _milliseconds(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(number) * _UNITS[unit]
+
+
+def wrk(name: str, url: str, args, headers: dict[str, str] | None = None) -> Result:
+    """Run wrk against ``url`` and parse its report."""
+    command = [
+        "wrk",
+        f"-t{args.wrk_threads}",
+        f"-c{args.connections}",
+        f"-d{args.duration}s",
+        "--latency",
+    ]
+    for key, value in (headers or {}).items():
+        command += ["-H", f"{key}: {value}"]
+    report = subprocess.run(
+        [*command, url], capture_output=True, text=True, check=True
+    ).stdout
+    if args.verbose:
+        print(report)
+    percentiles = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)\s*$", report, re.MULTILINE))
+    if len(percentiles) != 3:
+        raise RuntimeError(f"cannot read wrk's report:\n{report}")
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", report
+    )
+    bad_status = re.search(r"Non-2xx or 3xx responses: (\d+)", report)
+    errors = sum(map(int, socket_errors.groups())) if socket_errors else 0
+    errors += int(bad_status.group(1)) if bad_status else 0
+    return Result(
+        name,
+        float(re.search(r"Requests/sec:\s+([\d.]+)", report).group(1)),
+        _milliseconds(percentiles["50"]),
+        _milliseconds(percentiles["90"]),
+        _milliseconds(percentiles["99"]),
+        errors,
+    )
+
+
+def warm_up(url: str) -> None:
+    """Let every daemon thread compile templates and fill its pool first."""
+    subprocess.run(["wrk", "-t2", "-c32", "-d2s", url], capture_output=True, check=True)
+
+
+def serve(script: Path, root: Path, args, env=None) -> ModWsgiServer:
+    root.mkdir(parents=True, exist_ok=True)
+    server = ModWsgiServer(
+        script,
+        root,
+        processes=args.processes,
+        threads=args.threads,
+        env=env,
+        extra_args=[
+            # Keep-alive as long as a run, as a browser keeps its connection.
+            "--keep-alive-timeout",
+            str(args.duration + 5),
+            # mod_wsgi-express allows 1.5 x threads client connections; beyond
+            # that Apache closes idle keep-alive connections under wrk's feet,
+            # which wrk counts as read errors.
+            "--max-clients",
+            str(max(64, 2 * args.connections)),
+            "--include-file",
+            str(BENCH / "apache-bench.conf"),
+        ],
+    )
+    server.start()
+    return server
+
+
+class Authors:
+    """Authors who save new posts over and over while a wrk run reads."""
+
+    def __init__(self, url: str, count: int) -> None:
+        self.url = url
+        self.count = count
+        self.saved = 0
+        self.failed = 0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def _write(self, index: int) -> None:
+        http, token = log_in(self.url, "alice", PASSWORD)
+        number = 0
+        while not self._stop.is_set():
+            number += 1
+            try:
+                response = http.post(
+                    f"{self.url}/admin/posts/new",
+                    data={
+                        "title": f"Mixed run {index}.{number}",
+                        "body": "Written during the benchmark.\n\nA second paragraph.",
+                        "tags": "benchmark, topic-1",
+                        "status": "published",
+                        "action": "save",
+                        "csrf_token": token,
+                    },
+                    allow_redirects=False,
+                    timeout=60,
+                )
+                ok = response.status_code == 302
+            except requests.RequestException:
+                ok = False
+            with self._lock:
+                if ok:
+                    self.saved += 1
+                else:
+                    self.failed += 1
+
+    def __enter__(self) -> Authors:
+        for index in range(self.count):
+            thread = threading.Thread(target=self._write, args=(index,))
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run")
+    parser.add_argument("--posts", type=int, default=1000)
+    parser.add_argument("--authors", type=int, default=2, help="in the mixed run")
+    parser.add_argument("--verbose", action="store_true", help="print wrk's reports")
+    parser.add_argument(
+        "--blog-script",
+        type=Path,
+        default=PROJECT_ROOT / "homepage.wsgi",
+        help="the WSGI file of the blog (to compare a variant)",
+    )
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: sudo apt-get install wrk")
+
+    data = make_data_dir("homepage-bench-")
+    print(
+        f"{args.processes} processes x {args.threads} threads, wrk -t{args.wrk_threads}"
+        f" -c{args.connections} -d{args.duration}s, {args.posts} posts;"
+        f" {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    try:
+        slugs = fill(data / "blog.db", args.posts)
+        give_to_server(data)
+        hello = serve(BENCH / "hello.wsgi", data / "hello", args)
+        try:
+            warm_up(hello.url + "/")
+            ceiling = wrk("hello world (ceiling)", hello.url + "/", args)
+        finally:
+            hello.stop()
+
+        blog = serve(
+            args.blog_script.resolve(),
+            data / "blog",
+            args,
+            env={
+                "FLASK_DATABASE_URL": f"sqlite:///{data / 'blog.db'}",
+                "FLASK_SECRET_KEY": SECRET_KEY,
+                "HOMEPAGE_INSTANCE_PATH": str(data / "instance"),
+            },
+        )
+        try:
+            pages = {
+                "/": "/",
+                "post page": f"/posts/{slugs[len(slugs) // 2]}",
+                "tag page": "/tags/topic-7",
+                "archive": "/archive",
+            }
+            if requests.get(blog.url + "/feed.atom", timeout=30).status_code == 200:
+                pages["feed"] = "/feed.atom"
+            for path in pages.values():
+                warm_up(blog.url + path)
+            results = [wrk(name, blog.url + path, args) for name, path in pages.items()]
+            etag = requests.get(blog.url + "/", timeout=30).headers.get("ETag")
+            if etag:
+                results.append(
+                    wrk(
+                        "/ with If-None-Match (304)",
+                        blog.url + "/",
+                        args,
+                        {"If-None-Match": etag},
+                    )  # fmt: skip
+                )
+            with Authors(blog.url, args.authors) as authors:
+                mixed = wrk("/ while authors save", blog.url + "/", args)
+            mixed.errors += authors.failed
+            results.append(mixed)
+            tracebacks = blog.python_tracebacks()
+        finally:
+            blog.stop()
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+    print(HEADER)
+    print(ceiling.row(None))
+    for result in results:
+        print(result.row(ceiling.requests_per_second))
+    print(
+        f"mixed run: {authors.saved} posts saved by {args.authors} authors "
+        f"({authors.saved / args.duration:.1f}/s), {authors.failed} saves failed"
+    )
+    if tracebacks:
+        print(f"{len(tracebacks)} Python tracebacks in the error log")
+    return 1 if tracebacks or any(result.errors for result in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

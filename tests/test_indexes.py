@@ -1,0 +1,89 @@
+"""Reader queries find visible posts through an index, also in upgraded databases."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from flask import Flask
+from sqlalchemy import event, inspect
+
+from homepage import caching
+from homepage.db import get_engine, init_db, schema_is_current, sqlite_path
+
+from .reader_support import cheap_password_hashes  # noqa: F401 - used by every test
+
+KIND_INDEX = "ix_posts_kind_status_published_at"
+
+
+def statements_of(app: Flask, client, path: str) -> list[str]:
+    """Return the SQL statements that serving ``path`` ran."""
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        seen.append(statement)
+
+    engine = get_engine(app)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert client.get(path).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return seen
+
+
+@pytest.mark.parametrize("path", ["/", "/posts/hello", "/tags/news", "/archive"])
+def test_reader_pages_select_visible_posts_through_the_kind_index(app, auth, path):
+    auth.login()
+    assert auth.create_post("Hello", tags="news").status_code == 302
+    client = app.test_client()
+
+    filtered = [
+        statement
+        for statement in statements_of(app, client, path)
+        if "posts.kind = ?" in statement
+    ]
+
+    assert filtered, "the page ran no query on visible posts"
+    database = sqlite3.connect(sqlite_path(app.config["DATABASE_URL"]))
+    try:
+        for statement in filtered:
+            # The plan does not depend on the values; any will do.
+            params = [None] * statement.count("?")
+            plan = database.execute(f"EXPLAIN QUERY PLAN {statement}", params)
+            details = " ".join(row[-1] for row in plan)
+            assert KIND_INDEX in details, f"{statement}\n{details}"
+    finally:
+        database.close()
+
+
+def test_init_db_adds_a_missing_index_and_keeps_the_posts(app, auth):
+    auth.login()
+    assert auth.create_post("Kept").status_code == 302
+    database = sqlite_path(app.config["DATABASE_URL"])
+    # A database made before the index existed.
+    with sqlite3.connect(database) as connection:
+        connection.execute(f"DROP INDEX {KIND_INDEX}")
+    get_engine(app).dispose()
+    with app.app_context():
+        assert not schema_is_current()
+
+        init_db()
+
+        assert schema_is_current()
+        names = {index["name"] for index in inspect(get_engine()).get_indexes("posts")}
+        assert KIND_INDEX in names
+    assert app.test_client().get("/posts/kept").status_code == 200
+
+
+def test_conditional_requests_find_the_newest_due_date_through_an_index(app):
+    # Every 304 runs this one query, for posts and pages alike.
+    database = sqlite3.connect(sqlite_path(app.config["DATABASE_URL"]))
+    try:
+        plan = database.execute(
+            f"EXPLAIN QUERY PLAN {caching._STATE_SQL}", [None, None, None]
+        )
+        details = " ".join(row[-1] for row in plan)
+    finally:
+        database.close()
+    assert "USING COVERING INDEX ix_posts_status_published_at" in details, details
