@@ -11,8 +11,6 @@ from sqlalchemy import event, inspect
 from homepage import caching
 from homepage.db import get_engine, init_db, schema_is_current, sqlite_path
 
-from .reader_support import cheap_password_hashes  # noqa: F401 - used by every test
-
 KIND_INDEX = "ix_posts_kind_status_published_at"
 
 
