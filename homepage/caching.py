@@ -28,7 +28,7 @@ from sqlalchemy import event, insert, inspect, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
-from werkzeug.http import http_date, is_resource_modified, quote_etag
+from werkzeug.http import HTTP_STATUS_CODES, http_date, is_resource_modified, quote_etag
 from werkzeug.wrappers import Request
 
 from .db import get_engine, session
@@ -38,6 +38,8 @@ from .posts import reader_now
 EXTENSION_KEY = "homepage.caching"
 #: Where the middleware leaves the validators it computed for the app.
 ENVIRON_KEY = "homepage.validators"
+#: Where the app marks a response the middleware may store in the page cache.
+CACHEABLE_KEY = "homepage.cacheable"
 VARY = ("Vary", "Cookie")
 _STATE_ID = 1
 
@@ -335,59 +337,103 @@ def add_validators(response):
 
 
 def _store_page(validators: Validators, response) -> None:
-    """Keep an anonymous reader's page for the next request with its ETag."""
+    """Mark an anonymous reader's page for the page cache.
+
+    The middleware stores it once the response is final, with the headers
+    that later hooks (security headers) add.
+    """
     if (
         validators.private
         or g.get("served_from_cache")
         or request.method != "GET"
         or response.is_streamed
-        or "Set-Cookie" in response.headers
     ):
         return
-    headers = [
-        (name, value)
-        for name, value in response.headers.items()
-        if name.lower() not in _UNCACHED_HEADERS
-    ]
-    current_app.extensions[EXTENSION_KEY]["pages"].put(
-        validators.etag, response.status_code, headers, response.get_data()
-    )
+    request.environ[CACHEABLE_KEY] = validators.etag
 
 
 class NotModifiedMiddleware:
-    """Answer an anonymous reader's conditional request before Flask runs.
+    """Answer an anonymous reader before Flask runs: a 304, or a stored page.
 
-    Most revalidations come from readers without a session cookie, whose
-    pages depend only on the address and the site's state. For them the
-    whole 304 is one query, a hash and four headers; building Flask's
-    request context, opening the session and running the hooks would cost
-    several times more. Anything else goes on to the app, which reuses the
-    validators computed here.
+    Most requests come from readers without a session cookie, whose pages
+    depend only on the address and the site's state. For them a 304 or a
+    page already in the page cache costs one query, a hash and a dictionary
+    look-up; building Flask's request context, opening the session and
+    running the hooks would cost several times more. Anything else goes on
+    to the app, which reuses the validators computed here.
     """
+
+    #: Addresses that are never reader pages, so no query is spent on them.
+    NOT_READER_PAGES = ("/admin/", "/admin", "/static/", "/media/")
 
     def __init__(self, app: Flask, wsgi_app) -> None:
         self.app = app
         self.wsgi_app = wsgi_app
 
     def __call__(self, environ, start_response):
+        method = environ.get("REQUEST_METHOD")
         if (
-            environ.get("REQUEST_METHOD") in ("GET", "HEAD")
-            and ("HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ)
+            method in ("GET", "HEAD")
             # Any session cookie may hold a login or a flashed message.
             and self.app.config["SESSION_COOKIE_NAME"] + "="
             not in environ.get("HTTP_COOKIE", "")
-            and self._is_reader_page(environ)
+            and not environ.get("PATH_INFO", "").startswith(self.NOT_READER_PAGES)
         ):
+            conditional = (
+                "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ
+            )
+            # If-Modified-Since alone says nothing about the address, so a
+            # 304 needs proof that it is a reader page; a page-cache hit is
+            # proof enough, since only reader pages are stored.
+            may_answer_304 = conditional and self._is_reader_page(environ)
             validators = validators_for(
                 self.app, Request(environ).full_path, None, utcnow()
             )
             environ[ENVIRON_KEY] = validators
-            if validators is not None and not is_resource_modified(
-                environ, validators.etag, last_modified=validators.last_modified
-            ):
-                start_response("304 NOT MODIFIED", [*cache_headers(validators), VARY])
-                return []
+            if validators is not None:
+                if may_answer_304 and not is_resource_modified(
+                    environ, validators.etag, last_modified=validators.last_modified
+                ):
+                    start_response(
+                        "304 NOT MODIFIED", [*cache_headers(validators), VARY]
+                    )
+                    return []
+                page = self.app.extensions[EXTENSION_KEY]["pages"].get(validators.etag)
+                if page is not None:
+                    status, headers, body = page
+                    start_response(
+                        f"{status} {HTTP_STATUS_CODES[status].upper()}",
+                        [*headers, ("Content-Length", str(len(body)))],
+                    )
+                    return [] if method == "HEAD" else [body]
+            return self._render_and_store(environ, start_response)
         return self.wsgi_app(environ, start_response)
+
+    def _render_and_store(self, environ, start_response):
+        """Let the app render the page, and keep it if the app marked it so."""
+        sent = {}
+
+        def capture(status, headers, exc_info=None):
+            sent["status"], sent["headers"] = status, headers
+            return start_response(status, headers, exc_info)
+
+        body = self.wsgi_app(environ, capture)
+        etag = environ.get(CACHEABLE_KEY)
+        headers = sent.get("headers", [])
+        if (
+            etag is None
+            or not sent.get("status", "").startswith("200 ")
+            or any(name.lower() == "set-cookie" for name, _ in headers)
+        ):
+            return body
+        try:
+            data = b"".join(body)
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+        stored = [(n, v) for n, v in headers if n.lower() not in _UNCACHED_HEADERS]
+        self.app.extensions[EXTENSION_KEY]["pages"].put(etag, 200, stored, data)
+        return [data]
 
     def _is_reader_page(self, environ) -> bool:
         """Tell whether the request is for a page that carries validators."""
