@@ -515,3 +515,34 @@ def test_the_deploy_config_serves_the_blog_under_apache(deployed: ConfiguredServ
     page = requests.get(deployed.url + "/tags/deploy", timeout=30)
     assert page.status_code == 200 and "Through the vhost" in page.text
     assert deployed.python_tracebacks() == [], deployed.error_log()
+
+
+def test_every_daemon_shows_a_save_at_once(site: Site):
+    """Pages cached by every daemon process give way to the author's save."""
+    writer = Writer(site.url)
+    post_id = writer.create("Cache probe", "The first version.", SEED_TAGS[0])
+    assert post_id is not None
+    [(slug,)] = site.query("SELECT slug FROM posts WHERE id = ?", post_id)
+    paths = ["/", f"/posts/{slug}", f"/tags/{SEED_TAGS[0]}", "/feed.atom"]
+    readers = [requests.Session() for _ in range(6)]
+    # Warm the page caches: six connections land on all three daemons.
+    for reader in readers:
+        for path in paths:
+            page = reader.get(site.url + path, timeout=30)
+            assert page.status_code == 200
+            assert "Cache probe" in page.text
+    response = writer.save(
+        f"/admin/posts/{post_id}/edit",
+        "Freshly edited title",
+        "A body saved just now.",
+        SEED_TAGS[0],
+    )
+    assert response.status_code == 302
+    for attempt in range(3):
+        for reader in readers:
+            for path in paths:
+                page = reader.get(site.url + path, timeout=30)
+                assert page.status_code == 200
+                assert "Freshly edited title" in page.text, (attempt, path)
+                assert "Cache probe" not in page.text, (attempt, path)
+    assert_no_python_errors(site)
