@@ -146,13 +146,17 @@ def make_engine(url: str, pool_size: int = 20, max_overflow: int = 10) -> Engine
     """Create an engine configured for this project's concurrency rules."""
     options: dict = {}
     is_sqlite = url.startswith("sqlite")
-    if is_sqlite:
+    in_memory = is_sqlite and sqlite_path(url) is None
+    if not in_memory:
         # The pool must hold at least one connection per server thread, or
         # threads queue for connections rather than for the database. For file
         # databases SQLAlchemy uses a QueuePool; connections move between
         # threads only through the pool, one thread at a time, which is why the
         # dialect turns check_same_thread off for it. Sessions are never shared.
+        # (An in-memory database keeps SQLAlchemy's one-connection-per-thread
+        # pool: each connection is its own database.)
         options.update(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=30)
+    if is_sqlite:
         # Python's own busy wait, as a second line behind the PRAGMA.
         options["connect_args"] = {"timeout": 30}
     engine = create_engine(url, **options)

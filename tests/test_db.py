@@ -201,3 +201,12 @@ def test_dates_come_back_in_utc(app):
         author = session.get(Author, 1)
         assert author.created_at.tzinfo is UTC
         assert author.created_at <= datetime.now(UTC)
+
+
+def test_an_in_memory_database_works_for_experiments():
+    from homepage.db import make_engine
+
+    engine = make_engine("sqlite://")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+    engine.dispose()
