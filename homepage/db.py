@@ -173,8 +173,7 @@ def init_db(app: Flask | None = None) -> None:
 
     engine = get_engine(app)
     Base.metadata.create_all(engine)
-    add_missing_columns(engine)
-    add_missing_indexes(engine)
+    upgrade_schema(engine)
     # What create_all cannot make: the site's state row and the full-text
     # index (a virtual table), filled for posts written before it existed.
     with engine.begin() as connection:
@@ -182,12 +181,14 @@ def init_db(app: Flask | None = None) -> None:
         search.create_index(connection)
 
 
-def add_missing_columns(engine: Engine) -> list[str]:
-    """Add columns that newer models have and an older database lacks.
+def upgrade_schema(engine: Engine) -> list[str]:
+    """Add the columns and indexes that newer models have and the database lacks.
 
     Upgrading homepage must not cost anyone their posts, so ``init-db`` also
     upgrades: SQLite can add a column to a table in place, given a constant
-    default for the rows already there. Returns what it added.
+    default for the rows already there, and ``create_all`` makes the indexes of
+    new tables only. Nothing the models no longer name is dropped. Returns what
+    it added.
     """
     from . import models  # noqa: F401
 
@@ -199,35 +200,17 @@ def add_missing_columns(engine: Engine) -> list[str]:
         for table in Base.metadata.sorted_tables:
             if not inspector.has_table(table.name):
                 continue
-            present = {column["name"] for column in inspector.get_columns(table.name)}
+            columns = {column["name"] for column in inspector.get_columns(table.name)}
             for column in table.columns:
-                if column.name in present:
-                    continue
-                conn.exec_driver_sql(
-                    f"ALTER TABLE {table.name} ADD COLUMN {_column_ddl(engine, column)}"
-                )
-                added.append(f"{table.name}.{column.name}")
-    return added
-
-
-def add_missing_indexes(engine: Engine) -> list[str]:
-    """Create indexes that newer models have and an older database lacks.
-
-    ``create_all`` makes the indexes of the tables it creates, but not new
-    ones on tables that exist. Indexes the models no longer name are kept.
-    Returns what it created.
-    """
-    from . import models  # noqa: F401
-
-    added = []
-    with engine.begin() as conn:
-        inspector = inspect(conn)
-        for table in Base.metadata.sorted_tables:
-            if not inspector.has_table(table.name):
-                continue
-            present = {index["name"] for index in inspector.get_indexes(table.name)}
+                if column.name not in columns:
+                    conn.exec_driver_sql(
+                        f"ALTER TABLE {table.name} "
+                        f"ADD COLUMN {_column_ddl(engine, column)}"
+                    )
+                    added.append(f"{table.name}.{column.name}")
+            indexes = {index["name"] for index in inspector.get_indexes(table.name)}
             for index in table.indexes:
-                if index.name not in present:
+                if index.name not in indexes:
                     index.create(conn)
                     added.append(index.name)
     return added

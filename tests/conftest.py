@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from werkzeug.serving import make_server
 
 from homepage import create_app
 from homepage.cli import create_author
@@ -115,3 +118,29 @@ class AuthActions:
 @pytest.fixture
 def auth(client: FlaskClient) -> AuthActions:
     return AuthActions(client)
+
+
+@pytest.fixture
+def server(app: Flask) -> Iterator[str]:
+    """Serve the app from a real multi-threaded WSGI server on loopback."""
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    thread.join(timeout=10)
+    httpd.server_close()
+
+
+def logged_in_browser(base: str) -> requests.Session:
+    """Return a requests session logged in as alice on the server at ``base``."""
+    browser = requests.Session()
+    page = browser.get(f"{base}/admin/login", timeout=30).text
+    response = browser.post(
+        f"{base}/admin/login",
+        data={"username": "alice", "password": PASSWORD, "csrf_token": csrf_from(page)},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert response.status_code == 302
+    return browser

@@ -5,47 +5,19 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterator
 
-import pytest
 import requests
-from flask import Flask
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from homepage.db import get_engine, session
 from homepage.models import Post, Tag
 
-from .conftest import PASSWORD, csrf_from
+from .conftest import csrf_from, logged_in_browser
 
 WRITERS = 8
 READERS = 10
 POSTS_PER_WRITER = 5
 READS_PER_READER = 25
-
-
-@pytest.fixture
-def server(app: Flask) -> Iterator[str]:
-    """Serve the app from a real multi-threaded WSGI server on loopback."""
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join(timeout=10)
-
-
-def logged_in_session(base: str) -> requests.Session:
-    browser = requests.Session()
-    token = csrf_from(browser.get(f"{base}/admin/login", timeout=30).text)
-    response = browser.post(
-        f"{base}/admin/login",
-        data={"username": "alice", "password": PASSWORD, "csrf_token": token},
-        allow_redirects=False,
-        timeout=30,
-    )
-    assert response.status_code == 302
-    return browser
 
 
 def test_readers_and_writers_at_once(app, server, runner):
@@ -54,7 +26,7 @@ def test_readers_and_writers_at_once(app, server, runner):
     created: list[str] = []
     lock = threading.Lock()
     # Log in before the race, so every thread starts together.
-    browsers = [logged_in_session(server) for _ in range(WRITERS)]
+    browsers = [logged_in_browser(server) for _ in range(WRITERS)]
     start = threading.Barrier(WRITERS + READERS)
 
     def record(response: requests.Response) -> None:

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
 
 import pytest
 import requests
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from werkzeug.serving import make_server
 
 from homepage.db import get_engine, session
 from homepage.models import Post, Revision
 
-from .conftest import PASSWORD, csrf_from
+from .conftest import csrf_from, logged_in_browser
 
 
 def edit(auth, post_id: int = 1, **fields):
@@ -176,34 +174,9 @@ def test_the_database_refuses_two_versions_with_one_number(app, auth, post):
 # -- racing saves on a real threaded server -----------------------------------------
 
 
-@pytest.fixture
-def server(app: Flask) -> Iterator[str]:
-    """Serve the app on a real threaded WSGI server; return its base URL."""
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join()
-    httpd.server_close()
-
-
-def _logged_in_session(base: str) -> requests.Session:
-    """Return a requests session logged in as alice."""
-    browser = requests.Session()
-    page = browser.get(f"{base}/admin/login").text
-    response = browser.post(
-        f"{base}/admin/login",
-        data={"username": "alice", "password": PASSWORD, "csrf_token": csrf_from(page)},
-        allow_redirects=False,
-    )
-    assert response.status_code == 302
-    return browser
-
-
 def test_racing_saves_of_one_post_get_distinct_numbers(app, server, auth, post):
     writers, saves = 8, 4
-    browsers = [_logged_in_session(server) for _ in range(writers)]
+    browsers = [logged_in_browser(server) for _ in range(writers)]
     start = threading.Barrier(writers)
     statuses: list[int] = []
     errors: list[BaseException] = []
