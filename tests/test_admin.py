@@ -226,3 +226,13 @@ def test_title_and_tags_are_escaped(app, logged_in):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<img src=x" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_enter_in_a_field_saves_the_post(client, logged_in):
+    # Browsers submit a form with its first submit button when Enter is
+    # pressed in a text field; that must be Save, not Preview or Upload.
+    html = client.get("/admin/posts/new").get_data(as_text=True)
+    form = html[html.index('<form class="form"') :]
+    form = form[: form.index("</form>")]
+    first_button = form[form.index('<button type="submit"') :].split(">", 1)[0]
+    assert 'value="save"' in first_button
