@@ -21,7 +21,6 @@ import os
 import secrets
 import shutil
 import sqlite3
-from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,7 +30,14 @@ from flask.cli import with_appcontext
 from sqlalchemy import delete, func, select, update
 
 from . import images
-from .db import get_engine, init_db, session, sqlite_path
+from .db import (
+    copy_from_file,
+    copy_to_file,
+    init_db,
+    open_file_read_only,
+    session,
+    sqlite_path,
+)
 from .models import Image, LoginSession, SiteState, utcnow
 
 MANIFEST = "manifest.json"
@@ -61,46 +67,23 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _copy_database(target: Path) -> None:
-    """Copy the live database to ``target`` with SQLite's online backup API."""
-    # A pooled connection is already set up (busy timeout, WAL). pages=-1
-    # copies everything in one step, so the copy is one consistent snapshot
-    # instead of restarting each time a writer commits.
-    raw = get_engine().raw_connection()
-    try:
-        copy = sqlite3.connect(target)
-        try:
-            raw.driver_connection.backup(copy, pages=-1)
-            # One self-contained file: no -wal or -shm beside it.
-            copy.execute("PRAGMA journal_mode = DELETE")
-        finally:
-            copy.close()
-    finally:
-        raw.close()
-
-
 def _image_names(database: Path) -> list[str]:
     """Return the names of the images a database copy knows about."""
-    with _open_read_only(database) as conn:
+    with open_file_read_only(database) as conn:
         rows = conn.execute("SELECT name FROM images ORDER BY name").fetchall()
     return [name for (name,) in rows if images.NAME.fullmatch(name)]
 
 
-def _open_read_only(database: Path) -> closing[sqlite3.Connection]:
-    """Open a database file without any chance of changing it; close on exit."""
-    # sqlite3's own with-block only commits; closing() is what is wanted here.
-    return closing(sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True))
-
-
 def write_backup(target: Path) -> dict:
     """Write a verified backup folder at ``target``; return its manifest."""
+    live_database()
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise BackupError(f"{target} already exists; choose a new folder")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}.partial-{secrets.token_hex(4)}")
     staging.mkdir()
     try:
-        _copy_database(staging / DATABASE)
+        copy_to_file(staging / DATABASE)
         (staging / UPLOADS).mkdir()
         missing = []
         for name in _image_names(staging / DATABASE):
@@ -165,7 +148,7 @@ def verify(folder: Path) -> dict:
         ):
             raise BackupError(f"{path} does not match its checksum")
     try:
-        with _open_read_only(folder / DATABASE) as conn:
+        with open_file_read_only(folder / DATABASE) as conn:
             result = [row[0] for row in conn.execute("PRAGMA integrity_check")]
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     except sqlite3.DatabaseError as exc:
@@ -179,6 +162,7 @@ def verify(folder: Path) -> dict:
 
 def restore_backup(source: Path) -> dict:
     """Replace the site's database and images with a verified backup."""
+    live_database()
     manifest = verify(source)
     # The restored copy carries its own, older content version; numbering
     # must go on from the live one, or a cached page (or a reader's ETag)
@@ -196,15 +180,7 @@ def restore_backup(source: Path) -> dict:
             temporary = folder / f".{file}.restoring"
             shutil.copyfile(source / name, temporary)
             os.replace(temporary, folder / file)
-    # The backup API writes the copy into the live database in one
-    # transaction: other connections, in this process or in Apache's, see
-    # either the old content or the new, and wait on the busy timeout meanwhile.
-    raw = get_engine().raw_connection()
-    try:
-        with _open_read_only(source / DATABASE) as backup:
-            backup.backup(raw.driver_connection, pages=-1)
-    finally:
-        raw.close()
+    copy_from_file(source / DATABASE)
     # Tables added since the backup was made.
     init_db()
     # Sessions in the copy belong to another time (maybe other passwords):

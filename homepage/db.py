@@ -11,12 +11,13 @@ import logging
 import os
 import sqlite3
 import weakref
+from contextlib import closing
 from pathlib import Path
 
 import click
 from flask import Flask, current_app, has_request_context, request
 from flask.cli import with_appcontext
-from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -150,9 +151,9 @@ def make_engine(url: str, pool_size: int = 20, max_overflow: int = 10) -> Engine
     if not in_memory:
         # The pool must hold at least one connection per server thread, or
         # threads queue for connections rather than for the database. For file
-        # databases SQLAlchemy uses a QueuePool; connections move between
-        # threads only through the pool, one thread at a time, which is why the
-        # dialect turns check_same_thread off for it. Sessions are never shared.
+        # databases SQLAlchemy uses a QueuePool: a connection passes from thread
+        # to thread only through the pool, one thread at a time, and sessions,
+        # one per thread, are never shared.
         # (An in-memory database keeps SQLAlchemy's one-connection-per-thread
         # pool: each connection is its own database.)
         options.update(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=30)
@@ -256,6 +257,62 @@ def journal_mode(app: Flask | None = None) -> str:
         return str(conn.exec_driver_sql("PRAGMA journal_mode").scalar())
 
 
+def fetch_one(sql: str, params: tuple = (), app: Flask | None = None) -> tuple | None:
+    """Run one read-only statement on a pooled connection with the DB-API.
+
+    For the few hot paths where the ORM's overhead is most of the cost (the
+    validators behind every 304). A single statement reads one consistent
+    snapshot without a BEGIN; the connection goes straight back to the pool.
+    """
+    connection = get_engine(app).raw_connection()
+    try:
+        cursor = connection.cursor()
+        try:
+            return cursor.execute(sql, params).fetchone()
+        finally:
+            cursor.close()
+    finally:
+        connection.close()
+
+
+def copy_to_file(target: Path, app: Flask | None = None) -> None:
+    """Copy the live database into the new file ``target`` in one snapshot."""
+    # SQLite's online backup API, from a pooled connection that is already set
+    # up (busy timeout, WAL). pages=-1 copies everything in one step, so the
+    # copy is one consistent snapshot instead of restarting each time a writer
+    # commits, and the site keeps serving meanwhile.
+    live = get_engine(app).raw_connection()
+    try:
+        with closing(sqlite3.connect(target)) as copy:
+            live.driver_connection.backup(copy, pages=-1)
+            # One self-contained file: no -wal or -shm beside it.
+            copy.execute("PRAGMA journal_mode = DELETE")
+    finally:
+        live.close()
+
+
+def copy_from_file(source: Path, app: Flask | None = None) -> None:
+    """Replace the live database's content with the database file ``source``."""
+    # The backup API writes into the live database in one transaction: other
+    # connections, in this process or in Apache's, see either the old content
+    # or the new, and wait on the busy timeout meanwhile.
+    live = get_engine(app).raw_connection()
+    try:
+        with open_file_read_only(source) as copy:
+            copy.backup(live.driver_connection, pages=-1)
+    finally:
+        live.close()
+
+
+def open_file_read_only(path: Path) -> closing[sqlite3.Connection]:
+    """Open a stand-alone database file (a backup) read-only; close on exit."""
+    # Not the site's database, so not the engine: a copy must never be
+    # changed, and mode=ro guarantees it. sqlite3's own with-block only
+    # commits; closing() is what is wanted here.
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    return closing(sqlite3.connect(uri, uri=True))
+
+
 def _remove_session(_exc: BaseException | None = None) -> None:
     # Closing the session rolls back whatever a failed request left open and
     # returns its connection to the pool; the thread's next request starts clean.
@@ -331,8 +388,3 @@ def init_db_command() -> None:
     """Create the database schema; existing data is kept."""
     init_db()
     click.echo(f"Initialized the database at {current_app.config['DATABASE_URL']}.")
-
-
-def ping() -> bool:
-    """Run a trivial query; used by health checks."""
-    return session.execute(text("SELECT 1")).scalar() == 1
