@@ -14,13 +14,6 @@ from .models import Post
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
-@bp.after_request
-def no_store(response):
-    """Keep admin pages out of shared caches and the back-button cache."""
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 def get_post(post_id: int) -> Post:
     """Return the post with ``post_id``.
 

@@ -323,11 +323,11 @@ def add_validators(response):
     response.vary.add("Cookie")
     if validators is not None and response.status_code == 200:
         _apply(response, validators)
-        _store_page(validators, response)
+        _mark_cacheable(validators, response)
     return response
 
 
-def _store_page(validators: Validators, response) -> None:
+def _mark_cacheable(validators: Validators, response) -> None:
     """Mark an anonymous reader's page for the page cache.
 
     The middleware stores it once the response is final, with the headers

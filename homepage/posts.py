@@ -342,17 +342,6 @@ def find_visible(slug: str) -> Post | None:
     ).first()
 
 
-def get_published_post(slug: str) -> Post:
-    """Return the post readers can see at ``slug``, of either kind.
-
-    :raise 404: when there is none; drafts and scheduled posts are not revealed.
-    """
-    post = find_visible(slug)
-    if post is None:
-        abort(404)
-    return post
-
-
 def redirect_target(slug: str) -> Post | None:
     """Return the visible post that used to have ``slug``, or None."""
     post_id = session.scalar(
