@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from flask import Flask
@@ -13,6 +15,27 @@ from homepage.db import JOURNAL_SIZE_LIMIT, sqlite_path
 BIG_BODY = "word " * 180_000
 
 
+@contextmanager
+def pinned_snapshot(app: Flask) -> Iterator[None]:
+    """Hold a read transaction open on the database, as a slow reader would."""
+    reader = sqlite3.connect(sqlite_path(app.config["DATABASE_URL"]))
+    reader.isolation_level = None
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM posts").fetchall()
+        yield
+        reader.execute("COMMIT")
+    finally:
+        reader.close()
+
+
+def save_big_posts(auth) -> None:
+    """Save three posts whose bodies together outgrow JOURNAL_SIZE_LIMIT."""
+    for number in range(3):
+        with auth.create_post(f"Big {number}", body=BIG_BODY) as response:
+            assert response.status_code == 302
+
+
 def wal_size(app: Flask) -> int:
     path = sqlite_path(app.config["DATABASE_URL"])
     return Path(f"{path}-wal").stat().st_size
@@ -21,18 +44,11 @@ def wal_size(app: Flask) -> int:
 def test_wal_grows_while_a_reader_holds_a_snapshot_then_is_truncated(app, auth):
     """A long reader pins the WAL; the first save after it ends truncates it."""
     auth.login()
-    reader = sqlite3.connect(sqlite_path(app.config["DATABASE_URL"]))
-    reader.isolation_level = None
-    reader.execute("BEGIN")
-    reader.execute("SELECT count(*) FROM posts").fetchall()
-    for number in range(3):
-        with auth.create_post(f"Big {number}", body=BIG_BODY) as response:
-            assert response.status_code == 302
-    # The reader's snapshot kept SQLite (and the checkpoint after each save)
-    # from resetting the WAL.
-    assert wal_size(app) > JOURNAL_SIZE_LIMIT
-    reader.execute("COMMIT")
-    reader.close()
+    with pinned_snapshot(app):
+        save_big_posts(auth)
+        # The reader's snapshot kept SQLite (and the checkpoint after each
+        # save) from resetting the WAL.
+        assert wal_size(app) > JOURNAL_SIZE_LIMIT
 
     with auth.create_post("Small", body="A short one.") as response:
         assert response.status_code == 302
@@ -50,15 +66,8 @@ def test_small_writes_leave_the_wal_to_sqlite(app, auth):
 def test_readers_never_trigger_a_checkpoint(app, auth, client):
     """A GET after a large WAL leaves it as it is; only writers checkpoint."""
     auth.login()
-    reader = sqlite3.connect(sqlite_path(app.config["DATABASE_URL"]))
-    reader.isolation_level = None
-    reader.execute("BEGIN")
-    reader.execute("SELECT count(*) FROM posts").fetchall()
-    for number in range(3):
-        with auth.create_post(f"Big {number}", body=BIG_BODY) as response:
-            assert response.status_code == 302
-    reader.execute("COMMIT")
-    reader.close()
+    with pinned_snapshot(app):
+        save_big_posts(auth)
     size = wal_size(app)
 
     with client.get("/") as response:
