@@ -82,6 +82,7 @@ def test_a_post_page_describes_itself_to_search_engines_and_previews(client, aut
     assert '<link rel="canonical" href="http://localhost/posts/tom-jerry">' in html
     assert '<meta name="description" content="A cat, a mouse &amp; a chase.">' in html
     assert '<meta property="og:type" content="article">' in html
+    assert '<meta property="og:site_name" content="homepage">' in html
     assert '<meta property="og:title" content="Tom &amp; Jerry">' in html
     assert '<meta property="og:url" content="http://localhost/posts/tom-jerry">' in html
     assert (
@@ -134,6 +135,9 @@ def test_pages_and_lists_have_canonical_links(client, auth):
     for path, canonical in pages.items():
         html = client.get(path).get_data(as_text=True)
         assert f'<link rel="canonical" href="{canonical}">' in html, path
+    about = client.get("/pages/about").get_data(as_text=True)
+    assert '<meta property="og:type" content="website">' in about
+    assert '<meta property="og:site_name" content="homepage">' in about
 
 
 def test_search_results_are_kept_out_of_indexes(client):
