@@ -34,6 +34,7 @@ from werkzeug.wrappers import Request
 from .db import fetch_one, session
 from .models import PUBLISHED, Author, Post, SiteState, utcnow
 from .posts import reader_now
+from .security import is_admin_path
 
 EXTENSION_KEY = "homepage.caching"
 #: Where the middleware leaves the validators it computed for the app.
@@ -354,8 +355,8 @@ class NotModifiedMiddleware:
     to the app, which reuses the validators computed here.
     """
 
-    #: Addresses that are never reader pages, so no query is spent on them.
-    NOT_READER_PAGES = ("/admin/", "/admin", "/static/", "/media/")
+    #: Files, which are never reader pages, so no query is spent on them.
+    FILES = ("/static/", "/media/")
 
     def __init__(self, app: Flask, wsgi_app) -> None:
         self.app = app
@@ -368,7 +369,7 @@ class NotModifiedMiddleware:
             # Any session cookie may hold a login or a flashed message.
             and self.app.config["SESSION_COOKIE_NAME"] + "="
             not in environ.get("HTTP_COOKIE", "")
-            and not environ.get("PATH_INFO", "").startswith(self.NOT_READER_PAGES)
+            and not self._is_admin_or_file(environ.get("PATH_INFO", ""))
         ):
             conditional = (
                 "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ
@@ -399,6 +400,10 @@ class NotModifiedMiddleware:
                     return [] if method == "HEAD" else [body]
             return self._render_and_store(environ, start_response)
         return self.wsgi_app(environ, start_response)
+
+    def _is_admin_or_file(self, path: str) -> bool:
+        """Tell whether ``path`` is certainly not a reader page."""
+        return is_admin_path(path) or path.startswith(self.FILES)
 
     def _render_and_store(self, environ, start_response):
         """Let the app render the page, and keep it if the app marked it so."""
