@@ -15,7 +15,7 @@ from .auth import (
     start_session,
 )
 from .cli import MIN_PASSWORD
-from .db import session
+from .db import session, write_transaction
 from .models import Author
 
 bp = Blueprint("account", __name__, url_prefix="/admin/account")
@@ -54,13 +54,17 @@ def change_password():
     address = throttle.client_address()
     # The current password is asked for so that a borrowed, still logged-in
     # browser cannot take the account over; guessing it is throttled like
-    # logging in.
-    wait = throttle.retry_after(author.username, address, known_device=True)
-    if wait:
+    # logging in: counted first, under the lock, and forgiven when right.
+    with write_transaction():
+        wait = throttle.retry_after(author.username, address, known_device=True)
+        attempt = None if wait else throttle.record_failure(author.username, address)
+    if attempt is None:
         errors = {"current_password": "Too many wrong passwords; try again later."}
         return _render(errors, 429)
+    # Both hashes run outside the write lock.
     errors: dict[str, str] = {}
-    if not check_password_hash(author.password_hash, current):
+    right = check_password_hash(author.password_hash, current)
+    if not right:
         errors["current_password"] = "This is not your current password."
     if len(new) < MIN_PASSWORD:
         errors["new_password"] = f"Use at least {MIN_PASSWORD} characters."
@@ -68,16 +72,18 @@ def change_password():
         errors["new_password"] = f"Use at most {MAX_PASSWORD} characters."
     elif new != confirm:
         errors["confirm_password"] = "The two new passwords differ."
+    new_hash = None if errors else hash_password(new)
+    if right:
+        with write_transaction():
+            throttle.withdraw(attempt.id)
+            author = session.get(Author, author.id)
+            if new_hash is not None and author is not None:
+                author.password_hash = new_hash
+                # Whoever else knew the old password may be logged in; end
+                # every session, then start a fresh one for this browser.
+                end_all_sessions(author)
+                start_session(author)
     if errors:
-        if "current_password" in errors:
-            throttle.record_failure(author.username, address)
-            session.commit()
         return _render(errors, 400)
-    author.password_hash = hash_password(new)
-    # Whoever else knew the old password may be logged in; end every session,
-    # then start a fresh one for this browser.
-    end_all_sessions(author)
-    start_session(author)
-    session.commit()
     flash("Your password has been changed. Other browsers have been logged out.")
     return redirect(url_for("account.index"))

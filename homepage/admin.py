@@ -6,12 +6,20 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
-from . import markdown, posts, revisions
+from . import posts, revisions
 from .auth import current_author, login_required
-from .db import session
+from .db import session, write_transaction
 from .models import Post
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def find_post(post_id: int) -> Post | None:
+    """Return the post with ``post_id``, or None."""
+    # Inside write_transaction() the post loaded earlier in the request is
+    # expired; get() loads it again under the lock, or returns None when it
+    # was deleted meanwhile.
+    return session.get(Post, post_id, options=[selectinload(Post.tags)])
 
 
 def get_post(post_id: int) -> Post:
@@ -19,7 +27,7 @@ def get_post(post_id: int) -> Post:
 
     :raise 404: when there is none.
     """
-    post = session.get(Post, post_id, options=[selectinload(Post.tags)])
+    post = find_post(post_id)
     if post is None:
         abort(404)
     return post
@@ -57,38 +65,65 @@ def edit(post_id: int):
     return _save(posts.PostForm.from_request(request.form), post)
 
 
+class SaveRefused(Exception):
+    """A save that the database's current state refuses; the form shows why."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
 def _save(form: posts.PostForm, post: Post | None):
     """Validate the form, then preview it, re-show it with errors, or save it."""
+    # Validation renders the Markdown: slow work, done before the write lock.
     valid = form.validate(post)
     if request.form.get("action") == "preview":
-        preview = markdown.render(form.body) if "body" not in form.errors else None
         return render_template(
-            "admin/edit.html", form=form, post=post, preview=preview
+            "admin/edit.html", form=form, post=post, preview=form.body_html
         ), (200 if valid else 400)
     if not valid:
         return render_template("admin/edit.html", form=form, post=post), 400
+    try:
+        with write_transaction():
+            post = _write(form, post)
+    except SaveRefused as refused:
+        form.errors[refused.field] = refused.message
+        return render_template("admin/edit.html", form=form, post=post), 400
+    flash(f"Saved “{post.title}”.")
+    return redirect(url_for("admin.edit", post_id=post.id))
+
+
+def _write(form: posts.PostForm, post: Post | None) -> Post:
+    """Store the validated form as ``post`` (or a new post), under the write lock."""
+    if post is not None:
+        post = find_post(post.id)
+        if post is None:
+            abort(404)
+    # Checked again under the lock: another save may have taken the slug
+    # since the form was validated.
+    if form.slug and posts.slug_taken(form.slug, post):
+        raise SaveRefused("slug", "Another post already uses this slug.")
     if post is None:
         post = Post(author=current_author())
         session.add(post)
-    else:
+    if post.id is not None:
         revisions.keep(post, form)
     posts.apply_form(post, form)
     session.flush()
     posts.delete_orphan_tags()
-    session.commit()
-    flash(f"Saved “{post.title}”.")
-    return redirect(url_for("admin.edit", post_id=post.id))
+    return post
 
 
 @bp.post("/posts/<int:post_id>/delete")
 @login_required
 def delete(post_id: int):
     """Delete a post."""
-    post = get_post(post_id)
-    title = post.title
-    session.delete(post)
-    session.flush()
-    posts.delete_orphan_tags()
-    session.commit()
+    with write_transaction():
+        post = get_post(post_id)
+        title = post.title
+        session.delete(post)
+        session.flush()
+        posts.delete_orphan_tags()
     flash(f"Deleted “{title}”.")
     return redirect(url_for("admin.index"))

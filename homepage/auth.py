@@ -25,7 +25,7 @@ from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import throttle
-from .db import session
+from .db import session, write_transaction
 from .models import Author, LoginSession, utcnow
 
 bp = Blueprint("auth", __name__, url_prefix="/admin")
@@ -62,9 +62,14 @@ def _token_hash(token: str) -> str:
 
 
 def start_session(author: Author) -> None:
-    """Log ``author`` in on this browser with a new server-side session."""
+    """Log ``author`` in on this browser with a new server-side session.
+
+    Whatever session the browser had before ends on the server too, so a copy
+    of its old cookie is worth nothing.
+    """
     now = utcnow()
     token = secrets.token_urlsafe(32)
+    _delete_session(cookie.get("sid"))
     # Expired sessions are useless; sweeping them here keeps the table small.
     session.execute(delete(LoginSession).where(LoginSession.expires_at <= now))
     session.add(
@@ -86,13 +91,17 @@ def start_session(author: Author) -> None:
 
 def end_session() -> None:
     """Log this browser out; its cookie stops working even if kept elsewhere."""
-    token = cookie.get("sid")
+    _delete_session(cookie.get("sid"))
+    cookie.clear()
+    g.author = None
+
+
+def _delete_session(token) -> None:
+    """Delete the server-side session that the cookie's ``token`` names."""
     if isinstance(token, str):
         session.execute(
             delete(LoginSession).where(LoginSession.token_hash == _token_hash(token))
         )
-    cookie.clear()
-    g.author = None
 
 
 def end_all_sessions(author: Author) -> None:
@@ -159,10 +168,16 @@ def login():
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
     address = throttle.client_address()
-    # The whole attempt runs in this request's BEGIN IMMEDIATE transaction, so
-    # concurrent guesses queue and each sees the failures before it: the count
-    # is exact. Refused attempts return before the costly password hash.
-    wait = throttle.retry_after(username, address, throttle.is_known_device(username))
+    known_device = throttle.is_known_device(username)
+    # The attempt is counted as a failure before the password is checked and
+    # forgiven once it proves right. Counting in a write transaction makes
+    # concurrent guesses queue and each see the ones before it, so the count
+    # is exact; the costly hash runs after it, outside the lock, so a flood of
+    # logins never keeps the database's writers waiting.
+    with write_transaction():
+        wait = throttle.retry_after(username, address, known_device)
+        if not wait:
+            throttle.record_failure(username, address)
     if wait:
         response = render_template(
             "auth/login.html",
@@ -175,14 +190,15 @@ def login():
     if author is None:
         check_password_hash(_DUMMY_HASH, password)
     elif check_password_hash(author.password_hash, password):
-        throttle.forget(username, address)
-        start_session(author)
-        session.commit()
-        response = redirect(next_url or url_for("admin.index"))
-        throttle.remember_device(response, author.username)
-        return response
-    throttle.record_failure(username, address)
-    session.commit()
+        with write_transaction():
+            author = session.get(Author, author.id)
+            if author is not None:
+                throttle.forget(username, address)
+                start_session(author)
+        if author is not None:
+            response = redirect(next_url or url_for("admin.index"))
+            throttle.remember_device(response, author.username)
+            return response
     return (
         render_template(
             "auth/login.html",
@@ -204,6 +220,6 @@ def _duration(seconds: int) -> str:
 @bp.post("/logout")
 def logout():
     """Log the author out, ending the session on the server too."""
-    end_session()
-    session.commit()
+    with write_transaction():
+        end_session()
     return redirect(url_for("blog.index"))

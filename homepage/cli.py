@@ -27,9 +27,11 @@ def create_author(username: str, password: str) -> Author:
         raise click.BadParameter(
             f"use at least {MIN_PASSWORD} characters", param_hint="password"
         )
+    # Hashed before the first query, which takes the write lock.
+    password_hash = hash_password(password)
     if session.scalars(select(Author).where(Author.username == username)).first():
         raise click.BadParameter(f"{username!r} already exists", param_hint="NAME")
-    author = Author(username=username, password_hash=hash_password(password))
+    author = Author(username=username, password_hash=password_hash)
     session.add(author)
     session.commit()
     return author

@@ -11,7 +11,8 @@ import logging
 import os
 import sqlite3
 import weakref
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import click
@@ -29,9 +30,12 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: directory (Apache starts daemons in ``/``).
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'blog.db'}"
 
-#: Methods whose transactions only read. Everything else takes the write lock up
-#: front with ``BEGIN IMMEDIATE``.
+#: Methods whose requests never write.
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+#: The connection execution option that makes a transaction begin with
+#: ``BEGIN IMMEDIATE``; :func:`write_transaction` sets it.
+WRITE_LOCK = "homepage_write_lock"
 
 EXTENSION_KEY = "homepage.db"
 
@@ -129,18 +133,68 @@ def _on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEnt
 
 
 def _on_begin(conn: Connection) -> None:
-    """Open the transaction with the lock this request will need."""
+    """Open the transaction with the lock it will need."""
     # A deferred transaction that reads and then writes must upgrade its lock;
     # if another connection writes meanwhile, SQLite returns "database is
     # locked" at once, without honouring the busy timeout, because waiting
-    # could deadlock. Taking the write lock at BEGIN makes writers queue on the
-    # busy timeout instead. Readers keep a deferred BEGIN, so in WAL mode they
-    # never wait for writers.
-    if has_request_context() and request.method in READ_ONLY_METHODS:
-        conn.exec_driver_sql("BEGIN")
-    else:
-        # POST/PUT/DELETE requests, CLI commands and background code.
+    # could deadlock. So every transaction that writes takes the write lock at
+    # BEGIN and writers queue on the busy timeout instead. In a request that is
+    # only the block inside write_transaction(): everything before it (the
+    # login check, validation, rendering Markdown, hashing passwords, decoding
+    # images) runs in a deferred transaction that, in WAL mode, never waits for
+    # writers and never makes them wait. CLI commands and background code keep
+    # one write transaction throughout.
+    if conn.get_execution_options().get(WRITE_LOCK) or not has_request_context():
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+
+
+class WriteOutsideTransaction(RuntimeError):
+    """A request wrote to the database outside write_transaction()."""
+
+
+def _refuse_unlocked_writes(conn, _cursor, statement, _params, context, _many):
+    """Refuse a request's write that did not take the write lock first."""
+    # Such a write would upgrade a read transaction and fail with "database is
+    # locked" only under load; failing at once in every test is kinder.
+    if (
+        context is not None
+        and (context.isinsert or context.isupdate or context.isdelete)
+        and has_request_context()
+        and not conn.get_execution_options().get(WRITE_LOCK)
+    ):
+        raise WriteOutsideTransaction(
+            f"{request.method} {request.path} wrote outside write_transaction(): "
+            f"{statement.split(None, 3)[:3]}"
+        )
+
+
+@contextmanager
+def write_transaction() -> Iterator[Session]:
+    """Run the block in one short transaction that holds the write lock; commit it.
+
+    Do every slow step (validating, rendering, hashing, decoding) before the
+    block and only reads and writes inside it, so that no request keeps other
+    writers waiting. Objects loaded earlier in the request are expired and
+    load again under the lock, so decisions inside the block see the latest
+    committed data; one that was deleted meanwhile is gone. Rolls back when
+    the block raises.
+    """
+    db_session = session()
+    if db_session.new or db_session.dirty or db_session.deleted:
+        raise WriteOutsideTransaction("changes were made before write_transaction()")
+    # End the read transaction: its snapshot may be older than the newest
+    # commit, and SQLite cannot upgrade a stale snapshot to a write.
+    db_session.commit()
+    db_session.expire_all()
+    db_session.connection(execution_options={WRITE_LOCK: True})
+    try:
+        yield db_session
+        db_session.commit()
+    except BaseException:
+        db_session.rollback()
+        raise
 
 
 def make_engine(url: str, pool_size: int = 20, max_overflow: int = 10) -> Engine:
@@ -164,6 +218,7 @@ def make_engine(url: str, pool_size: int = 20, max_overflow: int = 10) -> Engine
     if is_sqlite:
         event.listen(engine, "connect", _on_connect)
         event.listen(engine, "begin", _on_begin)
+        event.listen(engine, "before_cursor_execute", _refuse_unlocked_writes)
     _engines.add(engine)
     return engine
 

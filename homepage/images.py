@@ -21,13 +21,13 @@ from flask import (
     send_from_directory,
     url_for,
 )
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload
 from werkzeug.datastructures import FileStorage
 
 from . import admin, posts
 from .auth import current_author, login_required
-from .db import session
+from .db import session, write_transaction
 from .models import Image, Post
 
 bp = Blueprint("images", __name__)
@@ -151,7 +151,9 @@ def decode(data: bytes) -> Decoded:
 
 
 def store(file: FileStorage | None) -> Image:
-    """Check an uploaded file and store it; the caller commits.
+    """Check an uploaded file and store it; :func:`commit_upload` adds its row.
+
+    All the slow work (reading, decoding) happens here, before the write lock.
 
     :raise ImageError: when it is not stored; then no file and no row exist.
     """
@@ -176,16 +178,15 @@ def store(file: FileStorage | None) -> Image:
         height=decoded.height,
         author=current_author(),
     )
-    session.add(image)
     return image
 
 
 def commit_upload(image: Image) -> None:
-    """Commit the new image's row, removing its file if that fails."""
+    """Add the new image's row, removing its file if that fails."""
     try:
-        session.commit()
+        with write_transaction():
+            session.add(image)
     except BaseException:
-        session.rollback()
         (upload_folder() / image.name).unlink(missing_ok=True)
         raise
 
@@ -207,6 +208,18 @@ def usage() -> dict[str, list[tuple[int, str]]]:
         for name in names:
             used.setdefault(name, []).append((post_id, title))
     return used
+
+
+def shown_in(name: str) -> list[tuple[int, str]]:
+    """Return the posts (id, title) whose text shows the image ``name``."""
+    reference = f"%{url_for('images.media', name=name)}%"
+    return list(
+        session.execute(
+            select(Post.id, Post.title).where(
+                or_(Post.body.like(reference), Post.summary.like(reference))
+            )
+        )
+    )
 
 
 def get_image(image_id: int) -> Image:
@@ -322,19 +335,20 @@ def upload_into_post(post_id: int | None = None):
 @login_required
 def delete(image_id: int):
     """Delete an image that no post shows."""
-    image = get_image(image_id)
-    users = usage().get(image.name)
+    with write_transaction():
+        image = get_image(image_id)
+        label = image.original_name or image.name
+        # Under the lock, so no save can start showing it meanwhile.
+        users = shown_in(image.name)
+        if not users:
+            name = image.name
+            session.delete(image)
     if users:
         titles = ", ".join(f"“{title}”" for _, title in users)
         return _render_index(
-            f"{image.original_name or image.name} is still shown in {titles}; "
-            "remove it from there first.",
-            400,
+            f"{label} is still shown in {titles}; remove it from there first.", 400
         )
-    name = image.name
-    session.delete(image)
-    session.commit()
     # The file goes only after the row: a failed commit leaves both in place.
     (upload_folder() / name).unlink(missing_ok=True)
-    flash(f"Deleted {image.original_name or name}.")
+    flash(f"Deleted {label}.")
     return redirect(url_for("images.index"))

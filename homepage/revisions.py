@@ -14,7 +14,7 @@ from sqlalchemy.types import LargeBinary
 # (not its names) lets the two refer to each other.
 from . import admin, posts
 from .auth import current_author, login_required
-from .db import session
+from .db import session, write_transaction
 from .models import Author, Post, Revision
 
 bp = Blueprint("revisions", __name__, url_prefix="/admin/posts/<int:post_id>")
@@ -188,10 +188,15 @@ def restore(post_id: int, number: int):
         # Only possible when the limits were tightened since this version.
         error = "This version cannot be restored: " + " ".join(form.errors.values())
         return _render_show(post, revision, error, 400)
-    keep(post, form)
-    posts.apply_form(post, form)
-    session.flush()
-    posts.delete_orphan_tags()
-    session.commit()
+    with write_transaction():
+        post = admin.get_post(post_id)
+        # The text comes from the version; everything else from the post as
+        # it is now, under the lock, so a change made meanwhile is kept.
+        form.slug, form.status, form.kind = post.slug, post.status, post.kind
+        form.publish_at = post.published_at
+        keep(post, form)
+        posts.apply_form(post, form)
+        session.flush()
+        posts.delete_orphan_tags()
     flash(f"Restored version {number}; the text it replaced is kept as a version too.")
     return redirect(url_for("admin.edit", post_id=post.id))

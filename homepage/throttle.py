@@ -113,16 +113,21 @@ def retry_after(username: str, address: str, known_device: bool = False) -> int:
     return ceil((until - now).total_seconds())
 
 
-def record_failure(username: str, address: str) -> None:
+def record_failure(username: str, address: str) -> LoginFailure:
     """Count a failed login, and forget failures older than the window."""
     now = utcnow()
     window = timedelta(seconds=current_app.config["LOGIN_WINDOW"])
     session.execute(delete(LoginFailure).where(LoginFailure.failed_at <= now - window))
-    session.add(
-        LoginFailure(
-            username=normalize_username(username), address=address, failed_at=now
-        )
+    failure = LoginFailure(
+        username=normalize_username(username), address=address, failed_at=now
     )
+    session.add(failure)
+    return failure
+
+
+def withdraw(failure_id: int) -> None:
+    """Uncount one failure recorded before the password proved right."""
+    session.execute(delete(LoginFailure).where(LoginFailure.id == failure_id))
 
 
 def forget(username: str, address: str) -> None:

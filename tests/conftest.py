@@ -132,13 +132,13 @@ def server(app: Flask) -> Iterator[str]:
     httpd.server_close()
 
 
-def logged_in_browser(base: str) -> requests.Session:
+def logged_in_browser(base: str, password: str = PASSWORD) -> requests.Session:
     """Return a requests session logged in as alice on the server at ``base``."""
     browser = requests.Session()
     page = browser.get(f"{base}/admin/login", timeout=30).text
     response = browser.post(
         f"{base}/admin/login",
-        data={"username": "alice", "password": PASSWORD, "csrf_token": csrf_from(page)},
+        data={"username": "alice", "password": password, "csrf_token": csrf_from(page)},
         allow_redirects=False,
         timeout=30,
     )

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import importlib
 import re
+import sqlite3
 import threading
 from collections import Counter
 
 import requests
 from sqlalchemy import func, select
 
-from homepage.db import get_engine, session
+from homepage.db import get_engine, session, sqlite_path
 from homepage.models import Post, Tag
 
-from .conftest import csrf_from, logged_in_browser
+from .conftest import PASSWORD, csrf_from, logged_in_browser
 
 WRITERS = 8
 READERS = 10
@@ -108,3 +110,151 @@ def test_readers_and_writers_at_once(app, server, runner):
     assert get_engine(app).pool.checkedout() == 0
     assert runner.invoke(args=["init-db"]).exit_code == 0
     assert get_engine(app).pool.checkedout() == 0
+
+
+# -- slow work never holds the write lock --------------------------------------
+
+
+class Gate:
+    """Hold every call of a function until released, to look at the database then."""
+
+    def __init__(self, monkeypatch, target: str) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        module_name, name = target.rsplit(".", 1)
+        original = getattr(importlib.import_module(module_name), name)
+
+        def held(*args, **kwargs):
+            self.entered.set()
+            self.release.wait(timeout=30)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(target, held)
+
+
+def another_writer_can_write(app) -> bool:
+    """Tell whether another process could take the write lock right now."""
+    path = sqlite_path(app.config["DATABASE_URL"])
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        other.close()
+
+
+def while_held(gate: Gate, app, request) -> tuple[bool, requests.Response]:
+    """Send ``request`` in a thread; return whether others could write meanwhile."""
+    answer: list[requests.Response] = []
+    thread = threading.Thread(target=lambda: answer.append(request()))
+    thread.start()
+    assert gate.entered.wait(timeout=30), "the slow step never ran"
+    free = another_writer_can_write(app)
+    gate.release.set()
+    thread.join(timeout=60)
+    return free, answer[0]
+
+
+def test_rendering_a_post_leaves_other_writers_free(app, server, monkeypatch):
+    browser = logged_in_browser(server)
+    token = csrf_from(browser.get(f"{server}/admin/posts/new").text)
+    gate = Gate(monkeypatch, "homepage.markdown.render")
+    free, response = while_held(
+        gate,
+        app,
+        lambda: browser.post(
+            f"{server}/admin/posts/new",
+            data={
+                "csrf_token": token,
+                "title": "Slow to render",
+                "body": "A body that takes long to render.",
+                "status": "published",
+                "action": "save",
+            },
+            allow_redirects=False,
+            timeout=60,
+        ),
+    )
+    assert free
+    assert response.status_code == 302
+    with app.app_context():
+        assert session.scalars(select(Post.title)).all() == ["Slow to render"]
+
+
+def test_checking_a_password_leaves_other_writers_free(app, server, monkeypatch):
+    browser = requests.Session()
+    token = csrf_from(browser.get(f"{server}/admin/login").text)
+    gate = Gate(monkeypatch, "homepage.auth.check_password_hash")
+    free, response = while_held(
+        gate,
+        app,
+        lambda: browser.post(
+            f"{server}/admin/login",
+            data={"username": "alice", "password": PASSWORD, "csrf_token": token},
+            allow_redirects=False,
+            timeout=60,
+        ),
+    )
+    assert free
+    assert response.status_code == 302
+    assert browser.get(f"{server}/admin/", timeout=30).status_code == 200
+
+
+def test_changing_a_password_leaves_other_writers_free(app, server, monkeypatch):
+    browser = logged_in_browser(server)
+    token = csrf_from(browser.get(f"{server}/admin/account/").text)
+    gate = Gate(monkeypatch, "homepage.account.check_password_hash")
+    free, response = while_held(
+        gate,
+        app,
+        lambda: browser.post(
+            f"{server}/admin/account/password",
+            data={
+                "csrf_token": token,
+                "current_password": PASSWORD,
+                "new_password": "a new long password",
+                "confirm_password": "a new long password",
+            },
+            allow_redirects=False,
+            timeout=60,
+        ),
+    )
+    assert free
+    assert response.status_code == 302
+    assert logged_in_browser(server, "a new long password")
+
+
+def test_many_logins_at_once_never_fail(server):
+    """Logins queue for the lock only to count attempts, not while hashing."""
+    statuses: Counter[int] = Counter()
+    failures: list[str] = []
+    start = threading.Barrier(30)
+
+    def log_in() -> None:
+        try:
+            browser = requests.Session()
+            token = csrf_from(browser.get(f"{server}/admin/login", timeout=60).text)
+            start.wait()
+            response = browser.post(
+                f"{server}/admin/login",
+                data={"username": "alice", "password": PASSWORD, "csrf_token": token},
+                allow_redirects=False,
+                timeout=60,
+            )
+            statuses[response.status_code] += 1
+        except Exception as error:  # noqa: BLE001 - every failure is counted
+            failures.append(repr(error))
+
+    threads = [threading.Thread(target=log_in) for _ in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert failures == []
+    # Each attempt counts until its password proves right, so a flood from
+    # one address may be slowed down (429); it never fails.
+    assert set(statuses) <= {302, 429}
+    assert statuses[302] >= 1

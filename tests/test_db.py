@@ -12,7 +12,14 @@ from flask import Flask
 from sqlalchemy import event, select, text
 
 from homepage import create_app
-from homepage.db import DEFAULT_DATABASE_URL, PROJECT_ROOT, get_engine, session
+from homepage.db import (
+    DEFAULT_DATABASE_URL,
+    PROJECT_ROOT,
+    WriteOutsideTransaction,
+    get_engine,
+    session,
+    write_transaction,
+)
 from homepage.models import Author, Post
 
 
@@ -68,13 +75,61 @@ def test_foreign_keys_are_enforced(app):
 def test_reads_begin_deferred_and_writes_begin_immediate(app, client, auth):
     reads = statements_during(app, lambda: client.get("/"))
     assert reads[0] == "BEGIN"
+    assert "BEGIN IMMEDIATE" not in reads
     auth.login()
     form = {"title": "Written", "body": "b", "status": "draft", "action": "save"}
     form["csrf_token"] = auth.token("/admin/posts/new")
-    writes = statements_during(app, lambda: client.post("/admin/posts/new", data=form))
-    assert writes[0] == "BEGIN IMMEDIATE"
-    assert "BEGIN IMMEDIATE" in writes
-    assert "BEGIN" not in writes
+    sent = statements_during(app, lambda: client.post("/admin/posts/new", data=form))
+    # The login check and validation read; only the write block takes the
+    # write lock, and every write happens inside it.
+    assert sent[0] == "BEGIN"
+    lock = sent.index("BEGIN IMMEDIATE")
+    writes = [
+        i
+        for i, sql in enumerate(sent)
+        if sql.startswith(("INSERT", "UPDATE", "DELETE"))
+    ]
+    assert writes and min(writes) > lock
+
+
+def test_a_request_that_writes_outside_write_transaction_fails_at_once(app, client):
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+
+    @app.post("/sneaky-write")
+    def sneaky_write():
+        session.add(Author(username="ghost", password_hash="x"))
+        session.commit()
+        return "written"
+
+    with pytest.raises(WriteOutsideTransaction):
+        client.post("/sneaky-write")
+    with app.app_context():
+        assert set(session.scalars(select(Author.username))) == {"alice"}
+
+
+def test_write_transaction_sees_what_others_committed_meanwhile(app):
+    with app.test_request_context("/admin/", method="POST"):
+        alice = session.scalars(select(Author)).one()
+        assert alice.username == "alice"
+        # Another process renames her while this request does slow work.
+        with get_engine(app).begin() as other:
+            other.exec_driver_sql("UPDATE authors SET username = 'alicia'")
+        with write_transaction():
+            assert alice.username == "alicia"
+            alice.username = "alice b."
+    with app.app_context():
+        assert session.scalars(select(Author.username)).one() == "alice b."
+
+
+def test_write_transaction_rolls_back_when_its_block_fails(app):
+    with app.test_request_context("/admin/", method="POST"):
+        with pytest.raises(RuntimeError, match="half way"):
+            with write_transaction():
+                session.add(Author(username="ghost", password_hash="x"))
+                session.flush()
+                raise RuntimeError("half way")
+    with app.app_context():
+        assert set(session.scalars(select(Author.username))) == {"alice"}
 
 
 def test_selects_run_inside_the_transaction(app):
@@ -154,12 +209,14 @@ def test_read_modify_write_loses_no_updates(app):
 
     def increment():
         try:
-            with app.test_request_context("/admin/", method="POST"):
+            with (
+                app.test_request_context("/admin/", method="POST"),
+                write_transaction(),
+            ):
                 counter = session.get(Post, post_id)
                 value = int(counter.body)
                 time.sleep(0.01)  # widen the window a lost update needs
                 counter.body = str(value + 1)
-                session.commit()
         except Exception as error:  # noqa: BLE001 - any failure fails the test
             errors.append(error)
 
