@@ -34,6 +34,34 @@ _ALLOWED_ATTRIBUTES = {
 # absolute ones, so javascript:, data: and vbscript: never reach the page.
 _URL_SCHEMES = {"http", "https", "mailto"}
 
+# markdown-it-py is linear on ordinary text but not on all input: each
+# character that opens or closes inline Markdown (links, images, emphasis, code
+# spans, autolinks, entities, escapes) costs tens of microseconds against about
+# one for plain text, a link destination without a closing parenthesis is
+# searched to the end of its paragraph, and lines inside deeply nested block
+# quotes and lists cost more the more lines there are. These bounds, checked in
+# one linear pass before rendering, keep the most expensive text the form
+# accepts within a few times the cost of the longest ordinary post
+# (bench/hostile_markdown.py measures it).
+MARKUP_CHARACTERS = "[]!*_`<&\\~"
+#: The most markup characters one text may hold: far more than the longest
+#: real post uses (a link takes 4, an emphasis 2).
+MAX_MARKUP = 50_000
+#: The longest block of text between two blank lines, in characters.
+MAX_BLOCK = 20_000
+#: The most lines one text may have.
+MAX_LINES = 5_000
+#: How deep block quotes and lists may be nested on one line ("> - > x" is 3).
+MAX_NESTING = 4
+#: The most characters that link destinations may be searched through: each
+#: "](" searches up to the end of its block for the closing parenthesis.
+MAX_LINK_SCAN = 100_000_000
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+#: One block-quote or list marker at the start of a line.
+_CONTAINER = re.compile(r"[ \t]{0,3}(?:>[ \t]?|(?:[-+*]|\d{1,9}[.)])(?:[ \t]+|$))")
+#: A thematic break ("* * *"), which looks like nested list markers but is not.
+_THEMATIC_BREAK = re.compile(r"[ \t]{0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*")
+
 _FIRST_PARAGRAPH = re.compile(r"<p>(.*?)</p>", re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
 # Tags that separate words; inline ones (<em>, <a>, <code>) must not, or
@@ -61,6 +89,49 @@ def _keep_attribute(tag: str, attribute: str, value: str) -> str | None:
     if attribute == "class":
         return value if re.fullmatch(r"language-[\w+#-]{1,32}", value) else None
     return value
+
+
+def too_costly(text: str) -> str | None:
+    """Return why ``text`` would take too long to render, or None."""
+    lines = text.count("\n") + 1
+    if lines > MAX_LINES:
+        return f"The text has {lines:,} lines; keep it under {MAX_LINES:,}."
+    blocks = _BLANK_LINE.split(text)
+    longest = max(map(len, blocks), default=0)
+    if longest > MAX_BLOCK:
+        return (
+            f"One block of text between blank lines has {longest:,} characters; "
+            f"keep each under {MAX_BLOCK:,} by splitting it with blank lines."
+        )
+    if sum(block.count("](") * len(block) for block in blocks) > MAX_LINK_SCAN:
+        return (
+            "The text has too many links in too long blocks to render; "
+            "split long paragraphs with blank lines."
+        )
+    for line in text.split("\n"):
+        if _nesting(line) > MAX_NESTING and not _THEMATIC_BREAK.fullmatch(line):
+            return (
+                f"Block quotes and lists are nested more than {MAX_NESTING} deep "
+                f"in: {line[:60]!r}"
+            )
+    marks = sum(text.count(char) for char in MARKUP_CHARACTERS)
+    if marks > MAX_MARKUP:
+        return (
+            f"The text has too much Markdown punctuation to render: {marks:,} of "
+            f"the characters {' '.join(MARKUP_CHARACTERS)}; at most {MAX_MARKUP:,}."
+        )
+    return None
+
+
+def _nesting(line: str) -> int:
+    """Count the block-quote and list markers that open ``line``."""
+    depth = position = 0
+    while depth <= MAX_NESTING and (match := _CONTAINER.match(line, position)):
+        if match.end() == position:
+            break
+        depth += 1
+        position = match.end()
+    return depth
 
 
 def render(text: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from math import ceil
@@ -31,7 +32,12 @@ MAX_TITLE = 200
 MAX_SLUG = 80
 MAX_TAG = 64
 MAX_TAGS = 20
+#: The tags field may hold MAX_TAGS tags of MAX_TAG characters with their
+#: commas and spaces; anything longer is refused before it is split.
+MAX_TAGS_FIELD = MAX_TAGS * (MAX_TAG + 2)
 MAX_SUMMARY = 2000
+#: Tags that would be path segments of their own address.
+_DOT_TAGS = frozenset({".", ".."})
 _SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 # What an <input type="datetime-local"> sends: minutes, or seconds if typed.
 _DATETIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?")
@@ -54,6 +60,10 @@ class PostForm:
     errors: dict[str, str] = field(default_factory=dict)
     #: ``published_at`` parsed by :meth:`validate`.
     publish_at: datetime | None = None
+    #: The body and summary rendered by :meth:`validate`, before any write, so
+    #: that rendering never runs while the database's write lock is held.
+    body_html: str | None = None
+    summary_html: str | None = None
 
     @classmethod
     def from_request(cls, form) -> PostForm:
@@ -87,12 +97,12 @@ class PostForm:
 
     def tag_names(self) -> list[str]:
         """Return the tags, normalized, without duplicates, in the order typed."""
-        names: list[str] = []
-        for raw in self.tags.split(","):
-            name = " ".join(raw.split()).lower()
-            if name and name not in names:
-                names.append(name)
-        return names
+        # A dict keeps the first occurrence in order, in linear time.
+        names = dict.fromkeys(
+            " ".join(raw.split()).lower() for raw in self.tags.split(",")
+        )
+        names.pop("", None)
+        return list(names)
 
     def validate(self, post: Post | None = None) -> bool:
         """Check every field, recording one message per bad field."""
@@ -119,15 +129,12 @@ class PostForm:
             self.errors["body"] = (
                 f"The body is too long: keep it under {limit:,} bytes."
             )
+        elif problem := markdown.too_costly(self.body):
+            self.errors["body"] = problem
         if len(self.summary) > MAX_SUMMARY:
             self.errors["summary"] = f"Keep the summary under {MAX_SUMMARY} characters."
-        names = self.tag_names()
-        if len(names) > MAX_TAGS:
-            self.errors["tags"] = f"Use at most {MAX_TAGS} tags."
-        elif any(len(name) > MAX_TAG for name in names):
-            self.errors["tags"] = f"Keep each tag under {MAX_TAG} characters."
-        elif any("/" in name or "?" in name or "#" in name for name in names):
-            self.errors["tags"] = 'Tags cannot contain "/", "?" or "#".'
+        if problem := self._tags_problem():
+            self.errors["tags"] = problem
         if self.status not in STATUSES:
             self.errors["status"] = "Choose draft or published."
         if self.kind not in KINDS:
@@ -141,7 +148,44 @@ class PostForm:
                     "Enter a date and time in UTC, such as 2026-03-05T14:30, "
                     "or leave it empty."
                 )
+        self.body_html = self.summary_html = None
+        if "body" not in self.errors:
+            self.body_html = markdown.render(self.body)
+            if "summary" not in self.errors:
+                self.summary_html = (
+                    markdown.render(self.summary)
+                    if self.summary
+                    else markdown.first_paragraph(self.body_html)
+                )
         return not self.errors
+
+    def _tags_problem(self) -> str | None:
+        """Return what is wrong with the tags field, or None."""
+        # Bounded before splitting, so a huge field costs nothing to refuse.
+        if len(self.tags) > MAX_TAGS_FIELD:
+            return f"Use at most {MAX_TAGS} tags of at most {MAX_TAG} characters."
+        names = self.tag_names()
+        if len(names) > MAX_TAGS:
+            return f"Use at most {MAX_TAGS} tags."
+        for name in names:
+            if problem := tag_problem(name):
+                return problem
+        return None
+
+
+def tag_problem(name: str) -> str | None:
+    """Return why ``name`` (normalized) cannot be a tag, or None if it can."""
+    if len(name) > MAX_TAG:
+        return f"Keep each tag under {MAX_TAG} characters."
+    if "/" in name or "?" in name or "#" in name:
+        return 'Tags cannot contain "/", "?" or "#".'
+    if name in _DOT_TAGS:
+        return 'A tag cannot be "." or "..".'
+    # Control characters (NUL, escapes) and lone surrogates have no place in
+    # a name that is shown, linked and stored.
+    if any(unicodedata.category(char) in ("Cc", "Cs") for char in name):
+        return "Tags cannot contain control characters."
+    return None
 
 
 def parse_datetime(text: str) -> datetime | None:
@@ -201,7 +245,9 @@ def get_or_create_tags(names: list[str]) -> list[Tag]:
 
 
 def apply_form(post: Post, form: PostForm) -> Post:
-    """Copy validated input onto ``post`` and render its Markdown."""
+    """Copy validated (and so rendered) input onto ``post``."""
+    if form.body_html is None or form.summary_html is None:
+        raise ValueError("apply_form() needs a form that validate() accepted")
     # The slug and tag look-ups below must not flush the half-filled post.
     with session.no_autoflush:
         post.title = form.title
@@ -213,13 +259,9 @@ def apply_form(post: Post, form: PostForm) -> Post:
         remember_old_slug(post, old_slug)
         post.kind = form.kind
         post.body = form.body
-        post.body_html = markdown.render(form.body)
+        post.body_html = form.body_html
         post.summary = form.summary
-        post.summary_html = (
-            markdown.render(form.summary)
-            if form.summary
-            else markdown.first_paragraph(post.body_html)
-        )
+        post.summary_html = form.summary_html
         post.tags = get_or_create_tags(form.tag_names())
         if form.publish_at is not None:
             # The form shows whole minutes; an unchanged field must not move

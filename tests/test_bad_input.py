@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from markupsafe import escape
 from sqlalchemy import select, text
 
 from homepage.db import get_engine, session
@@ -342,3 +343,86 @@ def test_xss_reaches_no_search_result_or_feed(app, client, auth, payload):
         assert html_parts, path
         for part in html_parts:
             assert executable_parts(part) == [], (path, part)
+
+
+# -- input that would cost too much is refused before any work -------------------
+
+
+def refused_post(app, auth, **fields) -> str:
+    """Submit a post with ``fields``, check it is refused and nothing changed."""
+    before = snapshot(app)
+    data = {"title": "Hostile", "body": "Fine.", "status": "published", **fields}
+    response = auth.post_form("/admin/posts/new", action="save", **data)
+    assert response.status_code == 400
+    assert snapshot(app) == before
+    return response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("action", ["save", "preview"])
+def test_a_hundred_thousand_tags_are_refused_unread(app, client, auth, action):
+    auth.login()
+    tags = ",".join(f"tag{number}" for number in range(100_000))
+    before = snapshot(app)
+    response = auth.post_form(
+        "/admin/posts/new", title="Tagged", body="b", tags=tags, action=action
+    )
+    assert response.status_code == 400
+    assert "Use at most 20 tags of at most 64 characters." in response.get_data(
+        as_text=True
+    )
+    assert snapshot(app) == before
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("![" * 500_000, "one block of text between blank lines has 1,000,000"),
+        ("[](" + "x" * 19_990 + "\n\n", None),
+        (("![" * 9_000 + "\n\n") * 6, "too much markdown punctuation"),
+        ("> " * 5 + "x\n" + "x\n" * 100, "nested more than 4 deep"),
+        ("- " * 6 + "x", "nested more than 4 deep"),
+        ("x\n" * 5_001, "the text has 5,002 lines"),
+        ((("[a](" + "b" * 60 + " " * 3) * 290 + "\n\n") * 45, "too many links"),
+    ],
+)
+def test_markdown_that_would_render_slowly_is_refused(app, auth, body, message):
+    auth.login()
+    if message is None:
+        # Within every bound: saved.
+        response = auth.create_post("Fine", body=body)
+        assert response.status_code == 302
+        return
+    page = refused_post(app, auth, body=body)
+    assert message in page.lower().replace("\u2019", "'")
+
+
+@pytest.mark.parametrize(
+    "tag, message",
+    [
+        (".", 'A tag cannot be "." or "..".'),
+        ("..", 'A tag cannot be "." or "..".'),
+        ("nul\x00byte", "Tags cannot contain control characters."),
+        ("bell\x07", "Tags cannot contain control characters."),
+        ("esc\x1b[31m", "Tags cannot contain control characters."),
+    ],
+)
+def test_tags_that_cannot_be_addresses_are_refused(app, client, auth, tag, message):
+    auth.login()
+    page = refused_post(app, auth, tags=f"fine, {tag}")
+    assert escape(message) in page
+    assert "fine" not in client.get("/tags").get_data(as_text=True)
+
+
+def test_a_long_real_post_is_accepted(app, client, auth):
+    """The bounds leave room for the longest posts people write."""
+    paragraph = (
+        "Some *emphasis*, a [link](https://example.org/a/long/path) and "
+        "`inline code` in a sentence of ordinary length. " * 12
+    )
+    code = "```python\n" + "def f(x):\n    return x * 2  # [a] _b_\n" * 150 + "```"
+    quote_and_list = "> A quote\n>\n> - with a list\n>   - nested once\n"
+    body = "\n\n".join([paragraph] * 150 + [code] * 5 + [quote_and_list] * 20)
+    assert len(body.encode()) < app.config["MAX_BODY_BYTES"]
+    auth.login()
+    assert auth.create_post("Long read", body=body).status_code == 302
+    assert "nested once" in client.get("/posts/long-read").get_data(as_text=True)
