@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from homepage.db import session
-from homepage.models import Author
+from homepage.models import Author, LoginSession
 
 from .conftest import PASSWORD, csrf_from
 
@@ -143,3 +143,27 @@ def test_a_token_from_another_session_is_refused(app, client, auth):
         },
     )
     assert response.status_code == 400
+
+
+def test_logging_in_again_ends_the_previous_session(app, client, auth):
+    auth.login()
+    stolen = client.get_cookie("session").value
+    # The author logs in again on the same browser (another tab, an expired
+    # form); the session the old cookie named must be over.
+    again = client.post(
+        "/admin/login",
+        data={
+            "username": "alice",
+            "password": PASSWORD,
+            "csrf_token": auth.token("/admin/"),
+        },
+    )
+    assert again.status_code == 302
+    assert client.get("/admin/").status_code == 200
+    thief = app.test_client()
+    thief.set_cookie("session", stolen)
+    response = thief.get("/admin/")
+    assert response.status_code == 302
+    assert "/admin/login" in response.headers["Location"]
+    with app.app_context():
+        assert session.scalar(select(func.count(LoginSession.id))) == 1
