@@ -268,12 +268,12 @@ def checked_copy(folder: Path, scratch: Path) -> Path:
                 # table of that name that is not the index cannot break search.
                 connection.exec_driver_sql("DROP TABLE IF EXISTS post_search")
             init_db(engine=engine)
+            problems = _schema_problems(engine) or _unreadable_rows(engine)
         except RuntimeError as exc:
             # upgrade_schema cannot add a required column without a default.
             raise BackupError(f"{unfit}: {exc}") from exc
         except SQLAlchemyError as exc:
             raise BackupError(f"{unfit}: {_reason(exc)}") from exc
-        problems = _schema_problems(engine) or _unreadable_rows(engine)
         if problems:
             raise BackupError(f"{unfit}: {'; '.join(problems)}")
     finally:

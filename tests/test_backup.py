@@ -432,6 +432,14 @@ UNFIT = {
         ),
         "the table tags has the wrong primary key",
     ),
+    "view-for-a-table": (
+        lambda folder: _change_database(
+            folder,
+            "DROP TABLE tags",
+            "CREATE VIEW tags AS SELECT 1 AS id, 'x' AS name",
+        ),
+        "the table tags has the wrong primary key",
+    ),
     "trigger": (
         lambda folder: _change_database(
             folder,
