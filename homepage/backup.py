@@ -11,6 +11,12 @@ so the copy is consistent while the site keeps serving (in WAL mode readers
 never block writers, and writers never block it). Files are written under a
 temporary name and renamed when verified, so a folder with a manifest is
 always a complete, checked backup.
+
+A restore checks a backup before it touches the site: the manifest's shape,
+every checksum, the database's integrity, and then whether the database fits
+this version's models. That last check runs on a scratch copy, upgraded the
+way ``init-db`` upgrades, and it is that checked copy which replaces the live
+database.
 """
 
 from __future__ import annotations
@@ -18,22 +24,31 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import sqlite3
+import tempfile
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, inspect, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from . import images
 from .db import (
+    Base,
     copy_from_file,
     copy_to_file,
     init_db,
+    make_engine,
     open_file_read_only,
     session,
     sqlite_path,
@@ -44,6 +59,12 @@ MANIFEST = "manifest.json"
 DATABASE = "blog.db"
 UPLOADS = "uploads"
 FORMAT = 1
+
+#: A manifest lists each image in about 150 bytes: this allows some 400,000
+#: images while keeping a hostile file from filling memory before parsing.
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class BackupError(click.ClickException):
@@ -123,28 +144,78 @@ def _safe_relative(name: str) -> bool:
     return folder == UPLOADS and bool(images.NAME.fullmatch(file))
 
 
-def verify(folder: Path) -> dict:
-    """Check a backup folder's checksums and database; return its manifest."""
+def read_manifest(folder: Path) -> dict:
+    """Read a backup's manifest and check that it has every field, well typed."""
+    path = folder / MANIFEST
     try:
-        manifest = json.loads((folder / MANIFEST).read_text())
+        with path.open("rb") as file:
+            data = file.read(MAX_MANIFEST_BYTES + 1)
     except FileNotFoundError as exc:
         raise BackupError(f"{folder} has no {MANIFEST}; it is not a backup") from exc
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BackupError(f"{folder / MANIFEST} is damaged") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+    except OSError as exc:
+        raise BackupError(f"{path} cannot be read: {exc.strerror}") from exc
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise BackupError(f"{path} is too large to be a manifest")
+    try:
+        manifest = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        # Invalid UTF-8 is a ValueError too. json's decoder gives up on deep
+        # nesting at the interpreter's recursion limit, a thousand levels or
+        # so, which costs nothing worth bounding further.
+        raise BackupError(f"{path} is damaged") from exc
+    if not isinstance(manifest, dict) or not _is_int(manifest.get("format")):
+        raise BackupError(f"{path} is damaged: it has no format number")
+    if manifest["format"] != FORMAT:
         raise BackupError(f"{folder} is not a backup this version can read")
+    created_at = manifest.get("created_at")
+    if not isinstance(created_at, str) or not _is_date(created_at):
+        raise BackupError(f"{path} is damaged: 'created_at' is not a date")
+    if manifest.get("database") != DATABASE:
+        raise BackupError(f"{path} is damaged: 'database' is not {DATABASE!r}")
     files = manifest.get("files")
     if not isinstance(files, dict) or DATABASE not in files:
-        raise BackupError(f"{folder / MANIFEST} lists no database")
+        raise BackupError(f"{path} lists no database")
     for name, expected in files.items():
         # A manifest is data from disk: it must not point outside the folder.
-        if not _safe_relative(name) or not isinstance(expected, dict):
-            raise BackupError(f"{folder / MANIFEST} lists an unexpected file {name!r}")
+        if not _safe_relative(name):
+            raise BackupError(f"{path} lists an unexpected file {name!r}")
+        if not (
+            isinstance(expected, dict)
+            and _is_int(expected.get("size"))
+            and isinstance(expected.get("sha256"), str)
+            and _SHA256.fullmatch(expected["sha256"])
+        ):
+            raise BackupError(f"{path} is damaged: no size and SHA-256 for {name!r}")
+    missing = manifest.get("missing_images")
+    if not isinstance(missing, list) or not all(isinstance(n, str) for n in missing):
+        raise BackupError(f"{path} is damaged: 'missing_images' is not a list")
+    return manifest
+
+
+def _is_int(value: object) -> bool:
+    """Tell whether a JSON value is a whole number (JSON's true is not 1)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_date(text: str) -> bool:
+    """Tell whether ``text`` is an ISO 8601 date and time."""
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def verify(folder: Path) -> dict:
+    """Check a backup folder's manifest, checksums and database; return the manifest."""
+    manifest = read_manifest(folder)
+    for name, expected in manifest["files"].items():
         path = folder / name
         if not path.is_file():
             raise BackupError(f"{path} is missing")
-        if path.stat().st_size != expected.get("size") or sha256(path) != expected.get(
-            "sha256"
+        if (
+            path.stat().st_size != expected["size"]
+            or sha256(path) != expected["sha256"]
         ):
             raise BackupError(f"{path} does not match its checksum")
     try:
@@ -160,10 +231,142 @@ def verify(folder: Path) -> dict:
     return manifest
 
 
+@contextmanager
+def scratch_folder() -> Iterator[Path]:
+    """Make a temporary folder beside the live database; remove it afterwards."""
+    # Beside the database rather than in /tmp: that file system has room for
+    # a copy of the database, and a small /tmp (often in memory) may not.
+    with tempfile.TemporaryDirectory(
+        prefix=".restore-", dir=live_database().parent
+    ) as folder:
+        yield Path(folder)
+
+
+def checked_copy(folder: Path, scratch: Path) -> Path:
+    """Copy a backup's database into ``scratch``, upgrade it and check that it fits.
+
+    The copy gets what ``init-db`` would add (tables, columns and indexes
+    newer than the backup) and a search index rebuilt from its posts. Then
+    every table and column of the models must be there, and every row of
+    every model must load; otherwise the restore is refused, naming what is
+    wrong, before anything of the site is touched.
+
+    :raise BackupError: the database does not fit this version's models.
+    """
+    copy = scratch / DATABASE
+    with (
+        open_file_read_only(folder / DATABASE) as source,
+        closing(sqlite3.connect(copy)) as target,
+    ):
+        source.backup(target)
+    unfit = f"{folder / DATABASE} does not fit this version of homepage"
+    engine = make_engine(f"sqlite:///{copy}", pool_size=1, max_overflow=0)
+    try:
+        try:
+            with engine.begin() as connection:
+                # Derived from the posts: rebuilt rather than trusted, so a
+                # table of that name that is not the index cannot break search.
+                connection.exec_driver_sql("DROP TABLE IF EXISTS post_search")
+            init_db(engine=engine)
+            problems = _schema_problems(engine) or _unreadable_rows(engine)
+        except RuntimeError as exc:
+            # upgrade_schema cannot add a required column without a default.
+            raise BackupError(f"{unfit}: {exc}") from exc
+        except SQLAlchemyError as exc:
+            raise BackupError(f"{unfit}: {_reason(exc)}") from exc
+        if problems:
+            raise BackupError(f"{unfit}: {'; '.join(problems)}")
+    finally:
+        engine.dispose()
+    # One self-contained file again, which copy_from_file opens read-only.
+    with closing(sqlite3.connect(copy)) as connection:
+        connection.execute("PRAGMA journal_mode = DELETE")
+    return copy
+
+
+def _reason(exc: Exception) -> str:
+    """Return what the database said, without SQLAlchemy's statement dump."""
+    return str(getattr(exc, "orig", None) or exc).splitlines()[0]
+
+
+def _schema_problems(engine: Engine) -> list[str]:
+    """List what an upgraded copy lacks of the models, or has that they forbid."""
+    inspector = inspect(engine)
+    problems = []
+    for table in Base.metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            problems.append(f"the table {table.name} is missing")
+            continue
+        found = {column["name"]: column for column in inspector.get_columns(table.name)}
+        problems += [
+            f"the column {table.name}.{column.name} is missing"
+            for column in table.columns
+            if column.name not in found
+        ]
+        # A column this version does not know is harmless unless every insert
+        # would have to fill it.
+        problems += [
+            f"the column {table.name}.{name} is required but unknown here"
+            for name, column in found.items()
+            if name not in table.columns
+            and not column["nullable"]
+            and column["default"] is None
+        ]
+        key = inspector.get_pk_constraint(table.name)["constrained_columns"]
+        if key != [column.name for column in table.primary_key]:
+            problems.append(f"the table {table.name} has the wrong primary key")
+    # homepage makes no triggers; one in a backup would run on the site's writes.
+    with engine.connect() as connection:
+        triggers = connection.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
+        )
+        problems += [
+            f"the trigger {name} is not homepage's" for name in triggers.scalars()
+        ]
+    return problems
+
+
+def _unreadable_rows(engine: Engine) -> list[str]:
+    """Load every row of every model from an upgraded copy; list what fails."""
+    problems = []
+    mapped = set()
+    with Session(engine) as scratch:
+        for mapper in Base.registry.mappers:
+            mapped.add(mapper.local_table.name)
+            query = select(mapper.class_).execution_options(yield_per=500)
+            problems += _read_all(
+                lambda q=query: scratch.scalars(q), mapper.local_table.name
+            )
+        for table in Base.metadata.sorted_tables:
+            if table.name not in mapped:
+                query = select(table).execution_options(yield_per=500)
+                problems += _read_all(lambda q=query: scratch.execute(q), table.name)
+    return problems
+
+
+def _read_all(run, name: str) -> list[str]:
+    """Run a query to its last row; return a problem if any row fails to load."""
+    try:
+        for _row in run():
+            pass
+    # Any failure (a text where a date belongs, a missing key) means pages
+    # would fail on this row; what it is matters only for the message.
+    except Exception as exc:
+        return [f"the rows of {name} cannot be read: {_reason(exc)}"]
+    return []
+
+
 def restore_backup(source: Path) -> dict:
     """Replace the site's database and images with a verified backup."""
-    live_database()
     manifest = verify(source)
+    with scratch_folder() as scratch:
+        replace_site(source, manifest, checked_copy(source, scratch))
+    return manifest
+
+
+def replace_site(source: Path, manifest: dict, database: Path) -> None:
+    """Put a verified backup's images and checked database copy in place."""
+    live_database()
     # The restored copy carries its own, older content version; numbering
     # must go on from the live one, or a cached page (or a reader's ETag)
     # from before the restore could match different content after it.
@@ -180,8 +383,8 @@ def restore_backup(source: Path) -> dict:
             temporary = folder / f".{file}.restoring"
             shutil.copyfile(source / name, temporary)
             os.replace(temporary, folder / file)
-    copy_from_file(source / DATABASE)
-    # Tables added since the backup was made.
+    copy_from_file(database)
+    # The copy was upgraded already; this only repeats what it did.
     init_db()
     # Sessions in the copy belong to another time (maybe other passwords):
     # everyone logs in again.
@@ -196,7 +399,6 @@ def restore_backup(source: Path) -> dict:
     for path in folder.iterdir():
         if images.NAME.fullmatch(path.name) and path.name not in known:
             path.unlink(missing_ok=True)
-    return manifest
 
 
 def _summary(manifest: dict) -> str:
@@ -228,15 +430,21 @@ def backup_command(path: Path) -> None:
 def restore_command(path: Path, yes: bool, no_safety_backup: bool) -> None:
     """Replace the site's database and images with the backup in PATH."""
     manifest = verify(path)
-    click.echo(f"{path} holds {_summary(manifest)} from {manifest['created_at']}.")
-    if not yes:
-        click.confirm("Replace the site's posts and images with it?", abort=True)
-    if not no_safety_backup:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        safety = Path(current_app.instance_path) / "backups" / f"before-restore-{stamp}"
-        write_backup(safety)
-        click.echo(f"Backed up the current site to {safety} first.")
-    restore_backup(path)
+    with scratch_folder() as scratch:
+        # Checked before asking: an unfit backup is refused before anything,
+        # the safety backup included, is written.
+        database = checked_copy(path, scratch)
+        click.echo(f"{path} holds {_summary(manifest)} from {manifest['created_at']}.")
+        if not yes:
+            click.confirm("Replace the site's posts and images with it?", abort=True)
+        if not no_safety_backup:
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            safety = (
+                Path(current_app.instance_path) / "backups" / f"before-restore-{stamp}"
+            )
+            write_backup(safety)
+            click.echo(f"Backed up the current site to {safety} first.")
+        replace_site(path, manifest, database)
     click.echo(f"Restored {_summary(manifest)}. Everyone must log in again.")
 
 

@@ -223,11 +223,14 @@ def make_engine(url: str, pool_size: int = 20, max_overflow: int = 10) -> Engine
     return engine
 
 
-def init_db(app: Flask | None = None) -> None:
-    """Create every table that does not exist yet; never drop anything."""
+def init_db(app: Flask | None = None, engine: Engine | None = None) -> None:
+    """Create every table that does not exist yet; never drop anything.
+
+    :param engine: a database other than the app's, such as a backup's copy.
+    """
     from . import caching, models, search  # noqa: F401 - models registers tables
 
-    engine = get_engine(app)
+    engine = engine or get_engine(app)
     Base.metadata.create_all(engine)
     upgrade_schema(engine)
     # What create_all cannot make: the site's state row and the full-text

@@ -11,6 +11,12 @@ Markdown from other blog engines:
 Jekyll's ``YYYY-MM-DD-slug.md`` file names give the date and slug when the
 front matter does not; ``draft: true``, ``published: false`` and
 ``status: draft`` all make drafts.
+
+A zip to import may come from anyone, so parsing is bounded: front matter is
+split with string methods rather than backtracking regexes, YAML aliases are
+refused (a few hundred bytes of them expand to gigabytes), nesting is limited
+in YAML and TOML alike, and whatever one file raises is reported on that file's
+line while the others go on.
 """
 
 from __future__ import annotations
@@ -38,19 +44,69 @@ from .models import DRAFT, PUBLISHED, Author, Image, Post
 
 MARKDOWN_SUFFIXES = {".md", ".markdown", ".mdown", ".mkd"}
 _JEKYLL_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})-(.+)")
-_PELICAN_HEADER = re.compile(r"([A-Za-z][A-Za-z0-9_ -]{0,40}):\s*(.*)")
-_DELIMITED = {
-    "---": re.compile(
-        r"\A---[ \t]*\r?\n(.*?)^(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S | re.M
-    ),
-    "+++": re.compile(
-        r"\A\+\+\+[ \t]*\r?\n(.*?)^\+\+\+[ \t]*(?:\r?\n|\Z)", re.S | re.M
-    ),
-}
+_PELICAN_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_ -]{0,40}")
+#: The line that opens front matter, and the lines that may close it.
+_DELIMITERS = {"---": ("---", "..."), "+++": ("+++",)}
+
+#: Front matter nests a level or two (a list of tags, Hugo's params); this
+#: leaves room for more while keeping recursive parsers and str() far from
+#: Python's recursion limit.
+MAX_NESTING = 32
+
+#: Real front matter takes well under a kilobyte. PyYAML, in pure Python,
+#: parses some 30 kB a second at worst, so this bounds each file's cost.
+MAX_FRONT_MATTER = 32 * 1024
+
+# TOML's strings and comments, which may hold characters that mean nothing
+# there, and the characters that nest: brackets (inline arrays and tables)
+# and the dots of dotted keys, with what ends a key. Once started, every
+# alternative matches (an unclosed string runs to the end of its line, or of
+# the text for a multi-line one), so the scanner never backtracks; after the
+# first place where it and tomllib could disagree, tomllib stops with an error.
+_TOML_TOKENS = re.compile(
+    r'"""(?:[^"\\]|\\[\s\S]?|"{1,2}(?!"))*(?:"{3,5}|\Z)'
+    r"|'''(?:[^']|'{1,2}(?!'))*(?:'{3,5}|\Z)"
+    r'|"(?:[^"\\\n]|\\[^\n]?)*"?'
+    r"|'[^'\n]*'?"
+    r"|#[^\n]*"
+    r"|[\[\]{}.=,\n]"
+)
 
 
 class FrontMatterError(Exception):
     """A file that cannot become a post; the message says why."""
+
+
+class _FrontMatterLoader(yaml.SafeLoader):
+    """Load YAML like ``safe_load``, refusing aliases and deep nesting."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        """Compose one node, unless it is an alias or nested too deep."""
+        # An alias reuses its anchor's node, so a few lines of aliases of
+        # aliases make a structure with billions of elements once walked.
+        # Real front matter has no use for them.
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not accepted", mark
+            )
+        # The composer recurses once per level: stop long before Python does.
+        self._depth += 1
+        try:
+            if self._depth > MAX_NESTING:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"it nests deeper than {MAX_NESTING} levels",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 # -- export ----------------------------------------------------------------------
@@ -114,48 +170,147 @@ class Parsed:
     author: str = ""
 
 
+def _split_delimited(text: str, opener: str) -> tuple[str, str] | None:
+    """Split front matter between ``opener`` lines from the body, if it has some.
+
+    Line by line with string methods, each character looked at a bounded
+    number of times: the regular expressions this replaces backtracked.
+    """
+    first, newline, rest = text.partition("\n")
+    if not newline or first.removesuffix("\r").rstrip(" \t") != opener:
+        return None
+    closers = _DELIMITERS[opener]
+    start = position = len(first) + 1
+    while True:
+        end = text.find("\n", position)
+        line = text[position:] if end == -1 else text[position:end]
+        if line.removesuffix("\r").rstrip(" \t") in closers:
+            return text[start:position], "" if end == -1 else text[end + 1 :]
+        if end == -1:
+            raise FrontMatterError(f"the front matter after {opener} never ends")
+        position = end + 1
+
+
+def _load_yaml(raw: str):
+    """Parse YAML front matter without aliases and at most MAX_NESTING deep."""
+    loader = _FrontMatterLoader(raw)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def _load_toml(raw: str) -> dict:
+    """Parse TOML front matter, refusing nesting that tomllib handles badly.
+
+    tomllib recurses once per level of inline arrays and tables, and builds
+    a dotted key ``a.b.c...`` in time and memory quadratic in its length.
+    """
+    depth = dots = 0
+    for token in _TOML_TOKENS.finditer(raw):
+        kind = token.group()
+        if kind in ("[", "{"):
+            depth += 1
+        elif kind in ("]", "}"):
+            depth = max(depth - 1, 0)
+        if kind == ".":
+            dots += 1
+        elif len(kind) == 1 and kind in "[]{}=,\n":
+            # Quoted parts of a key ("a"."b") keep counting: only these end it.
+            dots = 0
+        if depth > MAX_NESTING or dots >= MAX_NESTING:
+            raise FrontMatterError(
+                f"the front matter nests deeper than {MAX_NESTING} levels"
+            )
+    return tomllib.loads(raw)
+
+
+def _nesting(value) -> int:
+    """Return how deep lists and mappings nest in ``value``, without recursing."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_NESTING:
+                stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
 def _front_matter(text: str) -> tuple[dict, str, str]:
     """Split ``text`` into its metadata, the body, and the style found."""
-    for opener, pattern in _DELIMITED.items():
-        if text.startswith(opener):
-            match = pattern.match(text)
-            if match is None:
-                raise FrontMatterError(f"the front matter after {opener} never ends")
-            raw, body = match.group(1), text[match.end() :]
-            try:
-                meta = yaml.safe_load(raw) if opener == "---" else tomllib.loads(raw)
-            except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
-                raise FrontMatterError(f"the front matter is not valid: {exc}") from exc
-            if meta is None:
-                meta = {}
-            if not isinstance(meta, dict):
-                raise FrontMatterError("the front matter is not a set of fields")
-            return meta, body, "yaml" if opener == "---" else "toml"
+    for opener in _DELIMITERS:
+        split = _split_delimited(text, opener)
+        if split is None:
+            continue
+        raw, body = split
+        if len(raw) > MAX_FRONT_MATTER:
+            raise FrontMatterError(
+                f"the front matter is longer than {MAX_FRONT_MATTER:,} characters"
+            )
+        try:
+            meta = _load_yaml(raw) if opener == "---" else _load_toml(raw)
+        # Besides their own errors, both parsers pass on ValueError and
+        # OverflowError from dates (2019-02-30) and numbers (5,000 digits).
+        except (
+            yaml.YAMLError,
+            tomllib.TOMLDecodeError,
+            ValueError,
+            OverflowError,
+        ) as exc:
+            # One line per file in the report: YAML's messages span several.
+            reason = " ".join(str(exc).split())
+            raise FrontMatterError(f"the front matter is not valid: {reason}") from exc
+        if meta is None:
+            meta = {}
+        if not isinstance(meta, dict):
+            raise FrontMatterError("the front matter is not a set of fields")
+        # TOML's dotted keys and [a.b.c] tables nest without any bracket.
+        if _nesting(meta) > MAX_NESTING:
+            raise FrontMatterError(
+                f"the front matter nests deeper than {MAX_NESTING} levels"
+            )
+        return meta, body, "yaml" if opener == "---" else "toml"
     return _pelican_headers(text)
 
 
 def _pelican_headers(text: str) -> tuple[dict, str, str]:
     """Read Pelican's ``Key: value`` lines, if the file starts with them."""
-    meta: dict[str, str] = {}
+    # Values are collected as lists of parts and joined once: adding to a
+    # string line by line copies it each time.
+    parts: dict[str, list[str]] = {}
     lines = text.splitlines(keepends=True)
     key = None
     consumed = 0
     for line in lines:
         if not line.strip():
             break
-        match = _PELICAN_HEADER.fullmatch(line.rstrip("\r\n"))
-        if match:
-            key = match.group(1).strip().lower()
-            meta[key] = match.group(2).strip()
+        name, colon, value = line.partition(":")
+        if colon and _PELICAN_KEY.fullmatch(name):
+            key = name.strip().lower()
+            parts[key] = [value.strip()]
         elif key and line[:1] in " \t":
             # An indented line continues the previous value.
-            meta[key] += " " + line.strip()
+            parts[key].append(line.strip())
         else:
             return {}, text, "none"
         consumed += 1
-    if "title" not in meta:
+    if "title" not in parts:
         return {}, text, "none"
+    meta = {key: " ".join(values) for key, values in parts.items()}
     return meta, "".join(lines[consumed:]), "pelican"
+
+
+def _heading(body: str) -> tuple[str, str] | None:
+    """Return the text of a leading ``# Heading`` line and the body after it."""
+    line, _, rest = body.partition("\n")
+    if line[:1] != "#" or line[1:2] not in (" ", "\t"):
+        return None
+    title = line[1:].removesuffix("\r").strip(" \t").rstrip(" \t#")
+    return (title, rest) if title else None
 
 
 def _to_datetime(value) -> datetime | None:
@@ -183,7 +338,11 @@ def _to_datetime(value) -> datetime | None:
         return None
     if result.tzinfo is None:
         result = result.replace(tzinfo=UTC)
-    return result.astimezone(UTC)
+    try:
+        return result.astimezone(UTC)
+    except OverflowError as exc:
+        # 0001-01-01T00:00:00+01:00 is in year 0 in UTC, which has no datetime.
+        raise FrontMatterError(f"the date {value} is out of range") from exc
 
 
 def _to_tags(value, style: str) -> list[str]:
@@ -220,10 +379,10 @@ def parse(text: str, path: str) -> Parsed:
 
     parsed.title = str(meta.get("title") or "").strip()
     if not parsed.title:
-        heading = re.match(r"#[ \t]+(.+?)[ \t#]*(?:\r?\n|\Z)", parsed.body)
+        heading = _heading(parsed.body)
         if heading:
-            parsed.title = heading.group(1)
-            parsed.body = parsed.body[heading.end() :].lstrip("\r\n")
+            parsed.title, rest = heading
+            parsed.body = rest.lstrip("\r\n")
         else:
             parsed.title = file_slug.replace("-", " ").replace("_", " ").strip()
     parsed.title = " ".join(parsed.title.split())[: posts.MAX_TITLE]
@@ -443,6 +602,12 @@ def run_import(source: Path, author: Author, rename: bool) -> Report:
                 continue
             except FrontMatterError as error:
                 report.add("failed", name, str(error))
+                continue
+            except Exception as exc:
+                # parse() writes nothing, so whatever a file makes it raise
+                # costs that file's line and never the rest of the run.
+                kind = type(exc).__name__
+                report.add("failed", name, f"the file cannot be read ({kind})")
                 continue
             import_post(parsed, _author_for(parsed, author), rename, name, report)
         session.commit()

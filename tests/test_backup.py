@@ -14,7 +14,8 @@ from flask import Flask
 from PIL import Image as PILImage
 from sqlalchemy import func, select
 
-from homepage.db import journal_mode, session
+from homepage import backup as backup_module
+from homepage.db import journal_mode, schema_is_current, session
 from homepage.models import Image, Post
 
 from .conftest import AuthActions
@@ -273,7 +274,72 @@ TAMPERING = {
         lambda folder: (folder / "manifest.json").write_text("{not json"),
         "is damaged",
     ),
+    "deeply-nested-manifest": (
+        lambda folder: (folder / "manifest.json").write_text(
+            '{"files": ' + "[" * 100_000 + "]" * 100_000 + "}"
+        ),
+        "is damaged",
+    ),
+    "manifest-not-an-object": (
+        lambda folder: (folder / "manifest.json").write_text("[1]"),
+        "has no format number",
+    ),
+    "format-true": (
+        lambda folder: _rewrite_manifest(folder, lambda m: m.update(format=True)),
+        "has no format number",
+    ),
+    "no-created-at": (
+        lambda folder: _rewrite_manifest(folder, lambda m: m.pop("created_at")),
+        "'created_at' is not a date",
+    ),
+    "no-files": (
+        lambda folder: _rewrite_manifest(folder, lambda m: m.pop("files")),
+        "lists no database",
+    ),
+    "files-as-a-list": (
+        lambda folder: _rewrite_manifest(folder, lambda m: m.update(files=[])),
+        "lists no database",
+    ),
+    "size-as-text": (
+        lambda folder: _rewrite_manifest(
+            folder, lambda m: m["files"]["blog.db"].update(size="big")
+        ),
+        "no size and SHA-256 for 'blog.db'",
+    ),
+    "no-checksum": (
+        lambda folder: _rewrite_manifest(
+            folder, lambda m: m["files"]["blog.db"].pop("sha256")
+        ),
+        "no size and SHA-256 for 'blog.db'",
+    ),
+    "no-missing-images": (
+        lambda folder: _rewrite_manifest(folder, lambda m: m.pop("missing_images")),
+        "'missing_images' is not a list",
+    ),
 }
+
+
+def assert_site_unchanged(app: Flask, instance: Path, uploads_before: list) -> None:
+    """Check that a refused restore left posts, images and pages as they were."""
+    assert titles(app) == ["In the backup", "Not in the backup"]
+    assert sorted(Path(app.config["UPLOAD_FOLDER"]).iterdir()) == uploads_before
+    assert not (instance / "backups").exists()
+    reader = app.test_client()
+    for path in ["/", "/posts/in-the-backup", "/posts/not-in-the-backup"]:
+        assert reader.get(path).status_code == 200, path
+    # No scratch copy is left beside the database either.
+    database = Path(app.config["DATABASE_URL"].removeprefix("sqlite:///"))
+    assert not list(database.parent.glob(".restore-*"))
+
+
+def assert_refused_cleanly(result, message: str) -> None:
+    """Check for a CLI error with ``message``: exit code 1, no traceback."""
+    assert result.exit_code == 1, result.output
+    # A click exception ends the command with SystemExit; anything else
+    # would have been a traceback.
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert message in result.output
+    assert "Traceback" not in result.output
 
 
 @pytest.mark.parametrize(("tamper", "message"), TAMPERING.values(), ids=TAMPERING)
@@ -283,11 +349,142 @@ def test_restore_refuses_a_damaged_backup_and_changes_nothing(
     tamper(backup)
     uploads_before = sorted(Path(app.config["UPLOAD_FOLDER"]).iterdir())
     result = runner.invoke(args=["restore", "--yes", str(backup)])
-    assert result.exit_code != 0
+    assert_refused_cleanly(result, message)
+    assert_site_unchanged(app, instance, uploads_before)
+
+
+def test_restore_refuses_a_manifest_too_large_to_read(
+    app, runner, backup, instance, monkeypatch
+):
+    monkeypatch.setattr(backup_module, "MAX_MANIFEST_BYTES", 4096)
+    manifest = backup / "manifest.json"
+    manifest.write_text(manifest.read_text() + " " * 4096)
+    uploads_before = sorted(Path(app.config["UPLOAD_FOLDER"]).iterdir())
+    result = runner.invoke(args=["restore", "--yes", str(backup)])
+    assert_refused_cleanly(result, "is too large to be a manifest")
+    assert_site_unchanged(app, instance, uploads_before)
+
+
+def _change_database(folder: Path, *statements: str) -> None:
+    """Run SQL on a backup's database, then make its checksum match again."""
+    conn = sqlite3.connect(folder / "blog.db")
+    try:
+        conn.execute("PRAGMA foreign_keys = OFF")
+        for statement in statements:
+            conn.execute(statement)
+        conn.commit()
+    finally:
+        conn.close()
+    _refresh_checksum(folder, "blog.db")
+
+
+def _rebuild_posts(folder: Path, change) -> None:
+    """Recreate the backup's posts table from its own DDL passed through ``change``."""
+    conn = sqlite3.connect(folder / "blog.db")
+    try:
+        (ddl,) = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE name = 'posts'"
+        ).fetchone()
+    finally:
+        conn.close()
+    columns = "id, title, slug, body, body_html, summary, summary_html, status, "
+    columns += "kind, author_id, created_at, updated_at, published_at"
+    _change_database(
+        folder,
+        "ALTER TABLE posts RENAME TO old_posts",
+        change(ddl),
+        f"INSERT INTO posts ({columns}, mood) SELECT {columns}, 'calm' FROM old_posts",
+        "DROP TABLE old_posts",
+    )
+
+
+#: Backups whose tables have the right names and the wrong columns.
+UNFIT = {
+    "missing-column": (
+        lambda folder: _change_database(folder, "ALTER TABLE posts DROP COLUMN title"),
+        "posts.title",
+    ),
+    "renamed-column": (
+        lambda folder: _change_database(
+            folder, "ALTER TABLE posts RENAME COLUMN body_html TO html"
+        ),
+        "posts.body_html",
+    ),
+    "text-in-a-date-column": (
+        lambda folder: _change_database(
+            folder, "UPDATE posts SET created_at = 'last tuesday'"
+        ),
+        "the rows of posts cannot be read",
+    ),
+    "unknown-required-column": (
+        lambda folder: _rebuild_posts(
+            folder,
+            lambda ddl: ddl.replace("(", "(mood TEXT NOT NULL, ", 1),
+        ),
+        "the column posts.mood is required but unknown here",
+    ),
+    "no-primary-key": (
+        lambda folder: _change_database(
+            folder,
+            "ALTER TABLE tags RENAME TO old_tags",
+            "CREATE TABLE tags (id INTEGER, name VARCHAR(64))",
+            "DROP TABLE old_tags",
+        ),
+        "the table tags has the wrong primary key",
+    ),
+    "view-for-a-table": (
+        lambda folder: _change_database(
+            folder,
+            "DROP TABLE tags",
+            "CREATE VIEW tags AS SELECT 1 AS id, 'x' AS name",
+        ),
+        "the table tags has the wrong primary key",
+    ),
+    "trigger": (
+        lambda folder: _change_database(
+            folder,
+            "CREATE TRIGGER wipe AFTER INSERT ON posts BEGIN DELETE FROM tags; END",
+        ),
+        "the trigger wipe is not homepage's",
+    ),
+}
+
+
+@pytest.mark.parametrize(("unfit", "message"), UNFIT.values(), ids=UNFIT)
+def test_restore_refuses_a_backup_that_does_not_fit_the_code(
+    app, runner, backup, instance, unfit, message
+):
+    unfit(backup)
+    uploads_before = sorted(Path(app.config["UPLOAD_FOLDER"]).iterdir())
+    result = runner.invoke(args=["restore", "--yes", str(backup)])
+    assert_refused_cleanly(result, "does not fit this version of homepage")
     assert message in result.output
-    assert titles(app) == ["In the backup", "Not in the backup"]
-    assert sorted(Path(app.config["UPLOAD_FOLDER"]).iterdir()) == uploads_before
-    assert not (instance / "backups").exists()
+    assert_site_unchanged(app, instance, uploads_before)
+
+
+def test_restore_upgrades_a_backup_from_an_older_version(
+    app, client, runner, backup, instance
+):
+    # What an older homepage lacked: columns with defaults, indexes, a whole
+    # table and the search index.
+    _change_database(
+        backup,
+        "DROP INDEX ix_posts_kind_status_published_at",
+        "DROP INDEX ix_posts_status_published_at",
+        "ALTER TABLE posts DROP COLUMN kind",
+        "ALTER TABLE images DROP COLUMN original_name",
+        "DROP TABLE login_failures",
+        "DROP TABLE post_search",
+    )
+    result = runner.invoke(args=["restore", "--yes", str(backup)])
+    assert result.exit_code == 0, result.output
+    assert titles(app) == ["In the backup"]
+    assert client.get("/").status_code == 200
+    assert client.get("/posts/in-the-backup").status_code == 200
+    found = client.get("/search?q=backup").get_data(as_text=True)
+    assert "1 result for" in found and 'href="/posts/in-the-backup"' in found
+    with app.app_context():
+        assert schema_is_current()
 
 
 def test_the_restored_database_passes_its_own_integrity_check(

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import signal
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -361,3 +364,163 @@ def test_imported_posts_are_sanitized_like_typed_ones(app, runner, tmp_path):
     assert runner.invoke(args=["import", str(source)]).exit_code == 0
     page = app.test_client().get("/posts/x").get_data(as_text=True)
     assert "<script>alert(1)" not in page and "onerror" not in page
+
+
+class OverBudget(BaseException):
+    """Raised when a block uses far more CPU than linear parsing could."""
+
+
+@contextmanager
+def cpu_budget(seconds: float) -> Iterator[None]:
+    """Stop the block with OverBudget once it has used ``seconds`` of CPU.
+
+    Not a measurement: the budget is a hundred times what these imports need,
+    and only turns a quadratic or exponential run into a failure instead of
+    a hang. It counts CPU time, so a busy machine does not trip it. A
+    BaseException, so that no ``except Exception`` in the import reports it
+    as one bad file.
+    """
+
+    def stop(_signum, _frame):
+        raise OverBudget(f"used more than {seconds} s of CPU")
+
+    previous = signal.signal(signal.SIGPROF, stop)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
+
+
+#: The classic alias bomb: 277 bytes whose aliases expand to 9**7 (4.8 million)
+#: strings. Each level more multiplies time and memory by nine.
+BILLION_LAUGHS = """---
+a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+tags: *g
+---
+Body.
+"""
+
+
+def yaml_post(front: str) -> str:
+    """Return a post with the YAML front matter ``front`` and a title."""
+    return f"---\ntitle: Hostile\n{front}\n---\nBody.\n"
+
+
+def toml_post(front: str) -> str:
+    """Return a post with the TOML front matter ``front`` and a title."""
+    return f"+++\ntitle = 'Hostile'\n{front}\n+++\nBody.\n"
+
+
+#: Files that once took the import down or held it for seconds, and why each
+#: is refused now.
+HOSTILE = {
+    "billion-laughs": (BILLION_LAUGHS, "YAML aliases (*name) are not accepted"),
+    "year-one-east-of-utc": (
+        yaml_post("date: 0001-01-01T00:00:00+01:00"),
+        "the date 0001-01-01 00:00:00+01:00 is out of range",
+    ),
+    "year-one-as-text": (
+        yaml_post("date: '0001-01-01T00:00:00+01:00'"),
+        "the date 0001-01-01T00:00:00+01:00 is out of range",
+    ),
+    "february-30": (yaml_post("date: 2019-02-30"), "day is out of range for month"),
+    "yaml-nested-10000-deep": (
+        yaml_post("x: " + "[" * 10_000 + "]" * 10_000),
+        "nests deeper than 32 levels",
+    ),
+    "yaml-blocks-nested-150-deep": (
+        yaml_post("".join(" " * level + "a:\n" for level in range(150)) + "b: 1"),
+        "nests deeper than 32 levels",
+    ),
+    "toml-nested-10000-deep": (
+        toml_post("x = " + "[" * 10_000 + "]" * 10_000),
+        "nests deeper than 32 levels",
+    ),
+    "toml-brackets-hidden-behind-strings": (
+        toml_post("x = " + '["]", ' * 4_000 + "]" * 4_000),
+        "nests deeper than 32 levels",
+    ),
+    "toml-dotted-key-10000-deep": (
+        toml_post(".".join(["a"] * 10_000) + " = 1"),
+        "nests deeper than 32 levels",
+    ),
+    "toml-table-5000-deep": (
+        toml_post("[" + ".".join(['"a"'] * 5_000) + "]"),
+        "nests deeper than 32 levels",
+    ),
+    "number-of-5000-digits": (
+        yaml_post("x: " + "9" * 5_000),
+        "Exceeds the limit",
+    ),
+    "front-matter-of-60-kb": (
+        yaml_post("x: [" + "1, " * 20_000 + "1]"),
+        "the front matter is longer than 32,768 characters",
+    ),
+}
+
+
+@pytest.mark.parametrize(("text", "reason"), HOSTILE.values(), ids=HOSTILE)
+def test_import_reports_a_hostile_file_and_imports_the_good_one(
+    app, runner, tmp_path, text, reason
+):
+    source = make_zip(tmp_path / "x.zip", {"good.md": PELICAN, "bad.md": text})
+    with cpu_budget(10):
+        result = runner.invoke(args=["import", str(source)])
+    assert result.exit_code == 0, result.output
+    assert "Imported 1 posts and 0 images; skipped 0, failed 1." in result.output
+    assert "imported  good.md: /posts/my-super-post" in result.output
+    [line] = [line for line in result.output.splitlines() if "bad.md" in line]
+    assert line.startswith("failed    bad.md: ")
+    assert reason in line
+    assert [post["slug"] for post in all_posts(app)] == ["my-super-post"]
+    assert app.test_client().get("/posts/my-super-post").status_code == 200
+
+
+def test_import_gives_every_hostile_file_its_own_line(app, runner, tmp_path):
+    files = {f"{name}.md": text for name, (text, _reason) in HOSTILE.items()}
+    source = make_zip(tmp_path / "x.zip", {"good.md": PELICAN, **files})
+    with cpu_budget(20):
+        result = runner.invoke(args=["import", str(source)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[-1] == (
+        f"Imported 1 posts and 0 images; skipped 0, failed {len(HOSTILE)}."
+    )
+    # One line per file and one to sum up: no message spans lines.
+    assert len(lines) == len(files) + 2
+    for name, (_text, reason) in HOSTILE.items():
+        [line] = [line for line in lines if line.startswith(f"failed    {name}.md: ")]
+        assert reason in line
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("heading.md", "# A" + " " * 40_000 + "title\n\nBody.\n"),
+        ("pelican.md", "Title: A" + " " * 40_000 + "title\n\nBody.\n"),
+        (
+            "yaml.md",
+            "---\ntitle: A" + " " * 20_000 + "title\n---" + " " * 40_000 + "\nBody.",
+        ),
+        ("continued.md", "Title: A\n" + " title\n" * 100_000 + "\nBody.\n"),
+    ],
+    ids=["heading", "pelican-header", "yaml-delimiters", "pelican-continuations"],
+)
+def test_import_reads_long_runs_of_spaces_in_linear_time(
+    app, runner, tmp_path, name, text
+):
+    source = make_zip(tmp_path / "x.zip", {name: text})
+    with cpu_budget(10):
+        result = runner.invoke(args=["import", str(source)])
+    assert result.exit_code == 0, result.output
+    assert "Imported 1 posts" in result.output
+    [post] = all_posts(app)
+    assert post["title"].startswith("A title")
