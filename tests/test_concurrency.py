@@ -258,3 +258,49 @@ def test_many_logins_at_once_never_fail(server):
     # one address may be slowed down (429); it never fails.
     assert set(statuses) <= {302, 429}
     assert statuses[302] >= 1
+
+
+def test_hostile_saves_never_make_other_authors_fail(app, server):
+    """Bodies built to render slowly are refused unread; everyone else saves."""
+    hostile = "![" * 500_000
+    statuses: Counter[tuple[str, int]] = Counter()
+    failures: list[str] = []
+    browsers = [logged_in_browser(server) for _ in range(6)]
+    start = threading.Barrier(len(browsers))
+
+    def save(browser: requests.Session, kind: str, body: str) -> None:
+        try:
+            token = csrf_from(browser.get(f"{server}/admin/posts/new").text)
+            start.wait()
+            for _ in range(3):
+                response = browser.post(
+                    f"{server}/admin/posts/new",
+                    data={
+                        "csrf_token": token,
+                        "title": kind,
+                        "body": body,
+                        "status": "published",
+                        "action": "save",
+                    },
+                    allow_redirects=False,
+                    timeout=60,
+                )
+                statuses[kind, response.status_code] += 1
+        except Exception as error:  # noqa: BLE001 - every failure is counted
+            failures.append(repr(error))
+
+    threads = [
+        threading.Thread(
+            target=save,
+            args=(browser, *(("hostile", hostile) if n < 3 else ("honest", "Hi."))),
+        )
+        for n, browser in enumerate(browsers)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert failures == []
+    assert statuses == {("hostile", 400): 9, ("honest", 302): 9}
+    with app.app_context():
+        assert session.scalars(select(Post.title)).all() == ["honest"] * 9
