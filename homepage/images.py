@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import secrets
 import warnings
@@ -50,6 +51,11 @@ NAME = re.compile(r"[0-9a-f]{32}\.(?:jpg|png|gif|webp)")
 #: How a post refers to an image: the Markdown holds /media/NAME.
 _REFERENCE = re.compile(r"/media/([0-9a-f]{32}\.(?:jpg|png|gif|webp))")
 MAX_ALT = 200
+
+#: Uploads are read by the serving user and its group (Apache's, when the
+#: files are served by Apache directly), by no one else.
+FOLDER_MODE = 0o750
+FILE_MODE = 0o640
 
 
 class ImageError(Exception):
@@ -150,6 +156,21 @@ def decode(data: bytes) -> Decoded:
     return decoded
 
 
+def write_file(path: Path, data: bytes) -> None:
+    """Write the new image file at ``path`` with ``data``, whole or not at all.
+
+    A file is never written over, however unlikely a repeated random name is.
+    """
+    path.parent.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(data)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
 def store(file: FileStorage | None) -> Image:
     """Check an uploaded file and store it; the caller commits.
 
@@ -161,12 +182,8 @@ def store(file: FileStorage | None) -> Image:
     data = read_limited(file)
     decoded = decode(data)
     extension, content_type = FORMATS[decoded.format]
-    folder = upload_folder()
-    folder.mkdir(parents=True, exist_ok=True)
     name = f"{secrets.token_hex(16)}.{extension}"
-    # "x": never overwrite, however unlikely a repeated random name is.
-    with open(folder / name, "xb") as out:
-        out.write(data)
+    write_file(upload_folder() / name, data)
     image = Image(
         name=name,
         original_name=original,

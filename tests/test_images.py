@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import stat
 import struct
 import zlib
 from pathlib import Path
@@ -352,3 +354,22 @@ def test_any_upload_is_stored_whole_or_not_at_all(app, author, data, filename):
         assert rows == before[0] + 1
         [new] = set(files) - set(before[1])
         assert new.read_bytes() == data
+
+
+# -- files on disk -------------------------------------------------------------
+
+
+@pytest.fixture
+def umask_022():
+    """Run with the usual umask, which leaves files world-readable by default."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def test_uploads_are_readable_by_the_server_and_its_group_only(app, author, umask_022):
+    assert upload(author, picture()).status_code == 302
+    folder = Path(app.config["UPLOAD_FOLDER"])
+    [file] = stored(app)[1]
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o750
+    assert stat.S_IMODE(file.stat().st_mode) == 0o640
