@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import secrets
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
-import PIL.Image
 from flask import (
     Blueprint,
+    Flask,
     abort,
     current_app,
     flash,
@@ -26,26 +23,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from werkzeug.datastructures import FileStorage
 
-from . import admin, posts
+from . import admin, imagefiles, posts
 from .auth import current_author, login_required
 from .db import session
+from .imagefiles import FORMATS, Cleaned, ImageError, Limits
 from .models import Image, Post
 
 bp = Blueprint("images", __name__)
 
-#: The formats accepted, as Pillow names them, with the extension and content
-#: type they are stored and served with. Only these decoders are ever tried, so
-#: an upload cannot reach Pillow's rarer (and riskier) file parsers.
-FORMATS = {
-    "JPEG": ("jpg", "image/jpeg"),
-    # Pillow reads many camera and phone JPEGs as MPO (several pictures).
-    "MPO": ("jpg", "image/jpeg"),
-    "PNG": ("png", "image/png"),
-    "GIF": ("gif", "image/gif"),
-    "WEBP": ("webp", "image/webp"),
-}
-#: The decoders tried; Pillow's JPEG decoder is the one that yields MPO.
-_DECODERS = ["JPEG", "PNG", "GIF", "WEBP"]
 CONTENT_TYPES = {ext: content_type for ext, content_type in FORMATS.values()}
 NAME = re.compile(r"[0-9a-f]{32}\.(?:jpg|png|gif|webp)")
 #: How a post refers to an image: the Markdown holds /media/NAME.
@@ -58,28 +43,17 @@ FOLDER_MODE = 0o750
 FILE_MODE = 0o640
 
 
-class ImageError(Exception):
-    """An upload that was refused, with the message the author sees."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-
-@dataclass
-class Decoded:
-    """What decoding an upload revealed."""
-
-    format: str
-    width: int
-    height: int
-
-
-def upload_folder() -> Path:
+def upload_folder(app: Flask | None = None) -> Path:
     """Return the folder that holds the uploaded files."""
-    configured = current_app.config.get("UPLOAD_FOLDER")
-    return Path(configured or Path(current_app.instance_path) / "uploads")
+    app = app or current_app
+    configured = app.config.get("UPLOAD_FOLDER")
+    return Path(configured or Path(app.instance_path) / "uploads")
+
+
+def limits(app: Flask | None = None) -> Limits:
+    """Return how much decoding an image may cost, from the configuration."""
+    config = (app or current_app).config
+    return Limits(pixels=config["MAX_IMAGE_PIXELS"], frames=config["MAX_IMAGE_FRAMES"])
 
 
 def display_name(filename: str | None) -> str:
@@ -113,66 +87,34 @@ def read_limited(file: FileStorage) -> bytes:
     return data
 
 
-def decode(data: bytes) -> Decoded:
-    """Decode every frame of ``data`` to prove it is a whole, sane image."""
-    limit = current_app.config["MAX_IMAGE_PIXELS"]
-    not_an_image = ImageError(
-        "This file is not an image this site accepts "
-        "(JPEG, PNG, GIF or WebP), or it is damaged."
-    )
-    try:
-        with warnings.catch_warnings():
-            # Pillow only warns about large images below twice its own limit.
-            warnings.simplefilter("error", PIL.Image.DecompressionBombWarning)
-            with PIL.Image.open(io.BytesIO(data), formats=_DECODERS) as image:
-                decoded = Decoded(image.format, *image.size)
-                frames = getattr(image, "n_frames", 1)
-                # The header's size is checked before any pixel is decoded, so
-                # a small file claiming a huge picture costs nothing.
-                if decoded.width * decoded.height * frames > limit:
-                    raise ImageError(
-                        f"The image has too many pixels: at most {limit:,} "
-                        "(width × height, all frames together).",
-                    )
-                image.verify()
-            # verify() checks structure and checksums but leaves the image
-            # unusable and misses truncated pixel data; decoding every frame
-            # catches that.
-            with PIL.Image.open(io.BytesIO(data), formats=_DECODERS) as image:
-                for frame in range(frames):
-                    image.seek(frame)
-                    image.load()
-    except ImageError:
-        raise
-    except PIL.Image.DecompressionBombError as exc:
-        raise ImageError("The image has too many pixels.") from exc
-    except Exception as exc:
-        # Damaged files make decoders raise almost anything (OSError,
-        # SyntaxError, ValueError, struct.error ...); each means "not an image
-        # we can show", never a server error.
-        raise not_an_image from exc
-    if decoded.format not in FORMATS:
-        raise not_an_image
-    return decoded
+def clean(data: bytes) -> Cleaned:
+    """Check ``data`` and return it upright, without metadata."""
+    return imagefiles.clean(data, limits())
 
 
-def write_file(path: Path, data: bytes) -> None:
-    """Write the new image file at ``path`` with ``data``, whole or not at all.
+def write_file(path: Path, data: bytes, *, replace: bool = False) -> None:
+    """Write the image file at ``path`` with ``data``, whole or not at all.
 
-    A file is never written over, however unlikely a repeated random name is.
+    A file is never written over (however unlikely a repeated random name is)
+    unless ``replace`` says so; then the old file is swapped for the new one at
+    once, so a reader gets one or the other.
     """
     path.parent.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    target = path.with_name(f".{path.name}.{secrets.token_hex(8)}") if replace else path
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     try:
         with os.fdopen(descriptor, "wb") as out:
             out.write(data)
+        if replace:
+            os.replace(target, path)
     except BaseException:
-        path.unlink(missing_ok=True)
+        target.unlink(missing_ok=True)
         raise
 
 
 def store(file: FileStorage | None) -> Image:
-    """Check an uploaded file and store it; the caller commits.
+    """Check an uploaded file and store it upright, without metadata; the
+    caller commits.
 
     :raise ImageError: when it is not stored; then no file and no row exist.
     """
@@ -180,17 +122,20 @@ def store(file: FileStorage | None) -> Image:
         raise ImageError("Choose an image file to upload.")
     original = display_name(file.filename)
     data = read_limited(file)
-    decoded = decode(data)
-    extension, content_type = FORMATS[decoded.format]
+    # Decoding and encoding are the slow part; they are done before the
+    # session is touched.
+    cleaned = clean(data)
+    extension, content_type = FORMATS[cleaned.format]
     name = f"{secrets.token_hex(16)}.{extension}"
-    write_file(upload_folder() / name, data)
+    write_file(upload_folder() / name, cleaned.data)
     image = Image(
         name=name,
         original_name=original,
         content_type=content_type,
-        size=len(data),
-        width=decoded.width,
-        height=decoded.height,
+        size=len(cleaned.data),
+        width=cleaned.width,
+        height=cleaned.height,
+        metadata_stripped=True,
         author=current_author(),
     )
     session.add(image)
