@@ -170,7 +170,7 @@ def make_engine(url: str, pool_size: int = 20, max_overflow: int = 10) -> Engine
 
 def init_db(app: Flask | None = None) -> None:
     """Create every table that does not exist yet; never drop anything."""
-    from . import caching, models, search  # noqa: F401 - models registers tables
+    from . import caching, images, models, search  # noqa: F401 - models registers tables
 
     engine = get_engine(app)
     Base.metadata.create_all(engine)
@@ -180,6 +180,8 @@ def init_db(app: Flask | None = None) -> None:
     with engine.begin() as connection:
         caching.create_state(connection)
         search.create_index(connection)
+    # Images stored before uploads were stripped of their metadata.
+    images.strip_stored_images(app)
 
 
 def upgrade_schema(engine: Engine) -> list[str]:

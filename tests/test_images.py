@@ -18,7 +18,7 @@ from PIL import Image as PILImage
 from PIL import ImageCms, JpegImagePlugin
 from sqlalchemy import func, select
 
-from homepage.db import session
+from homepage.db import get_engine, session
 from homepage.models import Image, Post
 
 from .conftest import csrf_from
@@ -536,3 +536,60 @@ def test_uploads_are_readable_by_the_server_and_its_group_only(app, author, umas
     [file] = stored(app)[1]
     assert stat.S_IMODE(folder.stat().st_mode) == 0o750
     assert stat.S_IMODE(file.stat().st_mode) == 0o640
+
+
+def _add_old_image(app, name: str, data: bytes | None, size=(64, 48)) -> None:
+    """Add an image as the code before stripping stored it: bytes as sent."""
+    folder = Path(app.config["UPLOAD_FOLDER"])
+    folder.mkdir(exist_ok=True)
+    if data is not None:
+        (folder / name).write_bytes(data)
+    with get_engine(app).begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO images (name, original_name, content_type, size, width,"
+            " height, created_at) VALUES (?, ?, 'image/jpeg', ?, ?, ?, "
+            "'2024-05-01 12:00:00')",
+            (name, "old.jpg", len(data or b""), *size),
+        )
+
+
+def test_init_db_strips_images_uploaded_before_once(
+    app, client, runner, caplog, umask_022
+):
+    # A database from before stripping: no marker column, files as sent.
+    with get_engine(app).begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE images DROP COLUMN metadata_stripped")
+    old = f"{'a' * 32}.jpg"
+    _add_old_image(app, old, photo((64, 48), orientation=6))
+    missing, damaged = f"{'b' * 32}.jpg", f"{'c' * 32}.jpg"
+    _add_old_image(app, missing, None)
+    _add_old_image(app, damaged, b"\xff\xd8 not really a JPEG")
+
+    result = runner.invoke(args=["init-db"])
+    assert result.exit_code == 0, result.output
+    file = Path(app.config["UPLOAD_FOLDER"]) / old
+    stripped = file.read_bytes()
+    assert traces(stripped) == []
+    with client.get(f"/media/{old}") as served:
+        assert served.data == stripped
+    with app.app_context():
+        rows = {image.name: image for image in session.scalars(select(Image))}
+    assert rows[old].metadata_stripped
+    assert (rows[old].size, rows[old].width, rows[old].height) == (
+        len(stripped),
+        48,
+        64,
+    )
+    assert stat.S_IMODE(file.stat().st_mode) == 0o640
+    # The files it cannot read are logged and left as they are.
+    assert not rows[missing].metadata_stripped
+    assert not rows[damaged].metadata_stripped
+    assert f"Image {missing} left as it is" in caplog.text
+    assert f"Image {damaged} left as it is" in caplog.text
+
+    # Encoding a JPEG again loses a little: the next init-db leaves it alone.
+    changed = file.stat().st_mtime_ns
+    assert runner.invoke(args=["init-db"]).exit_code == 0
+    assert file.read_bytes() == stripped
+    assert file.stat().st_mtime_ns == changed
+    assert list(Path(app.config["UPLOAD_FOLDER"]).glob(".*")) == []
