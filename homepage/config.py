@@ -62,6 +62,9 @@ class Config:
     #: The most pixels (width x height) an image may have; decoding a small file
     #: that claims more (a decompression bomb) would exhaust memory.
     MAX_IMAGE_PIXELS = 50_000_000
+    #: The most frames an animation may have: each costs time to decode, however
+    #: small (5,000 is over three minutes at 25 frames a second).
+    MAX_IMAGE_FRAMES = 5000
     #: Where uploaded images are stored; None means ``instance/uploads``.
     UPLOAD_FOLDER: str | None = None
     #: A CSRF token stays valid for as long as the login does.

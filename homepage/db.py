@@ -228,8 +228,9 @@ def init_db(app: Flask | None = None, engine: Engine | None = None) -> None:
 
     :param engine: a database other than the app's, such as a backup's copy.
     """
-    from . import caching, models, search  # noqa: F401 - models registers tables
+    from . import caching, images, models, search  # noqa: F401 - registers tables
 
+    own_database = engine is None
     engine = engine or get_engine(app)
     Base.metadata.create_all(engine)
     upgrade_schema(engine)
@@ -238,6 +239,10 @@ def init_db(app: Flask | None = None, engine: Engine | None = None) -> None:
     with engine.begin() as connection:
         caching.create_state(connection)
         search.create_index(connection)
+    # Images stored before uploads were stripped of their metadata; only the
+    # site's own database names the files in its upload folder.
+    if own_database:
+        images.strip_stored_images(app)
 
 
 def upgrade_schema(engine: Engine) -> list[str]:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import io
+import os
 import re
 import secrets
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
-import PIL.Image
 from flask import (
     Blueprint,
+    Flask,
     abort,
     current_app,
     flash,
@@ -21,59 +19,41 @@ from flask import (
     send_from_directory,
     url_for,
 )
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import joinedload
 from werkzeug.datastructures import FileStorage
 
-from . import admin, posts
+from . import admin, imagefiles, posts
 from .auth import current_author, login_required
-from .db import session, write_transaction
+from .db import get_engine, session, write_transaction
+from .imagefiles import FORMATS, Cleaned, ImageError, Limits
 from .models import Image, Post
 
 bp = Blueprint("images", __name__)
 
-#: The formats accepted, as Pillow names them, with the extension and content
-#: type they are stored and served with. Only these decoders are ever tried, so
-#: an upload cannot reach Pillow's rarer (and riskier) file parsers.
-FORMATS = {
-    "JPEG": ("jpg", "image/jpeg"),
-    # Pillow reads many camera and phone JPEGs as MPO (several pictures).
-    "MPO": ("jpg", "image/jpeg"),
-    "PNG": ("png", "image/png"),
-    "GIF": ("gif", "image/gif"),
-    "WEBP": ("webp", "image/webp"),
-}
-#: The decoders tried; Pillow's JPEG decoder is the one that yields MPO.
-_DECODERS = ["JPEG", "PNG", "GIF", "WEBP"]
 CONTENT_TYPES = {ext: content_type for ext, content_type in FORMATS.values()}
 NAME = re.compile(r"[0-9a-f]{32}\.(?:jpg|png|gif|webp)")
 #: How a post refers to an image: the Markdown holds /media/NAME.
 _REFERENCE = re.compile(r"/media/([0-9a-f]{32}\.(?:jpg|png|gif|webp))")
 MAX_ALT = 200
 
-
-class ImageError(Exception):
-    """An upload that was refused, with the message the author sees."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
+#: Uploads are read by the serving user and its group (Apache's, when the
+#: files are served by Apache directly), by no one else.
+FOLDER_MODE = 0o750
+FILE_MODE = 0o640
 
 
-@dataclass
-class Decoded:
-    """What decoding an upload revealed."""
-
-    format: str
-    width: int
-    height: int
-
-
-def upload_folder() -> Path:
+def upload_folder(app: Flask | None = None) -> Path:
     """Return the folder that holds the uploaded files."""
-    configured = current_app.config.get("UPLOAD_FOLDER")
-    return Path(configured or Path(current_app.instance_path) / "uploads")
+    app = app or current_app
+    configured = app.config.get("UPLOAD_FOLDER")
+    return Path(configured or Path(app.instance_path) / "uploads")
+
+
+def limits(app: Flask | None = None) -> Limits:
+    """Return how much decoding an image may cost, from the configuration."""
+    config = (app or current_app).config
+    return Limits(pixels=config["MAX_IMAGE_PIXELS"], frames=config["MAX_IMAGE_FRAMES"])
 
 
 def display_name(filename: str | None) -> str:
@@ -107,53 +87,36 @@ def read_limited(file: FileStorage) -> bytes:
     return data
 
 
-def decode(data: bytes) -> Decoded:
-    """Decode every frame of ``data`` to prove it is a whole, sane image."""
-    limit = current_app.config["MAX_IMAGE_PIXELS"]
-    not_an_image = ImageError(
-        "This file is not an image this site accepts "
-        "(JPEG, PNG, GIF or WebP), or it is damaged."
-    )
+def clean(data: bytes) -> Cleaned:
+    """Check ``data`` and return it upright, without metadata."""
+    return imagefiles.clean(data, limits())
+
+
+def write_file(path: Path, data: bytes, *, replace: bool = False) -> None:
+    """Write the image file at ``path`` with ``data``, whole or not at all.
+
+    A file is never written over (however unlikely a repeated random name is)
+    unless ``replace`` says so; then the old file is swapped for the new one at
+    once, so a reader gets one or the other.
+    """
+    path.parent.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+    target = path.with_name(f".{path.name}.{secrets.token_hex(8)}") if replace else path
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     try:
-        with warnings.catch_warnings():
-            # Pillow only warns about large images below twice its own limit.
-            warnings.simplefilter("error", PIL.Image.DecompressionBombWarning)
-            with PIL.Image.open(io.BytesIO(data), formats=_DECODERS) as image:
-                decoded = Decoded(image.format, *image.size)
-                frames = getattr(image, "n_frames", 1)
-                # The header's size is checked before any pixel is decoded, so
-                # a small file claiming a huge picture costs nothing.
-                if decoded.width * decoded.height * frames > limit:
-                    raise ImageError(
-                        f"The image has too many pixels: at most {limit:,} "
-                        "(width × height, all frames together).",
-                    )
-                image.verify()
-            # verify() checks structure and checksums but leaves the image
-            # unusable and misses truncated pixel data; decoding every frame
-            # catches that.
-            with PIL.Image.open(io.BytesIO(data), formats=_DECODERS) as image:
-                for frame in range(frames):
-                    image.seek(frame)
-                    image.load()
-    except ImageError:
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(data)
+        if replace:
+            os.replace(target, path)
+    except BaseException:
+        target.unlink(missing_ok=True)
         raise
-    except PIL.Image.DecompressionBombError as exc:
-        raise ImageError("The image has too many pixels.") from exc
-    except Exception as exc:
-        # Damaged files make decoders raise almost anything (OSError,
-        # SyntaxError, ValueError, struct.error ...); each means "not an image
-        # we can show", never a server error.
-        raise not_an_image from exc
-    if decoded.format not in FORMATS:
-        raise not_an_image
-    return decoded
 
 
 def store(file: FileStorage | None) -> Image:
-    """Check an uploaded file and store it; :func:`commit_upload` adds its row.
+    """Check an uploaded file and store it upright, without metadata.
 
-    All the slow work (reading, decoding) happens here, before the write lock.
+    All the slow work (reading, decoding, cleaning) happens here, before the
+    write lock; :func:`commit_upload` adds the row.
 
     :raise ImageError: when it is not stored; then no file and no row exist.
     """
@@ -161,24 +124,71 @@ def store(file: FileStorage | None) -> Image:
         raise ImageError("Choose an image file to upload.")
     original = display_name(file.filename)
     data = read_limited(file)
-    decoded = decode(data)
-    extension, content_type = FORMATS[decoded.format]
-    folder = upload_folder()
-    folder.mkdir(parents=True, exist_ok=True)
+    # Decoding and encoding are the slow part; they are done before the
+    # session is touched.
+    cleaned = clean(data)
+    extension, content_type = FORMATS[cleaned.format]
     name = f"{secrets.token_hex(16)}.{extension}"
-    # "x": never overwrite, however unlikely a repeated random name is.
-    with open(folder / name, "xb") as out:
-        out.write(data)
+    write_file(upload_folder() / name, cleaned.data)
     image = Image(
         name=name,
         original_name=original,
         content_type=content_type,
-        size=len(data),
-        width=decoded.width,
-        height=decoded.height,
+        size=len(cleaned.data),
+        width=cleaned.width,
+        height=cleaned.height,
+        metadata_stripped=True,
         author=current_author(),
     )
     return image
+
+
+def strip_stored_images(app: Flask | None = None) -> int:
+    """Strip the metadata of images stored before uploads were stripped.
+
+    Run by ``init-db``. Each file is rewritten once (a JPEG loses a little
+    each time it is encoded), and its row then says so. A missing or damaged
+    file is logged and left as it is. Returns how many files were rewritten.
+    """
+    app = app or current_app
+    engine = get_engine(app)
+    with engine.begin() as connection:
+        rows = connection.execute(
+            select(Image.id, Image.name).where(Image.metadata_stripped.is_(False))
+        ).all()
+    stripped = 0
+    for image_id, name in rows:
+        path = upload_folder(app) / name
+        try:
+            if not NAME.fullmatch(name):
+                raise ImageError("its name is not one this site gives")
+            cleaned = imagefiles.clean(path.read_bytes(), limits(app))
+            if FORMATS[cleaned.format][0] != name.rsplit(".", 1)[1]:
+                raise ImageError("its content is not what its name says")
+        except (OSError, ImageError) as error:
+            reason = error.message if isinstance(error, ImageError) else error
+            app.logger.warning("Image %s left as it is: %s", name, reason)
+            continue
+        write_file(path, cleaned.data, replace=True)
+        # One short write transaction per file, after the slow work.
+        with engine.begin() as connection:
+            updated = connection.execute(
+                update(Image)
+                .where(Image.id == image_id)
+                .values(
+                    size=len(cleaned.data),
+                    width=cleaned.width,
+                    height=cleaned.height,
+                    metadata_stripped=True,
+                )
+            ).rowcount
+        if not updated:
+            # Deleted meanwhile: the file goes too.
+            path.unlink(missing_ok=True)
+        stripped += 1
+    if stripped:
+        app.logger.info("Stripped the metadata of %d stored images.", stripped)
+    return stripped
 
 
 def commit_upload(image: Image) -> None:

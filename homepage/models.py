@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -256,6 +257,10 @@ class Image(Base):
         ForeignKey("authors.id", ondelete="SET NULL")
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Whether the file was turned upright and stripped of its metadata (GPS
+    #: position, camera, comments). Images stored before that was done read
+    #: False, and ``init-db`` strips them once.
+    metadata_stripped: Mapped[bool] = mapped_column(Boolean, default=False)
 
     author: Mapped[Author | None] = relationship()
 

@@ -541,26 +541,26 @@ def import_image(name: str, data: bytes, report: Report, written: list) -> None:
         report.add("skipped", name, "this image is already here")
         return
     try:
-        decoded = images.decode(data)
+        cleaned = images.clean(data)
     except images.ImageError as error:
         report.add("failed", name, error.message)
         return
-    extension, content_type = images.FORMATS[decoded.format]
+    extension, content_type = images.FORMATS[cleaned.format]
     if not file.endswith("." + extension):
         report.add("failed", name, "its content is not what its name says")
         return
-    folder = images.upload_folder()
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / file).write_bytes(data)
-    written.append(folder / file)
+    path = images.upload_folder() / file
+    images.write_file(path, cleaned.data, replace=True)
+    written.append(path)
     session.add(
         Image(
             name=file,
             original_name=file,
             content_type=content_type,
-            size=len(data),
-            width=decoded.width,
-            height=decoded.height,
+            size=len(cleaned.data),
+            width=cleaned.width,
+            height=cleaned.height,
+            metadata_stripped=True,
         )
     )
     report.add("image", name, "added")

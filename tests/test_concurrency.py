@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import importlib
+import io
 import re
 import sqlite3
 import threading
 from collections import Counter
 
+import PIL.Image
 import requests
 from sqlalchemy import func, select
 
 from homepage.db import get_engine, session, sqlite_path
-from homepage.models import Post, Tag
+from homepage.models import Image, Post, Tag
 
 from .conftest import PASSWORD, csrf_from, logged_in_browser
 
@@ -304,3 +306,26 @@ def test_hostile_saves_never_make_other_authors_fail(app, server):
     assert statuses == {("hostile", 400): 9, ("honest", 302): 9}
     with app.app_context():
         assert session.scalars(select(Post.title)).all() == ["honest"] * 9
+
+
+def test_decoding_an_upload_leaves_other_writers_free(app, server, monkeypatch):
+    browser = logged_in_browser(server)
+    token = csrf_from(browser.get(f"{server}/admin/images/").text)
+    png = io.BytesIO()
+    PIL.Image.new("RGB", (8, 8), "teal").save(png, "PNG")
+    gate = Gate(monkeypatch, "homepage.images.clean")
+    free, response = while_held(
+        gate,
+        app,
+        lambda: browser.post(
+            f"{server}/admin/images/",
+            data={"csrf_token": token, "alt": "teal"},
+            files={"image": ("teal.png", png.getvalue(), "image/png")},
+            allow_redirects=False,
+            timeout=60,
+        ),
+    )
+    assert free
+    assert response.status_code == 302
+    with app.app_context():
+        assert session.scalars(select(Image.original_name)).all() == ["teal.png"]

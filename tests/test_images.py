@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import stat
 import struct
 import zlib
 from pathlib import Path
@@ -13,12 +15,22 @@ from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image as PILImage
+from PIL import ImageCms, JpegImagePlugin
 from sqlalchemy import func, select
 
-from homepage.db import session
+from homepage.db import get_engine, session
 from homepage.models import Image, Post
 
 from .conftest import csrf_from
+from .image_files import (
+    TRACES,
+    gif_frame_bomb,
+    gif_with_comment,
+    photo,
+    png_with_text,
+    same_picture,
+    webp_with_metadata,
+)
 
 
 def picture(fmt: str = "PNG", size: tuple[int, int] = (4, 3), **options) -> bytes:
@@ -113,7 +125,12 @@ def test_upload_stores_a_real_image_under_a_new_name(
     assert rows == 1
     [file] = files
     assert re.fullmatch(rf"[0-9a-f]{{32}}\.{extension}", file.name)
-    assert file.read_bytes() == data
+    if extension == "jpg":
+        # Encoded again to drop any metadata, with the same tables.
+        assert same_picture(file.read_bytes(), data)
+    else:
+        # Nothing to strip: the chunks that draw the picture are kept as sent.
+        assert file.read_bytes() == data
     assert f"![The sea](/media/{file.name})" in page
     assert "Holiday Photo.txt" in page
     with client.get(f"/media/{file.name}") as served:
@@ -122,7 +139,7 @@ def test_upload_stores_a_real_image_under_a_new_name(
         assert served.headers["X-Content-Type-Options"] == "nosniff"
         assert "sandbox" in served.headers["Content-Security-Policy"]
         assert "immutable" in served.headers["Cache-Control"]
-        assert served.data == data
+        assert served.data == file.read_bytes()
 
 
 def test_upload_from_the_post_form_adds_markdown_to_the_body(app, client, author):
@@ -348,7 +365,231 @@ def test_any_upload_is_stored_whole_or_not_at_all(app, author, data, filename):
     if response.status_code == 400:
         assert (rows, files) == before
     else:
-        # A damaged file that still decodes is stored exactly as sent.
+        # A damaged file that still decodes is stored whole, as its row says.
         assert rows == before[0] + 1
         [new] = set(files) - set(before[1])
-        assert new.read_bytes() == data
+        with app.app_context():
+            image = session.scalars(select(Image).where(Image.name == new.name)).one()
+        content = new.read_bytes()
+        with PILImage.open(io.BytesIO(content)) as picture:
+            picture.load()
+            assert picture.size == (image.width, image.height)
+        assert image.size == len(content)
+
+
+# -- metadata ------------------------------------------------------------------
+
+
+def traces(data: bytes) -> list[bytes]:
+    """Return the traces of metadata (GPS position, comments, XMP) in ``data``."""
+    return [trace for trace in TRACES if trace in data]
+
+
+def frames_of(data: bytes) -> list[tuple]:
+    """Return each frame's size and duration, and the loop count."""
+    with PILImage.open(io.BytesIO(data)) as picture:
+        frames = []
+        for index in range(getattr(picture, "n_frames", 1)):
+            picture.seek(index)
+            picture.load()  # WebP tells a frame's duration once it is decoded
+            frames.append((picture.size, picture.info.get("duration")))
+        return [*frames, picture.info.get("loop")]
+
+
+def served_upload(app, client) -> tuple[Image, bytes]:
+    """Return the one uploaded image's row and the bytes /media serves for it."""
+    with app.app_context():
+        image = session.scalars(select(Image)).one()
+    with client.get(f"/media/{image.name}") as served:
+        assert served.status_code == 200
+        return image, served.data
+
+
+def test_an_uploaded_photo_gives_away_no_position_or_comment(app, client, author):
+    data = photo((64, 48))
+    with PILImage.open(io.BytesIO(data)) as sent:
+        assert sent.getexif().get_ifd(0x8825)  # GPS, as a phone writes it
+    assert len(traces(data)) >= 6
+    assert upload(author, data, "IMG_0001.jpg").status_code == 302
+    image, served = served_upload(app, client)
+    assert traces(served) == []
+    with PILImage.open(io.BytesIO(served)) as picture:
+        assert picture.format == "JPEG"
+        assert picture.size == (64, 48)
+        assert dict(picture.getexif()) == {}
+        assert picture.getexif().get_ifd(0x8825) == {}
+        assert not {"exif", "xmp", "comment", "photoshop"} & set(picture.info)
+    assert same_picture(served, data)
+    assert (image.size, image.width, image.height) == (len(served), 64, 48)
+    assert image.metadata_stripped
+
+
+@pytest.mark.parametrize(
+    ("data", "filename"),
+    [
+        (png_with_text(), "chart.png"),
+        (gif_with_comment(), "dance.gif"),
+        (webp_with_metadata(), "still.webp"),
+        (webp_with_metadata(lossless=True), "lossless.webp"),
+        (webp_with_metadata(animated=True), "moving.webp"),
+    ],
+    ids=["png-text-chunks", "gif-comment-xmp", "webp", "webp-lossless", "webp-anim"],
+)
+def test_png_gif_and_webp_lose_metadata_but_no_pixel(
+    app, client, author, data, filename
+):
+    assert traces(data)
+    assert upload(author, data, filename).status_code == 302
+    image, served = served_upload(app, client)
+    assert traces(served) == []
+    # Every frame, its duration and the loop count are kept, pixel for pixel.
+    assert frames_of(served) == frames_of(data)
+    with (
+        PILImage.open(io.BytesIO(data)) as sent,
+        PILImage.open(io.BytesIO(served)) as kept,
+    ):
+        for index in range(getattr(sent, "n_frames", 1)):
+            sent.seek(index)
+            kept.seek(index)
+            assert kept.convert("RGBA").tobytes() == sent.convert("RGBA").tobytes()
+    assert image.size == len(served)
+
+
+def test_a_turned_photo_is_stored_upright(app, client, author):
+    # Orientation 6: the camera was held on its side; the picture is stored
+    # 64 wide and 48 high and must be shown 48 wide and 64 high.
+    assert upload(author, photo((64, 48), orientation=6), "side.jpg").status_code == 302
+    image, served = served_upload(app, client)
+    assert "48 × 64 pixels" in client.get("/admin/images/").get_data(as_text=True)
+    assert (image.width, image.height) == (48, 64)
+    with PILImage.open(io.BytesIO(served)) as picture:
+        assert picture.size == (48, 64)
+        assert 0x0112 not in picture.getexif()
+        # The left half (red) is now on top, the right half (blue) below.
+        red, _, blue = picture.convert("RGB").getpixel((24, 4))
+        assert red > blue + 40
+        red, _, blue = picture.convert("RGB").getpixel((24, 60))
+        assert blue > red + 40
+
+
+def test_a_jpeg_keeps_its_colour_profile_and_its_quality(app, client, author):
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    data = photo((96, 64), icc_profile=icc, subsampling=0, quality=95)
+    assert upload(author, data, "colour.jpg").status_code == 302
+    _, served = served_upload(app, client)
+    with (
+        PILImage.open(io.BytesIO(data)) as sent,
+        PILImage.open(io.BytesIO(served)) as kept,
+    ):
+        assert kept.info["icc_profile"] == icc
+        assert kept.quantization == sent.quantization
+        assert JpegImagePlugin.get_sampling(kept) == 0  # 4:4:4, as sent
+    # 4:4:4 at quality 95: the second encoding is closer still.
+    assert same_picture(served, data, psnr=50)
+
+
+# -- hostile animations --------------------------------------------------------
+
+
+def test_a_gif_whose_frames_outgrow_its_screen_is_refused(app, tmp_path, author):
+    # A 1×1 screen whose later frames are 9000×9000: decoding them took 1 GB.
+    response = upload(author, gif_frame_bomb(), "tiny.gif")
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "too many pixels: a frame of it is 9000 × 9000" in html
+    assert stored(app) == (0, [])
+    assert only_database_files(tmp_path) == []
+
+
+def test_animations_over_the_frame_limit_are_refused(app, author):
+    app.config["MAX_IMAGE_FRAMES"] = 2
+    response = upload(author, animated_gif(3), "long.gif")
+    assert response.status_code == 400
+    assert "too many frames: at most 2" in response.get_data(as_text=True)
+    assert stored(app) == (0, [])
+    assert upload(author, animated_gif(2), "short.gif").status_code == 302
+
+
+def test_animated_webp_frames_count_towards_the_pixel_limit(app, author):
+    app.config["MAX_IMAGE_PIXELS"] = 2 * 16 * 12
+    data = webp_with_metadata(animated=True)  # three frames of 16×12
+    response = upload(author, data, "moving.webp")
+    assert response.status_code == 400
+    assert "all frames together" in response.get_data(as_text=True)
+    assert stored(app) == (0, [])
+
+
+# -- files on disk -------------------------------------------------------------
+
+
+@pytest.fixture
+def umask_022():
+    """Run with the usual umask, which leaves files world-readable by default."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def test_uploads_are_readable_by_the_server_and_its_group_only(app, author, umask_022):
+    assert upload(author, picture()).status_code == 302
+    folder = Path(app.config["UPLOAD_FOLDER"])
+    [file] = stored(app)[1]
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o750
+    assert stat.S_IMODE(file.stat().st_mode) == 0o640
+
+
+def _add_old_image(app, name: str, data: bytes | None, size=(64, 48)) -> None:
+    """Add an image as the code before stripping stored it: bytes as sent."""
+    folder = Path(app.config["UPLOAD_FOLDER"])
+    folder.mkdir(exist_ok=True)
+    if data is not None:
+        (folder / name).write_bytes(data)
+    with get_engine(app).begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO images (name, original_name, content_type, size, width,"
+            " height, created_at) VALUES (?, ?, 'image/jpeg', ?, ?, ?, "
+            "'2024-05-01 12:00:00')",
+            (name, "old.jpg", len(data or b""), *size),
+        )
+
+
+def test_init_db_strips_images_uploaded_before_once(
+    app, client, runner, caplog, umask_022
+):
+    # A database from before stripping: no marker column, files as sent.
+    with get_engine(app).begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE images DROP COLUMN metadata_stripped")
+    old = f"{'a' * 32}.jpg"
+    _add_old_image(app, old, photo((64, 48), orientation=6))
+    missing, damaged = f"{'b' * 32}.jpg", f"{'c' * 32}.jpg"
+    _add_old_image(app, missing, None)
+    _add_old_image(app, damaged, b"\xff\xd8 not really a JPEG")
+
+    result = runner.invoke(args=["init-db"])
+    assert result.exit_code == 0, result.output
+    file = Path(app.config["UPLOAD_FOLDER"]) / old
+    stripped = file.read_bytes()
+    assert traces(stripped) == []
+    with client.get(f"/media/{old}") as served:
+        assert served.data == stripped
+    with app.app_context():
+        rows = {image.name: image for image in session.scalars(select(Image))}
+    assert rows[old].metadata_stripped
+    assert (rows[old].size, rows[old].width, rows[old].height) == (
+        len(stripped),
+        48,
+        64,
+    )
+    assert stat.S_IMODE(file.stat().st_mode) == 0o640
+    # The files it cannot read are logged and left as they are.
+    assert not rows[missing].metadata_stripped
+    assert not rows[damaged].metadata_stripped
+    assert f"Image {missing} left as it is" in caplog.text
+    assert f"Image {damaged} left as it is" in caplog.text
+
+    # Encoding a JPEG again loses a little: the next init-db leaves it alone.
+    changed = file.stat().st_mtime_ns
+    assert runner.invoke(args=["init-db"]).exit_code == 0
+    assert file.read_bytes() == stripped
+    assert file.stat().st_mtime_ns == changed
+    assert list(Path(app.config["UPLOAD_FOLDER"]).glob(".*")) == []
