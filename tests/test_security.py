@@ -149,6 +149,70 @@ def test_logging_in_replaces_a_planted_session(app, client, auth):
         assert cookie.permanent
 
 
+# -- trusted host names ----------------------------------------------------------
+
+TRUSTED = ["localhost", "blog.example.org"]
+FORGED = {"Host": "evil.example"}
+
+
+def assert_refused_host(response) -> None:
+    assert response.status_code == 400
+    if response.request.method != "HEAD":
+        text = response.get_data(as_text=True)
+        assert "does not answer to that host name" in text
+        assert "evil.example" not in text
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert "ETag" not in response.headers
+
+
+def test_a_host_outside_trusted_hosts_is_refused_before_the_page_cache(app, site):
+    app.config["TRUSTED_HOSTS"] = TRUSTED
+    reader = app.test_client()
+    page = reader.get("/posts/hello")  # now in the page cache
+    assert page.status_code == 200
+    etag = page.headers["ETag"]
+
+    for headers in (
+        {},
+        {"If-None-Match": etag},
+        {"If-None-Match": "*"},
+        {"If-Modified-Since": page.headers["Last-Modified"]},
+    ):
+        assert_refused_host(reader.get("/posts/hello", headers={**FORGED, **headers}))
+    assert_refused_host(reader.head("/posts/hello", headers=FORGED))
+    assert_refused_host(reader.get("/feed.atom", headers=FORGED))
+    assert_refused_host(reader.get("/static/style.css", headers=FORGED))
+
+
+def test_a_host_outside_trusted_hosts_is_refused_by_the_app_too(app, client, site):
+    app.config["TRUSTED_HOSTS"] = TRUSTED
+    # A logged-in author's pages and every form go past the page cache.
+    assert_refused_host(client.get("/posts/hello", headers=FORGED))
+    assert_refused_host(client.get("/admin/", headers=FORGED))
+    assert_refused_host(client.post("/admin/logout", headers=FORGED))
+    assert client.get("/admin/").status_code == 200
+
+
+def test_a_trusted_host_is_served_and_named_in_the_page(app, site):
+    app.config["TRUSTED_HOSTS"] = TRUSTED
+    reader = app.test_client()
+    page = reader.get("/posts/hello", headers={"Host": "blog.example.org:8000"})
+    assert page.status_code == 200
+    assert "http://blog.example.org:8000/posts/hello" in page.get_data(as_text=True)
+    assert reader.get("/posts/hello").status_code == 200
+
+
+def test_trusted_hosts_can_come_from_the_environment(tmp_path, monkeypatch):
+    # As `make run` passes them: flask parses FLASK_ variables as JSON.
+    monkeypatch.setenv("FLASK_TRUSTED_HOSTS", '["127.0.0.1", "localhost"]')
+    app = create_app(
+        {"DATABASE_URL": f"sqlite:///{tmp_path / 'blog.db'}", "SECRET_KEY": "x"}
+    )
+    assert app.config["TRUSTED_HOSTS"] == ["127.0.0.1", "localhost"]
+    assert_refused_host(app.test_client().get("/", headers=FORGED))
+
+
 # -- the secret key ------------------------------------------------------------------
 
 
