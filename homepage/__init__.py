@@ -88,7 +88,9 @@ def load_or_create_secret_key(path: Path) -> str:
         return path.read_text().strip()
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # The instance folder holds the settings and often the database: closed
+    # to other local users.
+    path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
     key = secrets.token_hex(32)
     try:
         # O_EXCL: when several mod_wsgi processes start at once, exactly one

@@ -230,5 +230,7 @@ def test_the_secret_key_is_random_and_kept_in_the_instance_folder(
     assert re.fullmatch(r"[0-9a-f]{64}", first.secret_key)
     assert key_file.read_text().strip() == first.secret_key
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    # The folder holds the settings and often the database: no access for others.
+    assert stat.S_IMODE((tmp_path / "one").stat().st_mode) & 0o007 == 0
     assert app_in(tmp_path / "one").secret_key == first.secret_key
     assert app_in(tmp_path / "two").secret_key != first.secret_key
