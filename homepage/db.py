@@ -313,6 +313,7 @@ def copy_to_file(target: Path, app: Flask | None = None) -> None:
     # up (busy timeout, WAL). pages=-1 copies everything in one step, so the
     # copy is one consistent snapshot instead of restarting each time a writer
     # commits, and the site keeps serving meanwhile.
+    create_private_file(target)  # password hashes and drafts, like the original
     live = get_engine(app).raw_connection()
     try:
         with closing(sqlite3.connect(target)) as copy:

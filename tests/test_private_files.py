@@ -61,3 +61,13 @@ def test_init_db_closes_an_older_world_readable_database(
     assert result.exit_code == 0, result.output
     assert [others_bits(path) for path in files] == [0, 0, 0]
     assert stat.S_IMODE(files[0].stat().st_mode) == 0o640
+
+
+def test_a_backup_copy_of_the_database_is_closed_to_other_users(
+    app, runner, tmp_path, open_umask
+):
+    result = runner.invoke(args=["backup", str(tmp_path / "backups" / "today")])
+
+    assert result.exit_code == 0, result.output
+    copy = tmp_path / "backups" / "today" / "blog.db"
+    assert others_bits(copy) == 0, stat.filemode(copy.stat().st_mode)
