@@ -71,12 +71,12 @@ class PageCache:
     """Rendered reader pages of this process, keyed by their ETag.
 
     An ETag names the code, the content version, the newest due post, the
-    address (with host and scheme, unless ``SITE_URL`` fixes them) and the
-    viewer, so a page stored under it can be served again for
-    as long as a request computes the same ETag: a save, a post coming due or
-    a deployment changes the key, and the stale copy is never looked up
-    again. Only anonymous readers' pages are kept; an author's pages carry a
-    CSRF token. Least recently used pages are dropped past the limits.
+    address (with scheme and host, unless ``SITE_URL`` fixes them) and the
+    viewer, so a page stored under it can be served again for as long as a
+    request computes the same ETag: a save, a post coming due or a deployment
+    changes the key, and the stale copy is never looked up again. Only
+    anonymous readers' pages are kept; an author's pages carry a CSRF token.
+    Least recently used pages are dropped past the limits.
     """
 
     def __init__(self, max_entries: int, max_bytes: int, max_page_bytes: int):
@@ -249,13 +249,16 @@ def _viewer() -> str | None:
     return f"{cookie['author_id']}:{cookie.get(token_key, '')}"
 
 
-def page_origin(app: Flask, scheme: str, host: str) -> str:
+def page_origin(app: Flask, environ) -> str:
     """Return the part of the request's address that its page shows, if any."""
     # Absolute URLs (canonical links, feeds, OpenGraph) come from SITE_URL
     # when it is set. Without it they come from the request's scheme and Host
     # header, which the client chooses; they must then be part of the key, or
     # a page rendered for a forged host would be served to every reader.
-    return "" if app.config.get("SITE_URL") else f"{scheme}://{host}"
+    # get_host() is what Flask's request.host is made of.
+    if app.config.get("SITE_URL"):
+        return ""
+    return f"{environ['wsgi.url_scheme']}://{get_host(environ)}"
 
 
 def validators_for(
@@ -300,7 +303,7 @@ def compute_validators() -> Validators | None:
         request.full_path,
         _viewer(),
         reader_now(),
-        page_origin(app, request.scheme, request.host),
+        page_origin(app, request.environ),
     )
 
 
@@ -458,12 +461,14 @@ class NotModifiedMiddleware:
     def _validators(self, environ) -> Validators | None:
         """Return the validators of an anonymous reader's page, or None."""
         # security.TrustedHostMiddleware, outside this one, has already
-        # refused hosts outside TRUSTED_HOSTS; Flask's request.host is this
-        # same value.
-        origin = page_origin(self.app, environ["wsgi.url_scheme"], get_host(environ))
+        # refused hosts outside TRUSTED_HOSTS.
         try:
             return validators_for(
-                self.app, Request(environ).full_path, None, utcnow(), origin
+                self.app,
+                Request(environ).full_path,
+                None,
+                utcnow(),
+                page_origin(self.app, environ),
             )
         except (SQLAlchemyError, sqlite3.Error) as error:
             # Outside Flask, an exception would reach Apache, which answers
