@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 import stat
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -211,6 +213,28 @@ def test_trusted_hosts_can_come_from_the_environment(tmp_path, monkeypatch):
     )
     assert app.config["TRUSTED_HOSTS"] == ["127.0.0.1", "localhost"]
     assert_refused_host(app.test_client().get("/", headers=FORGED))
+
+
+@pytest.mark.parametrize(
+    ("host", "trusted"),
+    [
+        ("127.0.0.1", ["127.0.0.1", "localhost"]),
+        ("192.168.1.20", ["127.0.0.1", "192.168.1.20", "localhost"]),
+        ("0.0.0.0", ["127.0.0.1", "localhost"]),
+    ],
+)
+def test_make_run_and_dev_trust_only_the_hosts_they_serve(host, trusted):
+    for target in ("run", "dev"):
+        commands = subprocess.run(
+            ["make", "-n", target, f"HOST={host}"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        match = re.search(r"^FLASK_TRUSTED_HOSTS='([^']*)' \S+", commands, re.M)
+        assert match, commands
+        assert json.loads(match.group(1)) == trusted
 
 
 # -- the secret key ------------------------------------------------------------------
