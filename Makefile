@@ -13,6 +13,18 @@ THREADS ?= 15
 SERVE_USER ?= www-data
 SERVE_GROUP ?= www-data
 FLASK := $(BIN)/flask --app homepage
+# The host names the site answers to (Flask's TRUSTED_HOSTS); a request for any
+# other Host header gets 400, so nobody can make the pages link to their host.
+# Serving on all interfaces? Name the machine too:
+#   make run HOST=0.0.0.0 TRUSTED_HOSTS="blog.lan 192.168.1.20"
+# (Werkzeug cannot match IPv6 addresses, so an IPv6 HOST is left out.)
+TRUSTED_HOSTS ?= $(sort localhost 127.0.0.1 \
+    $(if $(findstring :,$(HOST)),,$(filter-out 0.0.0.0,$(HOST))))
+# Flask parses FLASK_-prefixed variables as JSON: ["localhost","127.0.0.1"].
+comma := ,
+empty :=
+space := $(empty) $(empty)
+TRUSTED_HOSTS_JSON = [$(subst $(space),$(comma),$(strip $(foreach host,$(TRUSTED_HOSTS),"$(host)")))]
 
 .PHONY: help install system-deps run dev test lint format clean
 
@@ -46,6 +58,10 @@ run: install
 	    exit 1; \
 	fi
 	$(FLASK) first-run
+	@# Password hashes, drafts, settings and the signing key stay closed to
+	@# other local users; SQLite gives the -wal and -shm the database's mode.
+	install -d -m 0750 instance
+	chmod -f o= blog.db blog.db-wal blog.db-shm instance/secret_key instance/config.py || true
 	@if [ "$$(id -u)" -eq 0 ]; then \
 	    install -d -o $(SERVE_USER) -g $(SERVE_GROUP) -m 0750 instance; \
 	    chgrp $(SERVE_GROUP) . && chmod g+rwx .; \
@@ -54,7 +70,7 @@ run: install
 	fi
 	@# Through a pipe: Apache reopens /dev/stderr, and when that is a file the
 	@# server's output would overwrite it from the start, credentials and all.
-	$(BIN)/mod_wsgi-express start-server homepage.wsgi \
+	FLASK_TRUSTED_HOSTS='$(TRUSTED_HOSTS_JSON)' $(BIN)/mod_wsgi-express start-server homepage.wsgi \
 	    --host $(HOST) --port $(PORT) \
 	    --processes $(PROCESSES) --threads $(THREADS) \
 	    --url-alias /static static --locale C.UTF-8 \
@@ -64,7 +80,7 @@ run: install
 
 dev: $(VENV)/.installed
 	$(FLASK) first-run
-	$(FLASK) run --debug --host $(HOST) --port $(PORT)
+	FLASK_TRUSTED_HOSTS='$(TRUSTED_HOSTS_JSON)' $(FLASK) run --debug --host $(HOST) --port $(PORT)
 
 test: install
 	$(BIN)/pytest

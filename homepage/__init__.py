@@ -63,12 +63,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     views.init_app(app)
     assets.init_app(app)
     errors.init_app(app)
-    security.init_app(app)
     cli.init_app(app)
     caching.init_app(app)
     search.init_app(app)
     backup.init_app(app)
     transfer.init_app(app)
+    # Last: its host check and proxy fix wrap the page cache's middleware.
+    security.init_app(app)
     app.register_blueprint(blog.bp)
     app.register_blueprint(feeds.bp)
     app.register_blueprint(search.bp)
@@ -87,7 +88,9 @@ def load_or_create_secret_key(path: Path) -> str:
         return path.read_text().strip()
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # The instance folder holds the settings and often the database: closed
+    # to other local users.
+    path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
     key = secrets.token_hex(32)
     try:
         # O_EXCL: when several mod_wsgi processes start at once, exactly one

@@ -1,18 +1,24 @@
 """HTTP caching of reader pages: validators from one small query, and 304s.
 
-A reader page depends on three things: the content readers can see, the code
-and templates that render it, and who is asking. The content is summed up by
-``site_state.version``, which every flush that changes a visible post bumps in
-the same transaction, and by the newest publish date already due, which moves
-when a scheduled post comes due without anyone writing anything. The code is
-summed up once per process by a digest of the templates, static files and
-modules. So a conditional request is answered with one indexed query and no
-rendering at all.
+A reader page depends on four things: the content readers can see, the code
+and templates that render it, the address it was asked for, and who is asking.
+The content is summed up by ``site_state.version``, which every flush that
+changes a visible post bumps in the same transaction, and by the newest publish
+date already due, which moves when a scheduled post comes due without anyone
+writing anything. The code is summed up once per process by a digest of the
+templates, static files and modules. So a conditional request is answered with
+one indexed query and no rendering at all.
+
+A 304 or a stored page is only ever given for a page that exists: one that was
+rendered with status 200 under the same validators (it is in the page cache,
+or the client offers its exact ETag). Anything else goes to the view, which
+decides, and only then is a conditional request answered.
 """
 
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -26,10 +32,17 @@ from flask import session as cookie
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import event, insert, inspect, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
-from werkzeug.exceptions import HTTPException
-from werkzeug.http import HTTP_STATUS_CODES, http_date, is_resource_modified, quote_etag
+from werkzeug.http import (
+    HTTP_STATUS_CODES,
+    http_date,
+    is_resource_modified,
+    parse_etags,
+    quote_etag,
+)
 from werkzeug.wrappers import Request
+from werkzeug.wsgi import get_host
 
 from .db import fetch_one, session
 from .models import PUBLISHED, Author, Post, SiteState, utcnow
@@ -58,11 +71,12 @@ class PageCache:
     """Rendered reader pages of this process, keyed by their ETag.
 
     An ETag names the code, the content version, the newest due post, the
-    address and the viewer, so a page stored under it can be served again for
-    as long as a request computes the same ETag: a save, a post coming due or
-    a deployment changes the key, and the stale copy is never looked up
-    again. Only anonymous readers' pages are kept; an author's pages carry a
-    CSRF token. Least recently used pages are dropped past the limits.
+    address (with scheme and host, unless ``SITE_URL`` fixes them) and the
+    viewer, so a page stored under it can be served again for as long as a
+    request computes the same ETag: a save, a post coming due or a deployment
+    changes the key, and the stale copy is never looked up again. Only
+    anonymous readers' pages are kept; an author's pages carry a CSRF token.
+    Least recently used pages are dropped past the limits.
     """
 
     def __init__(self, max_entries: int, max_bytes: int, max_page_bytes: int):
@@ -235,10 +249,26 @@ def _viewer() -> str | None:
     return f"{cookie['author_id']}:{cookie.get(token_key, '')}"
 
 
+def page_origin(app: Flask, environ) -> str:
+    """Return the part of the request's address that its page shows, if any."""
+    # Absolute URLs (canonical links, feeds, OpenGraph) come from SITE_URL
+    # when it is set. Without it they come from the request's scheme and Host
+    # header, which the client chooses; they must then be part of the key, or
+    # a page rendered for a forged host would be served to every reader.
+    # get_host() is what Flask's request.host is made of.
+    if app.config.get("SITE_URL"):
+        return ""
+    return f"{environ['wsgi.url_scheme']}://{get_host(environ)}"
+
+
 def validators_for(
-    app: Flask, full_path: str, viewer: str | None, now: datetime
+    app: Flask, full_path: str, viewer: str | None, now: datetime, origin: str
 ) -> Validators | None:
-    """Return the validators of the page at ``full_path`` as ``viewer`` sees it."""
+    """Return the validators of the page at ``origin`` + ``full_path``.
+
+    :param viewer: who sees the page, None for anonymous readers.
+    :param origin: what :func:`page_origin` returns for the request.
+    """
     state = app.extensions[EXTENSION_KEY]
     row = _read_state(app, now)
     if row is None:
@@ -249,6 +279,7 @@ def validators_for(
             state["code"],
             str(version),
             due.isoformat() if due else "-",
+            origin,
             full_path,
             viewer or "-",
         )
@@ -266,8 +297,13 @@ def compute_validators() -> Validators | None:
     # A page that shows a flashed message is a one-off; it is not cached.
     if "_flashes" in cookie:
         return None
+    app = current_app._get_current_object()
     return validators_for(
-        current_app._get_current_object(), request.full_path, _viewer(), reader_now()
+        app,
+        request.full_path,
+        _viewer(),
+        reader_now(),
+        page_origin(app, request.environ),
     )
 
 
@@ -291,26 +327,35 @@ def _apply(response, validators: Validators):
     return response
 
 
+def offers_etag(if_none_match: str | None, etag: str) -> bool:
+    """Tell whether ``If-None-Match`` names ``etag`` itself, not just ``*``."""
+    # An ETag is only ever sent with a page of status 200, and it names the
+    # address and the site's state; so the client offering it proves the page
+    # exists. "*" proves nothing: it is offered for any address.
+    etags = parse_etags(if_none_match)
+    return not etags.star_tag and etags.contains_weak(etag)
+
+
 def answer_not_modified():
-    """Answer 304 when the reader's copy is current, before the view runs."""
+    """Answer 304 when the reader's copy is current, before the view runs.
+
+    Only for a page known to exist (see :func:`offers_etag` and the page
+    cache); otherwise the view runs first, and :func:`add_validators` answers
+    the conditional request once the page turned out to be there.
+    """
     if request.method not in ("GET", "HEAD"):
         return None
     validators = g.validators = compute_validators()
     if validators is None:
         return None
-    if request.if_none_match or request.if_modified_since:
+    page = _stored_page(validators)
+    if page is not None or offers_etag(
+        request.headers.get("If-None-Match"), validators.etag
+    ):
         response = _apply(current_app.response_class(), validators)
         response.make_conditional(request)
         if response.status_code == 304:
             return response
-    return _from_page_cache(validators)
-
-
-def _from_page_cache(validators: Validators):
-    """Return the stored rendering of this page, if there is one."""
-    if validators.private:
-        return None
-    page = current_app.extensions[EXTENSION_KEY]["pages"].get(validators.etag)
     if page is None:
         return None
     status, headers, body = page
@@ -318,13 +363,26 @@ def _from_page_cache(validators: Validators):
     return current_app.response_class(body, status=status, headers=headers)
 
 
+def _stored_page(validators: Validators) -> tuple[int, list, bytes] | None:
+    """Return the stored rendering of this page, if there is one."""
+    if validators.private:
+        return None
+    return current_app.extensions[EXTENSION_KEY]["pages"].get(validators.etag)
+
+
 def add_validators(response):
-    """Give a rendered reader page its validators and cache rules."""
+    """Give a rendered reader page its validators and cache rules.
+
+    A conditional request that :func:`answer_not_modified` left to the view
+    gets its 304 here, now that the page is known to exist.
+    """
     validators = g.get("validators")
     response.vary.add("Cookie")
     if validators is not None and response.status_code == 200:
         _apply(response, validators)
         _mark_cacheable(validators, response)
+        if request.if_none_match or request.if_modified_since:
+            response.make_conditional(request)
     return response
 
 
@@ -365,41 +423,64 @@ class NotModifiedMiddleware:
     def __call__(self, environ, start_response):
         method = environ.get("REQUEST_METHOD")
         if (
-            method in ("GET", "HEAD")
+            method not in ("GET", "HEAD")
             # Any session cookie may hold a login or a flashed message.
-            and self.app.config["SESSION_COOKIE_NAME"] + "="
-            not in environ.get("HTTP_COOKIE", "")
-            and not self._is_admin_or_file(environ.get("PATH_INFO", ""))
+            or self.app.config["SESSION_COOKIE_NAME"] + "="
+            in environ.get("HTTP_COOKIE", "")
+            or self._is_admin_or_file(environ.get("PATH_INFO", ""))
         ):
-            conditional = (
-                "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ
-            )
-            # If-Modified-Since alone says nothing about the address, so a
-            # 304 needs proof that it is a reader page; a page-cache hit is
-            # proof enough, since only reader pages are stored.
-            may_answer_304 = conditional and self._is_reader_page(environ)
-            validators = validators_for(
-                self.app, Request(environ).full_path, None, utcnow()
-            )
-            environ[ENVIRON_KEY] = validators
-            if validators is not None:
-                if may_answer_304 and not is_resource_modified(
-                    environ, validators.etag, last_modified=validators.last_modified
-                ):
-                    start_response(
-                        "304 NOT MODIFIED", [*cache_headers(validators), VARY]
-                    )
-                    return []
-                page = self.app.extensions[EXTENSION_KEY]["pages"].get(validators.etag)
-                if page is not None:
-                    status, headers, body = page
-                    start_response(
-                        f"{status} {HTTP_STATUS_CODES[status].upper()}",
-                        [*headers, ("Content-Length", str(len(body)))],
-                    )
-                    return [] if method == "HEAD" else [body]
+            return self.wsgi_app(environ, start_response)
+        validators = environ[ENVIRON_KEY] = self._validators(environ)
+        if validators is None:
             return self._render_and_store(environ, start_response)
-        return self.wsgi_app(environ, start_response)
+        page = self.app.extensions[EXTENSION_KEY]["pages"].get(validators.etag)
+        if (
+            ("HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ)
+            # A 304 only for a page known to exist: a stored one (only pages
+            # of status 200 are stored), or one whose own ETag is offered.
+            # Any other address, /posts/<missing> included, goes to the view.
+            and (
+                page is not None
+                or offers_etag(environ.get("HTTP_IF_NONE_MATCH"), validators.etag)
+            )
+            and not is_resource_modified(
+                environ, validators.etag, last_modified=validators.last_modified
+            )
+        ):
+            start_response("304 NOT MODIFIED", [*cache_headers(validators), VARY])
+            return []
+        if page is None:
+            return self._render_and_store(environ, start_response)
+        status, headers, body = page
+        start_response(
+            f"{status} {HTTP_STATUS_CODES[status].upper()}",
+            [*headers, ("Content-Length", str(len(body)))],
+        )
+        return [] if method == "HEAD" else [body]
+
+    def _validators(self, environ) -> Validators | None:
+        """Return the validators of an anonymous reader's page, or None."""
+        # security.TrustedHostMiddleware, outside this one, has already
+        # refused hosts outside TRUSTED_HOSTS.
+        try:
+            return validators_for(
+                self.app,
+                Request(environ).full_path,
+                None,
+                utcnow(),
+                page_origin(self.app, environ),
+            )
+        except (SQLAlchemyError, sqlite3.Error) as error:
+            # Outside Flask, an exception would reach Apache, which answers
+            # a bare 500 without the security headers. Let the app run
+            # instead: a page that needs the database gets the 503 page from
+            # errors.py, with the usual headers.
+            self.app.logger.error(
+                "Could not read the site's state for %s: %s",
+                environ.get("PATH_INFO", ""),
+                error,
+            )
+            return None
 
     def _is_admin_or_file(self, path: str) -> bool:
         """Tell whether ``path`` is certainly not a reader page."""
@@ -431,28 +512,11 @@ class NotModifiedMiddleware:
         self.app.extensions[EXTENSION_KEY]["pages"].put(etag, 200, stored, data)
         return [data]
 
-    def _is_reader_page(self, environ) -> bool:
-        """Tell whether the request is for a page that carries validators."""
-        # An ETag names the site's state and the exact address it was sent
-        # for, and only reader pages send one; so when the client offers
-        # ETags, a match proves it is a reader page and routing can wait.
-        if "HTTP_IF_NONE_MATCH" in environ:
-            return True
-        try:
-            endpoint, _ = self.app.url_map.bind_to_environ(environ).match()
-        except HTTPException:
-            return False
-        blueprints = self.app.extensions[EXTENSION_KEY]["blueprints"]
-        return endpoint.partition(".")[0] in blueprints
-
 
 def cache_reader_pages(bp: Blueprint) -> None:
     """Make every page of ``bp`` answer conditional requests."""
     bp.before_request(answer_not_modified)
     bp.after_request(add_validators)
-    bp.record_once(
-        lambda state: state.app.extensions[EXTENSION_KEY]["blueprints"].add(bp.name)
-    )
 
 
 def init_app(app: Flask) -> None:
@@ -461,7 +525,6 @@ def init_app(app: Flask) -> None:
     app.extensions[EXTENSION_KEY] = {
         "code": code,
         "code_time": code_time,
-        "blueprints": set(),
         "pages": PageCache(
             app.config["PAGE_CACHE_ENTRIES"],
             app.config["PAGE_CACHE_BYTES"],

@@ -18,8 +18,13 @@ class Config:
     SITE_TITLE = "homepage"
     SITE_DESCRIPTION = "A blog."
     #: The public address, e.g. "https://blog.example.org", used in feeds, the
-    #: sitemap and canonical links. None: the address the request came to.
+    #: sitemap, canonical and OpenGraph links. None: the scheme and host the
+    #: request came with, which then key every cached page and validator.
     SITE_URL: str | None = None
+    #: The host names the site answers to, e.g. ["blog.example.org"] (Flask's
+    #: setting; a leading dot accepts subdomains). Other Host headers get 400
+    #: before the page cache or the app sees them. None: any host name.
+    TRUSTED_HOSTS: list[str] | None = None
     POSTS_PER_PAGE = 10
     #: How many of the latest posts a feed carries.
     FEED_SIZE = 20

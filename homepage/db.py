@@ -197,6 +197,33 @@ def write_transaction() -> Iterator[Session]:
         raise
 
 
+#: The mode of the database file, and so of its -wal and -shm files, which SQLite
+#: creates with the database's mode: the serving user and its group only.
+DATABASE_MODE = 0o640
+
+
+def create_private_file(path: Path) -> None:
+    """Create an empty database file that other local users cannot read."""
+    # SQLite would create it with 0644 (less the umask): password hashes and
+    # drafts readable by every local account. An empty file is a valid empty
+    # database. Any other failure (a missing folder) is SQLite's to report.
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DATABASE_MODE))
+    except OSError:
+        pass
+
+
+def make_private(path: Path) -> None:
+    """Take away other users' access to the database and its -wal and -shm."""
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            mode = file.stat().st_mode
+            if mode & 0o007:
+                file.chmod(mode & 0o770)
+        except OSError:
+            pass  # missing, or someone else's: `flask doctor` reports it
+
+
 def make_engine(url: str, pool_size: int = 20, max_overflow: int = 10) -> Engine:
     """Create an engine configured for this project's concurrency rules."""
     options: dict = {}
@@ -215,6 +242,9 @@ def make_engine(url: str, pool_size: int = 20, max_overflow: int = 10) -> Engine
         # Python's own busy wait, as a second line behind the PRAGMA.
         options["connect_args"] = {"timeout": 30}
     engine = create_engine(url, **options)
+    if is_sqlite and not in_memory:
+        path = sqlite_path(url)
+        event.listen(engine, "do_connect", lambda *_: create_private_file(path))
     if is_sqlite:
         event.listen(engine, "connect", _on_connect)
         event.listen(engine, "begin", _on_begin)
@@ -234,6 +264,8 @@ def init_db(app: Flask | None = None, engine: Engine | None = None) -> None:
     engine = engine or get_engine(app)
     Base.metadata.create_all(engine)
     upgrade_schema(engine)
+    if (path := sqlite_path(str(engine.url))) is not None:
+        make_private(path)  # a file an older version created readable by all
     # What create_all cannot make: the site's state row and the full-text
     # index (a virtual table), filled for posts written before it existed.
     with engine.begin() as connection:
@@ -344,6 +376,7 @@ def copy_to_file(target: Path, app: Flask | None = None) -> None:
     # up (busy timeout, WAL). pages=-1 copies everything in one step, so the
     # copy is one consistent snapshot instead of restarting each time a writer
     # commits, and the site keeps serving meanwhile.
+    create_private_file(target)  # password hashes and drafts, like the original
     live = get_engine(app).raw_connection()
     try:
         with closing(sqlite3.connect(target)) as copy:

@@ -13,11 +13,13 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.sansio.utils import host_is_trusted
 
 from .db import get_engine, journal_mode, schema_is_current, sqlite_path
 from .images import upload_folder
@@ -306,6 +308,87 @@ def check_secret_key(app: Flask, user: str) -> Verdict:
     )
 
 
+def check_file_modes(app: Flask, database: Path | None) -> Verdict:
+    """Check that other local users cannot read the site's private files."""
+    instance = Path(app.instance_path)
+    files = [instance / "config.py", instance / "secret_key"]
+    if database is not None:
+        files = [database, Path(f"{database}-wal"), Path(f"{database}-shm"), *files]
+    open_files = [path for path in files if _open_to_others(path)]
+    if open_files:
+        names = " ".join(str(path) for path in open_files)
+        return Verdict(
+            FAIL,
+            "file modes",
+            f"every local user can read {names}: password hashes, drafts or the "
+            "key that signs logins.",
+            f"chmod o= {names}",
+        )
+    open_folders = [
+        path for path in (instance, upload_folder()) if _open_to_others(path)
+    ]
+    if open_folders:
+        names = " ".join(str(path) for path in open_folders)
+        return Verdict(
+            WARN,
+            "file modes",
+            f"every local user can look into {names} (uploaded images of drafts, "
+            "backups, the names of the files).",
+            f"chmod o= {names}",
+        )
+    return Verdict(
+        OK,
+        "file modes",
+        "the database, settings, key and uploads are closed to other users.",
+    )
+
+
+def _open_to_others(path: Path) -> bool:
+    """Tell whether users outside the owner and group have any access to ``path``."""
+    try:
+        return bool(path.stat().st_mode & 0o007)
+    except OSError:
+        return False
+
+
+def check_trusted_hosts(app: Flask) -> Verdict:
+    """Check that requests cannot choose the host name that pages link to."""
+    hosts = app.config.get("TRUSTED_HOSTS") or []
+    hosts = [hosts] if isinstance(hosts, str) else list(hosts)
+    site_url = app.config.get("SITE_URL")
+    if not hosts and not site_url:
+        return Verdict(
+            WARN,
+            "trusted hosts",
+            "neither TRUSTED_HOSTS nor SITE_URL is set: the site answers to any "
+            "host name, and canonical links, feeds and the sitemap name whatever "
+            "host each request claims.",
+            "set SITE_URL = 'https://blog.example.org' and TRUSTED_HOSTS = "
+            "['blog.example.org'] in instance/config.py",
+        )
+    site_host = urlsplit(site_url).hostname if site_url else None
+    if hosts and site_host and not host_is_trusted(site_host, hosts):
+        return Verdict(
+            FAIL,
+            "trusted hosts",
+            f"SITE_URL names {site_host}, which TRUSTED_HOSTS lacks: every request "
+            "to the site's own address would be refused with 400.",
+            f"add {site_host!r} to TRUSTED_HOSTS in instance/config.py",
+        )
+    if hosts:
+        return Verdict(
+            OK,
+            "trusted hosts",
+            f"the site answers only to {', '.join(hosts)}; other host names get 400.",
+        )
+    return Verdict(
+        OK,
+        "trusted hosts",
+        f"links name {site_url} (SITE_URL); TRUSTED_HOSTS would also refuse "
+        "other host names.",
+    )
+
+
 def check_pool_size(app: Flask, threads: int) -> Verdict:
     """Check that each process has a pooled connection for each of its threads."""
     size = app.config["DATABASE_POOL_SIZE"]
@@ -340,7 +423,9 @@ def run_checks(app: Flask, user: str, threads: int) -> Iterator[Verdict]:
             # SQLite removes the -wal and -shm it may have created.
             get_engine(app).dispose()
     yield check_upload_folder(upload_folder(), user)
+    yield check_file_modes(app, path if path_verdict.status != FAIL else None)
     yield check_secret_key(app, user)
+    yield check_trusted_hosts(app)
     yield check_pool_size(app, threads)
 
 

@@ -397,3 +397,135 @@ def test_the_page_cache_drops_the_least_recently_used_pages():
     cache.put("d", 200, [], b"dddddd")
     assert cache.get("c") is None
     assert len(cache) == 2 and cache.get("a") and cache.get("d")
+
+
+# -- the address: one request's Host or scheme never reaches another reader -----
+
+FORGED = {"Host": "evil.example"}
+#: Pages that carry absolute URLs: canonical and feed links, OpenGraph, JSON-LD.
+ABSOLUTE_URL_PAGES = [
+    "/",
+    "/posts/hello",
+    "/pages/about",
+    "/tags/news",
+    "/feed.atom",
+    "/sitemap.xml",
+    "/robots.txt",
+]
+
+
+@pytest.mark.parametrize("path", ABSOLUTE_URL_PAGES)
+def test_a_forged_host_never_reaches_another_readers_page(blog, app, path):
+    attacker, reader = app.test_client(), app.test_client()
+    for _ in range(3):
+        forged = attacker.get(path, headers=FORGED)
+        assert forged.status_code == 200
+        assert "http://evil.example/" in forged.get_data(as_text=True)
+
+    page = reader.get(path).get_data(as_text=True)
+    assert "evil.example" not in page
+    assert "http://localhost/" in page
+
+
+def test_the_canonical_link_follows_each_readers_host(blog, app):
+    app.test_client().get("/posts/hello", headers=FORGED)
+    page = app.test_client().get("/posts/hello").get_data(as_text=True)
+    assert '<link rel="canonical" href="http://localhost/posts/hello">' in page
+    assert '<meta property="og:url" content="http://localhost/posts/hello">' in page
+
+
+def test_without_site_url_validators_differ_by_host_and_scheme(blog):
+    etag = etag_of(blog, "/posts/hello")
+    forged = blog.get("/posts/hello", headers=FORGED)
+    https = blog.get("/posts/hello", base_url="https://localhost")
+    assert len({etag, forged.headers["ETag"], https.headers["ETag"]}) == 3
+    assert "https://localhost/posts/hello" in https.get_data(as_text=True)
+
+    # A validator issued on one host or scheme is no 304 on another.
+    for headers in ({"If-None-Match": etag}, {"If-None-Match": etag, **FORGED}):
+        response = blog.get("/posts/hello", headers=headers)
+        assert response.status_code == (304 if "Host" not in headers else 200)
+    again = blog.get(
+        "/posts/hello", base_url="https://localhost", headers={"If-None-Match": etag}
+    )
+    assert again.status_code == 200
+    assert "https://localhost/posts/hello" in again.get_data(as_text=True)
+
+
+def test_with_site_url_every_host_gets_the_pages_of_site_url(blog, app):
+    app.config["SITE_URL"] = "https://blog.example.org"
+    forged = blog.get("/posts/hello", headers=FORGED)
+    normal = blog.get("/posts/hello")
+    assert forged.headers["ETag"] == normal.headers["ETag"]
+    for response in (forged, normal):
+        page = response.get_data(as_text=True)
+        assert "evil.example" not in page and "localhost" not in page
+        assert '<link rel="canonical" href="https://blog.example.org/posts/hello">' in (
+            page
+        )
+
+
+def test_behind_a_proxy_the_visitors_scheme_keys_the_page(tmp_path):
+    from homepage import create_app
+    from homepage.db import init_db
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test secret",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'proxied.db'}",
+            "PROXY_FIX_X_FOR": 1,
+        }
+    )
+    with app.app_context():
+        init_db()
+    client = app.test_client()
+    https = client.get("/", headers={"X-Forwarded-Proto": "https"})
+    http = client.get("/", headers={"X-Forwarded-Proto": "http"})
+    assert '<link rel="canonical" href="https://localhost/">' in https.get_data(
+        as_text=True
+    )
+    assert '<link rel="canonical" href="http://localhost/">' in http.get_data(
+        as_text=True
+    )
+    assert https.headers["ETag"] != http.headers["ETag"]
+
+
+# -- conditional requests are answered only for pages that exist ----------------
+
+FUTURE = "Fri, 01 Jan 2100 00:00:00 GMT"
+MISSING = ["/nonexistent", "/posts/missing", "/pages/missing", "/tags/missing"]
+
+
+@pytest.mark.parametrize("path", MISSING)
+def test_if_none_match_star_gets_no_304_for_a_missing_page(blog, path):
+    response = blog.get(path, headers={"If-None-Match": "*"})
+    assert response.status_code == 404
+    assert "There is no page at this address" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", MISSING)
+def test_a_future_if_modified_since_gets_no_304_for_a_missing_page(blog, path):
+    response = blog.get(path, headers={"If-Modified-Since": FUTURE})
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("path", MISSING)
+def test_an_author_gets_no_304_for_a_missing_page(blog, auth, path):
+    auth.login()
+    for headers in ({"If-None-Match": "*"}, {"If-Modified-Since": FUTURE}):
+        assert blog.get(path, headers=headers).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "headers", [{"If-None-Match": "*"}, {"If-Modified-Since": FUTURE}]
+)
+def test_conditionals_still_get_a_304_for_a_page_that_exists(blog, auth, headers):
+    # Not rendered before: the view shows the post exists, then the 304.
+    first = blog.get("/posts/hello", headers=headers)
+    assert first.status_code == 304
+    assert first.headers["ETag"] == etag_of(blog, "/posts/hello")
+    # Now in the page cache: answered before Flask runs.
+    assert blog.get("/posts/hello", headers=headers).status_code == 304
+    auth.login()
+    assert blog.get("/posts/hello", headers=headers).status_code == 304

@@ -7,6 +7,7 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,9 @@ CHECKS = (
     "journal mode",
     "schema",
     "upload folder",
+    "file modes",
     "secret key",
+    "trusted hosts",
     "pool size",
 )
 needs_root = pytest.mark.skipif(
@@ -78,14 +81,16 @@ def verdict(result: Result, check: str) -> str:
 
 
 def test_a_healthy_deployment_passes_every_check(make_app):
-    result = doctor_says(make_app())
+    result = doctor_says(make_app(TRUSTED_HOSTS=["blog.example.org"]))
 
     assert result.exit_code == 0, result.output
     for check in CHECKS:
         assert not verdict(result, check).startswith("FAIL")
     assert verdict(result, "journal mode").startswith("OK journal mode WAL")
     assert verdict(result, "schema").startswith("OK")
-    assert result.output.rstrip().endswith("All 7 checks passed.")
+    assert verdict(result, "file modes").startswith("OK")
+    assert verdict(result, "trusted hosts").startswith("OK")
+    assert result.output.rstrip().endswith("All 9 checks passed.")
 
 
 def test_the_serving_user_can_use_a_folder_it_owns(make_app, server_folder):
@@ -256,6 +261,89 @@ def test_a_generated_key_file_is_fine_for_its_owner(make_app, tmp_path):
 
     line = verdict(result, "secret key")
     assert line == f"OK secret key random, kept in {tmp_path}/instance/secret_key."
+
+
+def test_a_world_readable_database_fails(make_app, tmp_path):
+    app = make_app()
+    database = tmp_path / "blog.db"
+    database.chmod(0o644)
+
+    result = doctor_says(app)
+
+    assert result.exit_code == 1
+    line = verdict(result, "file modes")
+    assert line.startswith(f"FAIL file modes every local user can read {database}")
+    assert "password hashes" in line
+    assert f"fix: chmod o= {database}" in line
+
+
+def test_a_world_readable_wal_settings_or_key_fails(make_app, tmp_path):
+    app = make_app(SECRET_KEY=None)
+    instance = tmp_path / "instance"
+    (instance / "config.py").write_text("SITE_TITLE = 'Mine'\n")
+    (instance / "config.py").chmod(0o644)
+    (instance / "secret_key").chmod(0o604)
+    # A server holds the database open with writes in its WAL, a file SQLite
+    # made with the open mode an older version gave the database.
+    with closing(sqlite3.connect(tmp_path / "blog.db")) as server:
+        with server:
+            server.execute("UPDATE site_state SET version = version + 1")
+        (tmp_path / "blog.db-wal").chmod(0o666)
+        line = verdict(doctor_says(app), "file modes")
+
+    assert line.startswith("FAIL file modes")
+    assert (
+        f"fix: chmod o= {tmp_path}/blog.db-wal {instance}/config.py "
+        f"{instance}/secret_key"
+    ) in line
+
+
+def test_an_open_instance_or_upload_folder_is_a_warning(make_app, tmp_path):
+    uploads = tmp_path / "uploads"
+    uploads.mkdir(mode=0o755)
+    app = make_app(SECRET_KEY=None, UPLOAD_FOLDER=str(uploads))
+    (tmp_path / "instance").chmod(0o755)
+
+    result = doctor_says(app)
+
+    line = verdict(result, "file modes")
+    assert line.startswith("WARN file modes every local user can look into")
+    assert f"fix: chmod o= {tmp_path}/instance {uploads}" in line
+
+
+def test_neither_trusted_hosts_nor_site_url_is_a_warning(make_app):
+    result = doctor_says(make_app())
+
+    assert result.exit_code == 0
+    line = verdict(result, "trusted hosts")
+    assert line.startswith(
+        "WARN trusted hosts neither TRUSTED_HOSTS nor SITE_URL is set"
+    )
+    assert "fix: set SITE_URL = 'https://blog.example.org' and TRUSTED_HOSTS" in line
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"TRUSTED_HOSTS": ["blog.example.org", "localhost"]},
+        {"SITE_URL": "https://blog.example.org"},
+        {"SITE_URL": "https://blog.example.org", "TRUSTED_HOSTS": [".example.org"]},
+    ],
+)
+def test_trusted_hosts_or_site_url_is_enough(make_app, config):
+    line = verdict(doctor_says(make_app(**config)), "trusted hosts")
+    assert line.startswith("OK trusted hosts")
+
+
+def test_a_site_url_outside_trusted_hosts_fails(make_app):
+    app = make_app(SITE_URL="https://blog.example.org", TRUSTED_HOSTS=["localhost"])
+
+    result = doctor_says(app)
+
+    assert result.exit_code == 1
+    line = verdict(result, "trusted hosts")
+    assert line.startswith("FAIL trusted hosts SITE_URL names blog.example.org")
+    assert "fix: add 'blog.example.org' to TRUSTED_HOSTS" in line
 
 
 def test_a_pool_smaller_than_the_thread_count_fails(make_app):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 import stat
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -149,6 +151,92 @@ def test_logging_in_replaces_a_planted_session(app, client, auth):
         assert cookie.permanent
 
 
+# -- trusted host names ----------------------------------------------------------
+
+TRUSTED = ["localhost", "blog.example.org"]
+FORGED = {"Host": "evil.example"}
+
+
+def assert_refused_host(response) -> None:
+    assert response.status_code == 400
+    if response.request.method != "HEAD":
+        text = response.get_data(as_text=True)
+        assert "does not answer to that host name" in text
+        assert "evil.example" not in text
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert "ETag" not in response.headers
+
+
+def test_a_host_outside_trusted_hosts_is_refused_before_the_page_cache(app, site):
+    app.config["TRUSTED_HOSTS"] = TRUSTED
+    reader = app.test_client()
+    page = reader.get("/posts/hello")  # now in the page cache
+    assert page.status_code == 200
+    etag = page.headers["ETag"]
+
+    for headers in (
+        {},
+        {"If-None-Match": etag},
+        {"If-None-Match": "*"},
+        {"If-Modified-Since": page.headers["Last-Modified"]},
+    ):
+        assert_refused_host(reader.get("/posts/hello", headers={**FORGED, **headers}))
+    assert_refused_host(reader.head("/posts/hello", headers=FORGED))
+    assert_refused_host(reader.get("/feed.atom", headers=FORGED))
+    assert_refused_host(reader.get("/static/style.css", headers=FORGED))
+
+
+def test_a_host_outside_trusted_hosts_is_refused_by_the_app_too(app, client, site):
+    app.config["TRUSTED_HOSTS"] = TRUSTED
+    # A logged-in author's pages and every form go past the page cache.
+    assert_refused_host(client.get("/posts/hello", headers=FORGED))
+    assert_refused_host(client.get("/admin/", headers=FORGED))
+    assert_refused_host(client.post("/admin/logout", headers=FORGED))
+    assert client.get("/admin/").status_code == 200
+
+
+def test_a_trusted_host_is_served_and_named_in_the_page(app, site):
+    app.config["TRUSTED_HOSTS"] = TRUSTED
+    reader = app.test_client()
+    page = reader.get("/posts/hello", headers={"Host": "blog.example.org:8000"})
+    assert page.status_code == 200
+    assert "http://blog.example.org:8000/posts/hello" in page.get_data(as_text=True)
+    assert reader.get("/posts/hello").status_code == 200
+
+
+def test_trusted_hosts_can_come_from_the_environment(tmp_path, monkeypatch):
+    # As `make run` passes them: flask parses FLASK_ variables as JSON.
+    monkeypatch.setenv("FLASK_TRUSTED_HOSTS", '["127.0.0.1", "localhost"]')
+    app = create_app(
+        {"DATABASE_URL": f"sqlite:///{tmp_path / 'blog.db'}", "SECRET_KEY": "x"}
+    )
+    assert app.config["TRUSTED_HOSTS"] == ["127.0.0.1", "localhost"]
+    assert_refused_host(app.test_client().get("/", headers=FORGED))
+
+
+@pytest.mark.parametrize(
+    ("host", "trusted"),
+    [
+        ("127.0.0.1", ["127.0.0.1", "localhost"]),
+        ("192.168.1.20", ["127.0.0.1", "192.168.1.20", "localhost"]),
+        ("0.0.0.0", ["127.0.0.1", "localhost"]),
+    ],
+)
+def test_make_run_and_dev_trust_only_the_hosts_they_serve(host, trusted):
+    for target in ("run", "dev"):
+        commands = subprocess.run(
+            ["make", "-n", target, f"HOST={host}"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        match = re.search(r"^FLASK_TRUSTED_HOSTS='([^']*)' \S+", commands, re.M)
+        assert match, commands
+        assert json.loads(match.group(1)) == trusted
+
+
 # -- the secret key ------------------------------------------------------------------
 
 
@@ -166,5 +254,7 @@ def test_the_secret_key_is_random_and_kept_in_the_instance_folder(
     assert re.fullmatch(r"[0-9a-f]{64}", first.secret_key)
     assert key_file.read_text().strip() == first.secret_key
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    # The folder holds the settings and often the database: no access for others.
+    assert stat.S_IMODE((tmp_path / "one").stat().st_mode) & 0o007 == 0
     assert app_in(tmp_path / "one").secret_key == first.secret_key
     assert app_in(tmp_path / "two").secret_key != first.secret_key
