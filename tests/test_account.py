@@ -81,7 +81,7 @@ def test_a_refused_change_keeps_the_old_password(
     response = change(auth, **fields)
     assert response.status_code == 400
     html = response.get_data(as_text=True)
-    assert f'<p class="error" id="{field}-error">' in html
+    assert f'<span class="error" id="{field}-error">' in html
     assert message in html
     assert f'id="{field}"' in html and 'aria-invalid="true"' in html
     auth.logout()
@@ -165,7 +165,7 @@ def test_the_last_owner_cannot_be_demoted_on_the_page(app, auth, bob):
     response = set_role(auth, 1, AUTHOR)
     assert response.status_code == 400
     html = response.get_data(as_text=True)
-    assert '<p class="error" id="role-1-error">alice is the only owner' in html
+    assert '<span class="error" id="role-1-error">alice is the only owner' in html
     assert re.search(
         r"id=\"role-1\" name=\"role\"\s*aria-describedby=\"role-1-error\"", html
     )
@@ -246,7 +246,7 @@ def test_a_refused_new_author_is_not_added(app, auth, fields, field, message):
     response = add(auth, **fields)
     assert response.status_code == 400
     html = response.get_data(as_text=True)
-    assert f'<p class="error" id="{field}-error">{message}' in html
+    assert f'<span class="error" id="{field}-error">{message}' in html
     described = re.search(f'id="{field}"[^>]*aria-describedby="([^"]*)"', html)
     assert f"{field}-error" in described.group(1).split()
     assert names(app) == ["alice"]
