@@ -228,19 +228,18 @@ def init_db(app: Flask | None = None, engine: Engine | None = None) -> None:
 
     :param engine: a database other than the app's, such as a backup's copy.
     """
-    from . import caching, models, search
+    from . import caching, models, search  # noqa: F401 - models registers tables
 
     engine = engine or get_engine(app)
     Base.metadata.create_all(engine)
     upgrade_schema(engine)
     # What create_all cannot make: the site's state row and the full-text
-    # index (a virtual table), filled for posts written before it existed;
-    # and an owner for a database from before roles, whose authors all
-    # became plain authors when the column was added.
+    # index (a virtual table), filled for posts written before it existed.
     with engine.begin() as connection:
+        # A database from before roles has only plain authors: keep an owner.
+        models.ensure_owner(connection)
         caching.create_state(connection)
         search.create_index(connection)
-        models.ensure_owner(connection)
 
 
 def upgrade_schema(engine: Engine) -> list[str]:
