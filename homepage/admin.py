@@ -23,26 +23,43 @@ def find_post(post_id: int) -> Post | None:
 
 
 def get_post(post_id: int) -> Post:
-    """Return the post with ``post_id``.
+    """Return the post with ``post_id`` if the logged-in author may work on it.
 
     :raise 404: when there is none.
+    :raise 403: when it is someone else's and the author's role allows only
+        their own.
     """
     post = find_post(post_id)
     if post is None:
         abort(404)
+    return require_may_change(post)
+
+
+def require_may_change(post: Post) -> Post:
+    """Return ``post`` if the logged-in author may work on it.
+
+    :raise 403: when they may not.
+    """
+    # 403 rather than 404: post numbers are no secret in the admin, and
+    # "not yours" tells an author why a link from a colleague fails.
+    author = current_author()
+    if author is None or not author.may_change(post.author_id):
+        abort(403)
     return post
 
 
 @bp.get("/")
 @login_required
 def index():
-    """List every post, newest first, with its status."""
-    all_posts = session.scalars(
-        select(Post)
-        .options(joinedload(Post.author))
-        .order_by(Post.created_at.desc(), Post.id.desc())
+    """List the posts the author may work on, newest first, with their status."""
+    query = select(Post).options(joinedload(Post.author))
+    author = current_author()
+    if not author.sees_all:
+        query = query.where(Post.author_id == author.id)
+    listed = session.scalars(
+        query.order_by(Post.created_at.desc(), Post.id.desc())
     ).all()
-    return render_template("admin/index.html", posts=all_posts)
+    return render_template("admin/index.html", posts=listed, author=author)
 
 
 @bp.route("/posts/new", methods=["GET", "POST"])
@@ -100,6 +117,8 @@ def _write(form: posts.PostForm, post: Post | None) -> Post:
         post = find_post(post.id)
         if post is None:
             abort(404)
+        # Again under the lock: the author's role may have changed meanwhile.
+        require_may_change(post)
     # Checked again under the lock: another save may have taken the slug
     # since the form was validated.
     if form.slug and posts.slug_taken(form.slug, post):
@@ -110,6 +129,8 @@ def _write(form: posts.PostForm, post: Post | None) -> Post:
     if post.id is not None:
         revisions.keep(post, form)
     posts.apply_form(post, form)
+    # The byline (post.author) stays; this records who saved this version.
+    post.updated_by = current_author()
     session.flush()
     posts.delete_orphan_tags()
     return post

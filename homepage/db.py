@@ -269,6 +269,8 @@ def init_db(app: Flask | None = None, engine: Engine | None = None) -> None:
     # What create_all cannot make: the site's state row and the full-text
     # index (a virtual table), filled for posts written before it existed.
     with engine.begin() as connection:
+        # A database from before roles has only plain authors: keep an owner.
+        models.ensure_owner(connection)
         caching.create_state(connection)
         search.create_index(connection)
     # Images stored before uploads were stripped of their metadata; only the

@@ -233,13 +233,18 @@ def shown_in(name: str) -> list[tuple[int, str]]:
 
 
 def get_image(image_id: int) -> Image:
-    """Return the image with ``image_id``.
+    """Return the image with ``image_id`` if the logged-in author may manage it.
 
     :raise 404: when there is none.
+    :raise 403: when someone else uploaded it and the author's role allows
+        only their own.
     """
     image = session.get(Image, image_id)
     if image is None:
         abort(404)
+    author = current_author()
+    if author is None or not author.may_change(image.author_id):
+        abort(403)
     return image
 
 
@@ -270,16 +275,26 @@ def media(name: str):
 
 
 def _render_index(error: str = "", status: int = 200, alt: str = ""):
-    """Render the list of images, with an upload error if there is one."""
+    """Render the images the author may manage, with an upload error if any."""
+    query = select(Image).options(joinedload(Image.author))
+    author = current_author()
+    if not author.sees_all:
+        query = query.where(Image.author_id == author.id)
     images = session.scalars(
-        select(Image)
-        .options(joinedload(Image.author))
-        .order_by(Image.created_at.desc(), Image.id.desc())
+        query.order_by(Image.created_at.desc(), Image.id.desc())
     ).all()
+    # An author's image may be shown in a colleague's post; its title is
+    # listed, but linked only when the author may open that post.
+    editable = None
+    if not author.sees_all:
+        editable = set(
+            session.scalars(select(Post.id).where(Post.author_id == author.id))
+        )
     return render_template(
         "admin/images.html",
         images=images,
         used=usage(),
+        editable=editable,
         error=error,
         alt=alt,
         markdown_for=markdown_for,
@@ -289,7 +304,7 @@ def _render_index(error: str = "", status: int = 200, alt: str = ""):
 @bp.get("/admin/images/")
 @login_required
 def index():
-    """List the uploaded images, which posts use them, and an upload form."""
+    """List the author's uploaded images, which posts use them, and an upload form."""
     return _render_index()
 
 

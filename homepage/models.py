@@ -17,8 +17,12 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
+    select,
+    update,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from .db import Base
 
@@ -31,6 +35,13 @@ STATUSES = (DRAFT, PUBLISHED)
 POST = "post"
 PAGE = "page"
 KINDS = (POST, PAGE)
+
+#: An owner does everything, including managing authors and their roles; an
+#: editor works on every post and image; an author only on their own.
+OWNER = "owner"
+EDITOR = "editor"
+AUTHOR = "author"
+ROLES = (OWNER, EDITOR, AUTHOR)
 
 
 def utcnow() -> datetime:
@@ -81,11 +92,76 @@ class Author(Base):
     username: Mapped[str] = mapped_column(String(80), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: One of ROLES. The constant default is what upgrade_schema gives the
+    #: authors of an older database; ensure_owner then makes the oldest the
+    #: owner, so an upgrade never locks the site's owner out.
+    role: Mapped[str] = mapped_column(String(16), default=AUTHOR)
 
-    posts: Mapped[list[Post]] = relationship(back_populates="author")
+    posts: Mapped[list[Post]] = relationship(
+        back_populates="author", foreign_keys="Post.author_id"
+    )
+
+    @property
+    def is_owner(self) -> bool:
+        """Tell whether the author may manage authors and their roles."""
+        return self.role == OWNER
+
+    @property
+    def sees_all(self) -> bool:
+        """Tell whether the author may work on every post and image."""
+        # Anything but a known role counts as the least one.
+        return self.role in (OWNER, EDITOR)
+
+    def may_change(self, owner_id: int | None) -> bool:
+        """Tell whether the author may work on what ``owner_id`` wrote or uploaded."""
+        return self.sees_all or (owner_id is not None and owner_id == self.id)
 
     def __repr__(self) -> str:
-        return f"<Author {self.id} {self.username!r}>"
+        return f"<Author {self.id} {self.username!r} {self.role}>"
+
+
+class LastOwner(Exception):
+    """A change that would leave the site without an owner."""
+
+
+def set_role(db_session: Session, author: Author, role: str) -> None:
+    """Give ``author`` the ``role``; call inside the transaction that commits it.
+
+    :raise ValueError: when ``role`` is not one of ROLES.
+    :raise LastOwner: when ``author`` is the only owner and would stop being one.
+    """
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    if author.role == OWNER and role != OWNER:
+        owners = db_session.execute(
+            select(func.count(Author.id)).where(Author.role == OWNER)
+        ).scalar_one()
+        if owners <= 1:
+            raise LastOwner(
+                f"{author.username} is the only owner; make another author owner first."
+            )
+    author.role = role
+
+
+def ensure_owner(connection: Connection) -> str | None:
+    """Make the oldest author the owner when authors exist but no owner does.
+
+    A database from before roles gains the column with every author an
+    "author"; this gives it back an owner. Returns the promoted name, if any.
+    """
+    if connection.execute(
+        select(Author.id).where(Author.role == OWNER).limit(1)
+    ).first():
+        return None
+    oldest = connection.execute(
+        select(Author.id, Author.username)
+        .order_by(Author.created_at, Author.id)
+        .limit(1)
+    ).first()
+    if oldest is None:
+        return None
+    connection.execute(update(Author).where(Author.id == oldest.id).values(role=OWNER))
+    return oldest.username
 
 
 class Tag(Base):
@@ -129,6 +205,7 @@ class Post(Base):
     summary_html: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default=DRAFT)
     kind: Mapped[str] = mapped_column(String(16), default=POST, server_default=POST)
+    #: The byline: who wrote the post. Editing never changes it.
     author_id: Mapped[int] = mapped_column(
         ForeignKey("authors.id", ondelete="RESTRICT"), index=True
     )
@@ -136,11 +213,19 @@ class Post(Base):
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, onupdate=utcnow
     )
+    #: Who saved the current version (an editor, say); None from the CLI and
+    #: for posts saved before this was recorded.
+    updated_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("authors.id", ondelete="SET NULL")
+    )
     #: Readers see a published post only once this moment has passed, so a
     #: future date schedules it without any background job.
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    author: Mapped[Author] = relationship(back_populates="posts")
+    author: Mapped[Author] = relationship(
+        back_populates="posts", foreign_keys=[author_id]
+    )
+    updated_by: Mapped[Author | None] = relationship(foreign_keys=[updated_by_id])
     tags: Mapped[list[Tag]] = relationship(
         secondary=post_tags, back_populates="posts", order_by=Tag.name
     )
@@ -228,12 +313,17 @@ class Revision(Base):
     tags: Mapped[str] = mapped_column(Text, default="")
     #: When this version was written (the post's ``updated_at`` back then).
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Who had saved this version (the post's ``updated_by`` back then).
+    saved_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("authors.id", ondelete="SET NULL")
+    )
     #: Who was logged in when this version was replaced; None from the CLI.
     replaced_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("authors.id", ondelete="SET NULL")
     )
 
-    replaced_by: Mapped[Author | None] = relationship()
+    saved_by: Mapped[Author | None] = relationship(foreign_keys=[saved_by_id])
+    replaced_by: Mapped[Author | None] = relationship(foreign_keys=[replaced_by_id])
 
     def __repr__(self) -> str:
         return f"<Revision {self.post_id}#{self.number}>"

@@ -52,6 +52,7 @@ def keep(post: Post, form: posts.PostForm) -> Revision | None:
         summary=post.summary,
         tags=_tags_text(post),
         created_at=post.updated_at,
+        saved_by_id=post.updated_by_id,
         replaced_by=current_author(),
     )
     session.add(revision)
@@ -65,7 +66,7 @@ class Listed:
     number: int
     created_at: datetime
     size: int
-    replaced_by: str | None
+    saved_by: str | None
 
 
 @bp.app_template_global("post_revisions")
@@ -82,7 +83,7 @@ def list_revisions(post: Post) -> list[Listed]:
             func.length(cast(Revision.body, LargeBinary)),
             Author.username,
         )
-        .outerjoin(Author, Author.id == Revision.replaced_by_id)
+        .outerjoin(Author, Author.id == Revision.saved_by_id)
         .where(Revision.post_id == post.id)
         .order_by(Revision.number.desc())
     ).all()
@@ -196,6 +197,7 @@ def restore(post_id: int, number: int):
         form.publish_at = post.published_at
         keep(post, form)
         posts.apply_form(post, form)
+        post.updated_by = current_author()
         session.flush()
         posts.delete_orphan_tags()
     flash(f"Restored version {number}; the text it replaced is kept as a version too.")

@@ -16,6 +16,9 @@ from werkzeug.serving import make_server
 from homepage import create_app
 from homepage.cli import create_author
 from homepage.db import init_db
+from homepage.models import AUTHOR, OWNER
+
+from .authors_support import OTHER_PASSWORD, add_author
 
 PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -48,7 +51,7 @@ def cheap_password_hashes(request, monkeypatch):
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[Flask]:
-    """Return an app on its own database file, with one author, "alice"."""
+    """Return an app on its own database file, with its owner, "alice"."""
     app = create_app(
         {
             "TESTING": True,
@@ -59,8 +62,14 @@ def app(tmp_path: Path) -> Iterator[Flask]:
     )
     with app.app_context():
         init_db()
-        create_author("alice", PASSWORD)
+        create_author("alice", PASSWORD, OWNER)
     yield app
+
+
+@pytest.fixture
+def bob(app: Flask) -> str:
+    """Add "bob", an author who may work on his own posts and images only."""
+    return add_author(app, "bob", AUTHOR)
 
 
 @pytest.fixture
@@ -92,6 +101,17 @@ class AuthActions:
                 **extra,
             },
         )
+
+    def login_as(self, username: str, password: str = OTHER_PASSWORD):
+        """Log out whoever is logged in, then log in as ``username``.
+
+        The password defaults to that of the authors tests add besides alice.
+        """
+        if self._client.get("/admin/login").status_code == 302:
+            self.logout()
+        response = self.login(username, password)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return response
 
     def logout(self):
         return self._client.post(

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import io
+import sqlite3
+from contextlib import closing
+
 import pytest
+from PIL import Image as PILImage
 from sqlalchemy import func, select
 
-from homepage.db import session
-from homepage.models import Post, Tag
+from homepage import posts
+from homepage.db import session, sqlite_path
+from homepage.models import EDITOR, Post, Tag
+
+from .authors_support import add_author, everything
 
 
 def count(app, model) -> int:
@@ -236,3 +244,137 @@ def test_enter_in_a_field_saves_the_post(client, logged_in):
     form = form[: form.index("</form>")]
     first_button = form[form.index('<button type="submit"') :].split(">", 1)[0]
     assert 'value="save"' in first_button
+
+
+# -- several authors ----------------------------------------------------------
+
+
+def png() -> bytes:
+    """Return a small real PNG."""
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (4, 3), (30, 120, 30)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def save_form(title: str = "Alice writes", **fields) -> dict:
+    """Return the post form's fields for a save of post 1."""
+    return {
+        "title": title,
+        "body": f"The body of {title}.",
+        "tags": "",
+        "status": "draft",
+        "action": "save",
+        **fields,
+    }
+
+
+@pytest.fixture
+def alices_work(app, auth):
+    """Let alice write a draft (post 1) with one earlier version and upload an
+    image (image 1), then log out."""
+    auth.login()
+    assert auth.create_post("Alice writes", status="draft").status_code == 302
+    changed = save_form(body="Her second thought.")
+    assert auth.post_form("/admin/posts/1/edit", **changed).status_code == 302
+    uploaded = auth.post_form("/admin/images/", image=(io.BytesIO(png()), "a.png"))
+    assert uploaded.status_code == 302
+    auth.logout()
+
+
+def test_an_author_lists_only_their_own_posts(client, auth, alices_work, bob):
+    auth.login_as(bob)
+    auth.create_post("Bob writes")
+    listing = client.get("/admin/").get_data(as_text=True)
+    assert "Bob writes" in listing
+    assert "Alice writes" not in listing
+    assert "/admin/posts/1/" not in listing
+    # Everything listed is his, so no column names its author.
+    assert '<th scope="col">Author</th>' not in listing
+
+
+#: Every way into another author's post or image, as (method, path, fields).
+OTHERS_WORK = {
+    "edit form": ("get", "/admin/posts/1/edit", None),
+    "save": ("post", "/admin/posts/1/edit", save_form(body="Bob was here.")),
+    "publish": ("post", "/admin/posts/1/edit", save_form(status="published")),
+    "preview": ("post", "/admin/posts/1/edit", save_form(action="preview")),
+    "delete": ("post", "/admin/posts/1/delete", {}),
+    "version": ("get", "/admin/posts/1/revisions/1", None),
+    "restore": ("post", "/admin/posts/1/revisions/1/restore", {}),
+    "upload into post": ("post", "/admin/posts/1/image", "an image"),
+    "delete image": ("post", "/admin/images/1/delete", {}),
+}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "fields"), OTHERS_WORK.values(), ids=OTHERS_WORK.keys()
+)
+def test_an_author_cannot_touch_another_authors_work(
+    app, client, auth, alices_work, bob, method, path, fields
+):
+    auth.login_as(bob)
+    before = everything(app)
+    if method == "get":
+        response = client.get(path)
+    else:
+        if fields == "an image":
+            fields = {**save_form(), "image": (io.BytesIO(png()), "b.png")}
+        response = auth.post_form(path, **fields)
+    assert response.status_code == 403
+    assert "Alice writes" not in response.get_data(as_text=True)
+    assert everything(app) == before
+
+
+def test_an_author_gets_404_for_what_does_not_exist(client, auth, bob):
+    auth.login_as(bob)
+    assert client.get("/admin/posts/99/edit").status_code == 404
+    assert auth.post_form("/admin/posts/99/delete").status_code == 404
+    assert auth.post_form("/admin/images/99/delete").status_code == 404
+
+
+def test_an_author_works_on_their_own_posts(app, client, auth, bob):
+    auth.login_as(bob)
+    assert auth.create_post("Mine", status="draft").status_code == 302
+    assert client.get("/admin/posts/1/edit").status_code == 200
+    changed = save_form("Mine", body="Changed.", status="published")
+    assert auth.post_form("/admin/posts/1/edit", **changed).status_code == 302
+    assert client.get("/admin/posts/1/revisions/1").status_code == 200
+    restored = auth.post_form("/admin/posts/1/revisions/1/restore")
+    assert restored.status_code == 302
+    into_post = {**changed, "image": (io.BytesIO(png()), "b.png")}
+    assert auth.post_form("/admin/posts/1/image", **into_post).status_code == 200
+    assert auth.post_form("/admin/posts/1/delete").status_code == 302
+    assert count(app, Post) == 0
+
+
+def test_an_editor_edits_anyones_post_and_the_byline_stays(
+    app, client, auth, alices_work
+):
+    auth.login_as(add_author(app, "erin", EDITOR))
+    listing = client.get("/admin/").get_data(as_text=True)
+    assert "Alice writes" in listing and "<td>alice</td>" in listing
+    published = save_form(body="Tidied by the editor.", status="published")
+    assert auth.post_form("/admin/posts/1/edit", **published).status_code == 302
+    post = get_post(app, id=1)
+    assert (post.author_id, post.body) == (1, "Tidied by the editor.")
+    assert "by alice" in client.get("/posts/alice-writes").get_data(as_text=True)
+    page = client.get("/admin/posts/1/edit").get_data(as_text=True)
+    assert "The current text was saved by erin; the byline stays alice." in page
+
+
+def test_a_role_taken_away_during_a_save_stops_it(app, auth, alices_work, monkeypatch):
+    auth.login_as(add_author(app, "erin", EDITOR))
+    validate = posts.PostForm.validate
+
+    def demoted_while_rendering(form, post=None):
+        # The owner's request, on its own connection, between erin's first
+        # check and her write.
+        with closing(sqlite3.connect(sqlite_path(app.config["DATABASE_URL"]))) as db:
+            db.execute("UPDATE authors SET role = 'author' WHERE username = 'erin'")
+            db.commit()
+        return validate(form, post)
+
+    monkeypatch.setattr(posts.PostForm, "validate", demoted_while_rendering)
+    response = auth.post_form("/admin/posts/1/edit", **save_form(body="Too late."))
+    assert response.status_code == 403
+    assert get_post(app, id=1).body == "Her second thought."

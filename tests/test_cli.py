@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
+
+import pytest
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
 
-from homepage.db import get_engine, session
-from homepage.models import Author, Post
+from homepage.db import get_engine, session, sqlite_path
+from homepage.models import AUTHOR, EDITOR, OWNER, Author, Post
+
+from .authors_support import OTHER_PASSWORD, add_author, everything, role_of
 
 
 def authors(app) -> dict[str, str]:
@@ -81,6 +87,7 @@ def test_first_run_creates_one_author_once(tmp_path, auth):
     assert "user name: admin" in result.output
     password = result.output.split("password:")[1].split()[0]
     assert check_password_hash(authors(app)["admin"], password)
+    assert role_of(app, "admin") == OWNER
     again = runner.invoke(args=["first-run"])
     assert "already exists" in again.output
     assert "password:" not in again.output
@@ -106,3 +113,143 @@ def test_init_db_upgrades_an_older_database(app, runner, auth):
         post = session.scalars(select(Post)).one()
         assert (post.title, post.kind) == ("From the old days", "post")
     assert app.test_client().get("/posts/from-the-old-days").status_code == 200
+
+
+# -- roles ---------------------------------------------------------------------
+
+
+def add_with_role(runner, name: str, *options: str):
+    """Run add-author with the password on standard input."""
+    return runner.invoke(
+        args=["add-author", name, "--password-stdin", *options],
+        input=f"{OTHER_PASSWORD}\n",
+    )
+
+
+def test_add_author_gives_the_role_asked_for(app, runner):
+    result = add_with_role(runner, "erin", "--role", "editor")
+    assert result.exit_code == 0, result.output
+    assert "Created editor 'erin'." in result.output
+    assert add_with_role(runner, "bob").exit_code == 0
+    assert (role_of(app, "erin"), role_of(app, "bob")) == (EDITOR, AUTHOR)
+    refused = add_with_role(runner, "mallory", "--role", "admin")
+    assert refused.exit_code == 2
+    assert "'admin' is not one of 'owner', 'editor', 'author'" in refused.output
+    assert "mallory" not in authors(app)
+
+
+def test_the_first_author_of_a_site_owns_it(tmp_path):
+    from homepage import create_app
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "x",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}",
+        }
+    )
+    result = add_with_role(app.test_cli_runner(), "solo")
+    assert result.exit_code == 0, result.output
+    assert "The site had no owner, so this author owns it." in result.output
+    assert role_of(app, "solo") == OWNER
+
+
+def test_set_role_changes_an_authors_role(app, runner, client, auth, bob):
+    result = runner.invoke(args=["set-role", "bob", "editor"])
+    assert result.exit_code == 0, result.output
+    assert "bob is now editor." in result.output
+    assert role_of(app, "bob") == EDITOR
+    auth.login()
+    auth.create_post("Alice writes", status="draft")
+    auth.login_as(bob)
+    assert "Alice writes" in client.get("/admin/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("role", [EDITOR, AUTHOR])
+def test_set_role_refuses_to_remove_the_last_owner(app, runner, bob, role):
+    before = everything(app)
+    result = runner.invoke(args=["set-role", "alice", role])
+    assert result.exit_code == 1
+    assert "alice is the only owner; make another author owner first." in (
+        result.output
+    )
+    assert everything(app) == before
+    assert runner.invoke(args=["set-role", "bob", "owner"]).exit_code == 0
+    assert runner.invoke(args=["set-role", "alice", role]).exit_code == 0
+    assert role_of(app, "alice") == role
+
+
+def test_set_role_refuses_unknown_authors_and_roles(app, runner):
+    before = everything(app)
+    result = runner.invoke(args=["set-role", "nobody", "editor"])
+    assert result.exit_code == 1
+    assert "There is no author called 'nobody'." in result.output
+    assert runner.invoke(args=["set-role", "alice", "root"]).exit_code == 2
+    assert everything(app) == before
+
+
+def as_before_roles(app) -> None:
+    """Rebuild the tables without the columns roles added, as older versions had."""
+    get_engine(app).dispose()
+    path = sqlite_path(app.config["DATABASE_URL"])
+    # A plain connection: foreign keys stay off while tables are swapped.
+    with closing(sqlite3.connect(path)) as conn:
+        for table, column in [
+            ("authors", "role"),
+            ("posts", "updated_by_id"),
+            ("revisions", "saved_by_id"),
+        ]:
+            (ddl,) = conn.execute(
+                "SELECT sql FROM sqlite_master WHERE name = ?", (table,)
+            ).fetchone()
+            # The DDL names one column or constraint per line.
+            lines = ddl.strip().splitlines()
+            body = [line.strip().rstrip(",") for line in lines[1:-1]]
+            body = [line for line in body if line and column not in line]
+            conn.execute("CREATE TABLE old (\n" + ",\n".join(body) + "\n)")
+            kept = [row[1] for row in conn.execute("PRAGMA table_info(old)")]
+            names = ", ".join(kept)
+            conn.execute(f"INSERT INTO old ({names}) SELECT {names} FROM {table}")
+            conn.execute(f"DROP TABLE {table}")
+            conn.execute(f"ALTER TABLE old RENAME TO {table}")
+        conn.commit()
+
+
+def test_an_upgraded_database_keeps_its_oldest_author_as_owner(
+    app, client, runner, auth
+):
+    add_author(app, "bob")
+    add_author(app, "carol")
+    auth.login()
+    auth.create_post("Before roles", body="First words.")
+    assert (
+        auth.post_form(
+            "/admin/posts/1/edit",
+            title="Before roles",
+            body="Second words.",
+            status="published",
+            action="save",
+        ).status_code
+        == 302
+    )
+    auth.logout()
+    as_before_roles(app)
+    result = runner.invoke(args=["init-db"])
+    assert result.exit_code == 0, result.output
+    assert [role_of(app, name) for name in ("alice", "bob", "carol")] == [
+        OWNER,
+        AUTHOR,
+        AUTHOR,
+    ]
+    # The owner still manages the others, and old versions are still listed.
+    auth.login()
+    assert (
+        auth.post_form("/admin/account/authors/2/role", role="editor").status_code
+        == 302
+    )
+    assert role_of(app, "bob") == EDITOR
+    page = client.get("/admin/posts/1/edit").get_data(as_text=True)
+    assert "<td>1</td>" in page and "<td>—</td>" in page
+    # Running it again promotes no one else.
+    assert runner.invoke(args=["init-db"]).exit_code == 0
+    assert role_of(app, "carol") == AUTHOR

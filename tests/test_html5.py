@@ -81,7 +81,22 @@ def test_every_page_is_valid_html5(app, client, auth, tmp_path):
         "admin-invalid": auth.create_post("", published_at="never", kind="poem"),
         "admin-preview": auth.create_post("Preview", body=RICH_BODY, action="preview"),
         "index-logged-in": client.get("/"),
+        "account-owner": client.get("/admin/account/"),
+        "account-errors": auth.post_form(
+            "/admin/account/authors", author_username="", author_password="short"
+        ),
+        "account-role-error": auth.post_form(
+            "/admin/account/authors/1/role", role="author"
+        ),
+        "account-created": auth.post_form(
+            "/admin/account/authors", author_username="bob", author_role="author"
+        ),
     }
+    auth.post_form(
+        "/admin/posts/1/edit", title="Rich post", body="Changed.", status="draft"
+    )
+    pages["admin-edit-versions"] = client.get("/admin/posts/1/edit")
+    pages["admin-version"] = client.get("/admin/posts/1/revisions/1")
     auth.logout()
     reader_paths = {
         "index": "/",

@@ -324,6 +324,38 @@ def test_the_images_page_lists_uploads_with_their_markdown(app, client, author):
     assert re.search(r'value="!\[\]\(/media/[0-9a-f]{32}\.png\)"', page)
 
 
+def test_an_author_lists_and_deletes_only_their_own_images(app, client, auth, bob):
+    auth.login()
+    upload(auth, picture(), "alices.png")
+    auth.login_as(bob)
+    upload(auth, picture("JPEG"), "bobs.jpg")
+    page = client.get("/admin/images/").get_data(as_text=True)
+    assert "bobs.jpg" in page
+    assert "alices.png" not in page and "/admin/images/1/delete" not in page
+    assert auth.post_form("/admin/images/1/delete").status_code == 403
+    assert auth.post_form("/admin/images/2/delete").status_code == 302
+    rows, files = stored(app)
+    assert rows == 1 and len(files) == 1
+
+
+def test_an_author_sees_which_posts_show_their_image_but_links_only_theirs(
+    app, client, auth, bob
+):
+    auth.login_as(bob)
+    upload(auth, picture(), "bobs.png")
+    with app.app_context():
+        name = session.scalars(select(Image.name)).one()
+    auth.create_post("Bob shows it", body=f"![it](/media/{name})")
+    auth.logout()
+    auth.login()
+    auth.create_post("Alice shows it too", body=f"![it](/media/{name})")
+    auth.login_as(bob)
+    page = client.get("/admin/images/").get_data(as_text=True)
+    assert '<a href="/admin/posts/1/edit">Bob shows it</a>' in page
+    assert "“Alice shows it too”" in page
+    assert "/admin/posts/2/edit" not in page
+
+
 def _mutate(data: bytes, edits: list[tuple[int, int]], cut: int) -> bytes:
     """Overwrite bytes of ``data`` at the given offsets, then cut it short."""
     buffer = bytearray(data)

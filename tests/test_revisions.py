@@ -12,9 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from homepage.db import get_engine, session
-from homepage.models import Post, Revision
+from homepage.models import EDITOR, Post, Revision
 
-from .conftest import csrf_from, logged_in_browser
+from .authors_support import add_author
+from .conftest import PASSWORD, csrf_from, logged_in_browser
 
 
 def edit(auth, post_id: int = 1, **fields):
@@ -225,3 +226,32 @@ def test_racing_saves_of_one_post_get_distinct_numbers(app, server, auth, post):
     assert re.fullmatch(r"writer \d, save \d", current)
     assert current not in bodies
     assert get_engine(app).pool.checkedout() == 0
+
+
+def saved_by_column(html: str) -> dict[int, str]:
+    """Map each version number in the list on the edit page to its "Saved by"."""
+    assert '<th scope="col">Saved by</th>' in html
+    rows = re.findall(
+        r"<tr>\s*<td>(\d+)</td>\s*<td><time[^>]*>[^<]*</time></td>"
+        r"\s*<td>[^<]*</td>\s*<td>([^<]*)</td>",
+        html,
+    )
+    return {int(number): name for number, name in rows}
+
+
+def test_each_version_records_who_saved_it(app, client, auth, post):
+    erin = add_author(app, "erin", EDITOR)
+    auth.login_as(erin)
+    assert edit(auth, body="The editor's words.").status_code == 302
+    auth.login_as("alice", PASSWORD)
+    assert edit(auth, body="Alice's answer.").status_code == 302
+    kept = revisions(app)
+    page = client.get("/admin/posts/1/edit").get_data(as_text=True)
+    # Version 1 is alice's first text, version 2 what erin saved over it.
+    assert saved_by_column(page) == {2: "erin", 1: "alice"}
+    assert "The current text was saved by alice." in page
+    assert [r.body for r in kept] == ["The body of Hello.", "The editor's words."]
+    version = client.get("/admin/posts/1/revisions/2").get_data(as_text=True)
+    assert "UTC</time> by erin; replaced by alice." in version
+    with app.app_context():
+        assert session.get(Post, 1).author.username == "alice"
