@@ -330,8 +330,14 @@ def upload():
 @login_required
 def upload_into_post(post_id: int | None = None):
     """Upload an image from the post form and add it to the body, unsaved."""
-    post = admin.get_post(post_id) if post_id is not None else None
     form = posts.PostForm.from_request(request.form)
+    post = None
+    if post_id is not None:
+        post = admin.find_post(post_id)
+        if post is None:
+            # Nothing is stored for a post that is gone; the text stays.
+            return admin.render_deleted(form)
+        admin.require_may_change(post)
     alt = request.form.get("image_alt", "")
     try:
         image = store(request.files.get("image"))

@@ -221,6 +221,10 @@ class Post(Base):
     #: Readers see a published post only once this moment has passed, so a
     #: future date schedules it without any background job.
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: 1 when created, one more on every save that changes the post: an edit
+    #: form sends the version it was opened at, so that a save over a newer
+    #: one is caught instead of undoing it.
+    version: Mapped[int] = mapped_column(Integer, default=1)
 
     author: Mapped[Author] = relationship(
         back_populates="posts", foreign_keys=[author_id]
@@ -321,6 +325,11 @@ class Revision(Base):
     replaced_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("authors.id", ondelete="SET NULL")
     )
+
+    #: The post's version that had this text; 0 when kept before posts had
+    #: versions. The text at version v is that of the earliest revision with a
+    #: version of v or more, or the post's own when there is none.
+    version: Mapped[int] = mapped_column(Integer, default=0)
 
     saved_by: Mapped[Author | None] = relationship(foreign_keys=[saved_by_id])
     replaced_by: Mapped[Author | None] = relationship(foreign_keys=[replaced_by_id])

@@ -41,6 +41,8 @@ _DOT_TAGS = frozenset({".", ".."})
 _SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 # What an <input type="datetime-local"> sends: minutes, or seconds if typed.
 _DATETIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?")
+# A post's version as the edit form sends it: ASCII digits, bounded.
+_VERSION_RE = re.compile(r"[1-9][0-9]{0,17}")
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 
 
@@ -57,6 +59,9 @@ class PostForm:
     kind: str = POST
     #: The publish date as typed (UTC), empty for "when first published".
     published_at: str = ""
+    #: The version of the post the form was opened at; None for a new post, or
+    #: when an edit form sent none or a malformed one.
+    version: int | None = None
     errors: dict[str, str] = field(default_factory=dict)
     #: ``published_at`` parsed by :meth:`validate`.
     publish_at: datetime | None = None
@@ -77,6 +82,7 @@ class PostForm:
             status=form.get("status", ""),
             kind=form.get("kind", POST),
             published_at=form.get("published_at", ""),
+            version=parse_version(form.get("version", "")),
         )
 
     @classmethod
@@ -93,6 +99,7 @@ class PostForm:
             published_at=(
                 post.published_at.strftime(DATETIME_FORMAT) if post.published_at else ""
             ),
+            version=post.version,
         )
 
     def tag_names(self) -> list[str]:
@@ -107,6 +114,11 @@ class PostForm:
     def validate(self, post: Post | None = None) -> bool:
         """Check every field, recording one message per bad field."""
         self.errors.clear()
+        if post is not None and self.version is None:
+            self.errors["version"] = (
+                "The form did not say which version of the post it was opened "
+                "at, so saving it could undo someone else's changes."
+            )
         self.title = self.title.strip()
         self.slug = self.slug.strip()
         self.summary = self.summary.strip()
@@ -186,6 +198,11 @@ def tag_problem(name: str) -> str | None:
     if any(unicodedata.category(char) in ("Cc", "Cs") for char in name):
         return "Tags cannot contain control characters."
     return None
+
+
+def parse_version(text: str) -> int | None:
+    """Parse the version an edit form sends; return None when it is not one."""
+    return int(text) if _VERSION_RE.fullmatch(text) else None
 
 
 def parse_datetime(text: str) -> datetime | None:
@@ -274,6 +291,12 @@ def apply_form(post: Post, form: PostForm) -> Post:
         elif form.status == PUBLISHED and post.published_at is None:
             post.published_at = utcnow()
         post.status = form.status
+        # A save that changes the post makes a new version, so that a form
+        # opened before it is recognized as stale (see admin._write). One that
+        # changes nothing does not: it cannot undo anyone's work, and readers'
+        # pages and validators stay as they are.
+        if post.version is None or session.is_modified(post):
+            post.version = (post.version or 0) + 1
     return post
 
 

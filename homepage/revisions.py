@@ -8,6 +8,7 @@ from datetime import datetime
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from sqlalchemy import cast, func, select
+from sqlalchemy.orm import joinedload
 from sqlalchemy.types import LargeBinary
 
 # admin imports this module to keep versions on save; importing the module
@@ -54,6 +55,7 @@ def keep(post: Post, form: posts.PostForm) -> Revision | None:
         created_at=post.updated_at,
         saved_by_id=post.updated_by_id,
         replaced_by=current_author(),
+        version=post.version,
     )
     session.add(revision)
     return revision
@@ -140,6 +142,52 @@ def diff(old: str, new: str, old_name: str, new_name: str) -> list[DiffLine]:
             kind = "context"
         lines.append(DiffLine(kind, line))
     return lines
+
+
+@dataclass
+class Conflict:
+    """How a post changed after an author opened it at ``version``.
+
+    ``version`` is None when the author's form did not say; then nothing is
+    known of what changed, and only the current text can be shown.
+    """
+
+    post: Post
+    version: int | None
+    #: (label, diff lines) of each field that changed since ``version``.
+    changes: list[tuple[str, list[DiffLine]]]
+    #: Who saved text over the author's version, as far as versions tell.
+    saved_by: list[str]
+
+
+def changes_since(post: Post, version: int | None) -> Conflict:
+    """Compare ``post`` as it is now with its text at ``version``."""
+    if version is None:
+        return Conflict(post, None, [], [])
+    # Each revision holds the text of the version it was kept at, and the
+    # text only changes where a revision was kept: so the text at ``version``
+    # is the earliest revision at or after it, or the current one if none.
+    later = session.scalars(
+        select(Revision)
+        .where(Revision.post_id == post.id, Revision.version >= version)
+        .options(joinedload(Revision.replaced_by))
+        .order_by(Revision.version, Revision.number)
+    ).all()
+    then = later[0] if later else None
+    names = ("when you opened it", "now")
+    fields = [
+        ("Title", then.title if then else post.title, post.title),
+        ("Summary", then.summary if then else post.summary, post.summary),
+        ("Tags", then.tags if then else _tags_text(post), _tags_text(post)),
+        ("Body", then.body if then else post.body, post.body),
+    ]
+    changes = [
+        (label, diff(old, new, *names)) for label, old, new in fields if old != new
+    ]
+    saved_by = dict.fromkeys(
+        revision.replaced_by.username for revision in later if revision.replaced_by
+    )
+    return Conflict(post, version, changes, list(saved_by))
 
 
 @bp.get("/revisions/<int:number>")

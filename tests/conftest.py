@@ -22,12 +22,21 @@ from .authors_support import OTHER_PASSWORD, add_author
 
 PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+_VERSION = re.compile(r'name="version" value="([^"]*)"')
+_EDIT_PATH = re.compile(r"/admin/posts/\d+/edit")
 
 
 def csrf_from(html: str) -> str:
     """Return the CSRF token embedded in a page's form."""
     match = _CSRF.search(html)
     assert match, "the page has no form with a CSRF token"
+    return match.group(1)
+
+
+def version_from(html: str) -> str:
+    """Return the version of the post that a page's edit form was opened at."""
+    match = _VERSION.search(html)
+    assert match, "the page has no post form with a version"
     return match.group(1)
 
 
@@ -119,8 +128,17 @@ class AuthActions:
         )
 
     def post_form(self, path: str, **fields):
-        """Submit ``fields`` to ``path`` with a valid CSRF token."""
+        """Submit ``fields`` to ``path`` with a valid CSRF token.
+
+        An edit form also sends the version of the post it was opened at:
+        unless ``fields`` has one, it is read from the form as it is now, as
+        if the author had just opened it.
+        """
         token = self.token("/admin/posts/new")
+        if _EDIT_PATH.fullmatch(path) and "version" not in fields:
+            page = self._client.get(path)
+            if page.status_code == 200:
+                fields["version"] = version_from(page.get_data(as_text=True))
         return self._client.post(path, data={"csrf_token": token, **fields})
 
     def create_post(self, title: str = "Hello", **fields):

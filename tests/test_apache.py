@@ -32,7 +32,7 @@ from homepage.cli import create_author
 from homepage.db import JOURNAL_SIZE_LIMIT, get_engine, init_db, session
 from homepage.models import PUBLISHED, Author, Post, Tag, utcnow
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, version_from
 from .modwsgi import (
     PROJECT_ROOT,
     ConfiguredServer,
@@ -149,20 +149,22 @@ class Writer:
         self, path: str, title: str, body: str, tags: str = ""
     ) -> requests.Response:
         """Submit the post form to ``path`` and return the answer."""
+        data = {
+            "title": title,
+            "slug": "",
+            "body": body,
+            "summary": "",
+            "tags": tags,
+            "status": "published",
+            "action": "save",
+            "csrf_token": self.token,
+        }
+        if path.endswith("/edit"):
+            # An edit form carries the version of the post it was opened at.
+            opened = self.http.get(self.url + path, timeout=60)
+            data["version"] = version_from(opened.text)
         return self.http.post(
-            self.url + path,
-            data={
-                "title": title,
-                "slug": "",
-                "body": body,
-                "summary": "",
-                "tags": tags,
-                "status": "published",
-                "action": "save",
-                "csrf_token": self.token,
-            },
-            allow_redirects=False,
-            timeout=60,
+            self.url + path, data=data, allow_redirects=False, timeout=60
         )
 
     def create(self, title: str, body: str, tags: str = "") -> int | None:

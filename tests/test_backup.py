@@ -388,7 +388,7 @@ def _rebuild_posts(folder: Path, change) -> None:
     finally:
         conn.close()
     columns = "id, title, slug, body, body_html, summary, summary_html, status, "
-    columns += "kind, author_id, created_at, updated_at, published_at"
+    columns += "kind, author_id, created_at, updated_at, published_at, version"
     _change_database(
         folder,
         "ALTER TABLE posts RENAME TO old_posts",
