@@ -30,6 +30,7 @@ def marks_in(text: str) -> int:
 def fill(block: str) -> str:
     """Repeat ``block`` between blank lines as far as every limit allows."""
     block = block[: markdown.MAX_BLOCK].strip("\n")
+    block = "\n".join(block.split("\n")[: markdown.MAX_LINES - 2])
     parts: list[str] = []
     size = lines = marks = scan = 0
     while True:
@@ -72,7 +73,9 @@ CASES = {
     "&# repeated": repeat("&#"),
     "\\ escapes": repeat("a\\\n"),
     "[](  unclosed": repeat("[](", "x" * 57),
-    "> nested quotes, lazy lines": fill("> " * markdown.MAX_NESTING + "x\n" * 9_000),
+    "> nested quotes, lazy lines": fill(
+        "> " * markdown.MAX_NESTING + "x\n" * markdown.MAX_LINES
+    ),
     "> - nested quotes and lists": fill(
         ("> - " * (markdown.MAX_NESTING // 2) + "x\n") * 450
     ),

@@ -160,24 +160,30 @@ def while_held(gate: Gate, app, request) -> tuple[bool, requests.Response]:
     return free, answer[0]
 
 
+def submit(browser: requests.Session, page: str, target: str = "", **fields):
+    """Fill in the form on ``page`` and send it to ``target`` (or back to ``page``)."""
+    token = csrf_from(browser.get(page, timeout=60).text)
+    return browser.post(
+        target or page,
+        data={"csrf_token": token, **fields},
+        allow_redirects=False,
+        timeout=60,
+    )
+
+
 def test_rendering_a_post_leaves_other_writers_free(app, server, monkeypatch):
     browser = logged_in_browser(server)
-    token = csrf_from(browser.get(f"{server}/admin/posts/new").text)
     gate = Gate(monkeypatch, "homepage.markdown.render")
     free, response = while_held(
         gate,
         app,
-        lambda: browser.post(
+        lambda: submit(
+            browser,
             f"{server}/admin/posts/new",
-            data={
-                "csrf_token": token,
-                "title": "Slow to render",
-                "body": "A body that takes long to render.",
-                "status": "published",
-                "action": "save",
-            },
-            allow_redirects=False,
-            timeout=60,
+            title="Slow to render",
+            body="A body that takes long to render.",
+            status="published",
+            action="save",
         ),
     )
     assert free
@@ -188,16 +194,12 @@ def test_rendering_a_post_leaves_other_writers_free(app, server, monkeypatch):
 
 def test_checking_a_password_leaves_other_writers_free(app, server, monkeypatch):
     browser = requests.Session()
-    token = csrf_from(browser.get(f"{server}/admin/login").text)
     gate = Gate(monkeypatch, "homepage.auth.check_password_hash")
     free, response = while_held(
         gate,
         app,
-        lambda: browser.post(
-            f"{server}/admin/login",
-            data={"username": "alice", "password": PASSWORD, "csrf_token": token},
-            allow_redirects=False,
-            timeout=60,
+        lambda: submit(
+            browser, f"{server}/admin/login", username="alice", password=PASSWORD
         ),
     )
     assert free
@@ -207,21 +209,17 @@ def test_checking_a_password_leaves_other_writers_free(app, server, monkeypatch)
 
 def test_changing_a_password_leaves_other_writers_free(app, server, monkeypatch):
     browser = logged_in_browser(server)
-    token = csrf_from(browser.get(f"{server}/admin/account/").text)
     gate = Gate(monkeypatch, "homepage.account.check_password_hash")
     free, response = while_held(
         gate,
         app,
-        lambda: browser.post(
+        lambda: submit(
+            browser,
+            f"{server}/admin/account/",
             f"{server}/admin/account/password",
-            data={
-                "csrf_token": token,
-                "current_password": PASSWORD,
-                "new_password": "a new long password",
-                "confirm_password": "a new long password",
-            },
-            allow_redirects=False,
-            timeout=60,
+            current_password=PASSWORD,
+            new_password="a new long password",
+            confirm_password="a new long password",
         ),
     )
     assert free
