@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+import requests
 from flask import Flask
 from sqlalchemy import event, select, text
 
@@ -267,3 +268,47 @@ def test_an_in_memory_database_works_for_experiments():
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT 1").scalar() == 1
     engine.dispose()
+
+
+def test_the_pool_has_the_configured_size(tmp_path):
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test secret",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'blog.db'}",
+            "DATABASE_POOL_SIZE": 7,
+            "DATABASE_MAX_OVERFLOW": 3,
+        }
+    )
+    pool = get_engine(app).pool
+    assert pool.size() == 7
+    # Ten threads may hold a connection at once (pool plus overflow).
+    held = [get_engine(app).connect() for _ in range(10)]
+    assert pool.checkedout() == 10
+    for connection in held:
+        connection.close()
+
+
+def test_readers_are_served_while_a_writer_holds_its_transaction(app, server, auth):
+    auth.login()
+    auth.create_post("Readable")
+    writer = get_engine(app).raw_connection()
+    try:
+        writer.cursor().execute("BEGIN IMMEDIATE")
+        writer.cursor().execute("UPDATE site_state SET version = version + 1")
+        answers: list[int] = []
+
+        def read(path: str) -> None:
+            # A reader that had to wait for the writer would time out here.
+            answers.append(requests.get(f"{server}{path}", timeout=20).status_code)
+
+        paths = ["/", "/posts/readable", "/archive", "/feed.atom"] * 3
+        threads = [threading.Thread(target=read, args=(path,)) for path in paths]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert answers == [200] * len(paths)
+    finally:
+        writer.rollback()
+        writer.close()

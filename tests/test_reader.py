@@ -353,3 +353,39 @@ def test_empty_or_impossible_archive_periods_are_404(client, auth, path):
     response = client.get(path)
     assert response.status_code == 404
     assert "There is no page at this address" in response.get_data(as_text=True)
+
+
+# -- unpublishing -----------------------------------------------------------
+
+#: Every reader page that lists posts, with how a post shows in it.
+LISTINGS = [
+    "/",
+    "/tags/secret",
+    "/archive",
+    "/feed.atom",
+    "/tags/secret/feed.atom",
+    "/search?q=withdrawn",
+    "/sitemap.xml",
+]
+
+
+def test_a_post_set_back_to_draft_leaves_every_listing(client, auth, app):
+    """A post that was live keeps its date when unpublished; no page may show it."""
+    auth.login()
+    auth.create_post("Withdrawn post", slug="withdrawn", tags="secret, kept")
+    auth.create_post("Staying post", slug="staying", tags="secret, kept")
+    auth.logout()
+    for path in LISTINGS:
+        assert "withdrawn" in client.get(path).get_data(as_text=True).lower(), path
+    auth.login()
+    assert edit_post(auth, app, "withdrawn", status="draft").status_code == 302
+    auth.logout()
+    with app.app_context():
+        withdrawn = session.scalars(select(Post).where(Post.slug == "withdrawn")).one()
+        assert withdrawn.published_at is not None
+    assert client.get("/posts/withdrawn").status_code == 404
+    for path in LISTINGS:
+        page = client.get(path)
+        text = page.get_data(as_text=True).lower()
+        assert "withdrawn post" not in text and "/posts/withdrawn" not in text, path
+    assert "staying post" in client.get("/").get_data(as_text=True).lower()
