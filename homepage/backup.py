@@ -37,12 +37,12 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from sqlalchemy import delete, func, inspect, select, update
+from sqlalchemy import delete, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from . import images
+from . import caching, images
 from .db import (
     Base,
     copy_from_file,
@@ -53,7 +53,7 @@ from .db import (
     session,
     sqlite_path,
 )
-from .models import Image, LoginSession, SiteState, utcnow
+from .models import Image, LoginSession, SiteState
 
 MANIFEST = "manifest.json"
 DATABASE = "blog.db"
@@ -389,11 +389,7 @@ def replace_site(source: Path, manifest: dict, database: Path) -> None:
     # Sessions in the copy belong to another time (maybe other passwords):
     # everyone logs in again.
     session.execute(delete(LoginSession))
-    session.execute(
-        update(SiteState).values(
-            version=func.max(SiteState.version, live_version) + 1, changed_at=utcnow()
-        )
-    )
+    caching.content_changed(after=live_version)
     known = set(session.scalars(select(Image.name)))
     session.commit()
     for path in folder.iterdir():

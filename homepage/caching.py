@@ -30,7 +30,8 @@ from pathlib import Path
 from flask import Blueprint, Flask, current_app, g, request
 from flask import session as cookie
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import event, insert, inspect, select, update
+from sqlalchemy import bindparam, event, func, insert, inspect, select, update
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -45,7 +46,7 @@ from werkzeug.wrappers import Request
 from werkzeug.wsgi import get_host
 
 from .db import fetch_one, session
-from .models import PUBLISHED, Author, Post, SiteState, utcnow
+from .models import Author, Post, SiteState, utcnow, visible_at, visible_criteria
 from .posts import reader_now
 from .security import is_admin_path
 
@@ -130,22 +131,21 @@ def create_state(connection: Connection) -> None:
         )
 
 
-def content_changed(connection: Connection | None = None) -> None:
+def content_changed(connection: Connection | None = None, after: int = 0) -> None:
     """Record that what readers see has changed, in the current transaction.
 
     Flushes of posts call this by themselves; code that changes posts with
-    bulk ``UPDATE`` or ``DELETE`` statements must call it too.
+    bulk ``UPDATE`` or ``DELETE`` statements must call it too. The new version
+    is also greater than ``after``: a restore passes the live site's, since
+    the database it brings back numbered its versions on its own.
     """
     connection = connection or session.connection()
+    current = func.max(SiteState.version, after) if after else SiteState.version
     connection.execute(
         update(SiteState)
         .where(SiteState.id == _STATE_ID)
-        .values(version=SiteState.version + 1, changed_at=utcnow())
+        .values(version=current + 1, changed_at=utcnow())
     )
-
-
-def _visible(status: str | None, published_at: datetime | None, now: datetime):
-    return status == PUBLISHED and published_at is not None and published_at <= now
 
 
 def _old_value(obj, name: str):
@@ -156,17 +156,17 @@ def _old_value(obj, name: str):
 def _changes_reader_pages(db_session: Session, now: datetime) -> bool:
     """Tell whether this flush changes anything a reader can see."""
     for post in _of_type(chain(db_session.new, db_session.deleted), Post):
-        if _visible(post.status, post.published_at, now):
+        if visible_at(post.status, post.published_at, now):
             return True
     for post in _of_type(db_session.dirty, Post):
         if not db_session.is_modified(post):
             continue
         # A draft or a scheduled post can change freely: readers see it
         # neither before nor after, so their cached pages stay valid.
-        before = _visible(
+        before = visible_at(
             _old_value(post, "status"), _old_value(post, "published_at"), now
         )
-        if before or _visible(post.status, post.published_at, now):
+        if before or visible_at(post.status, post.published_at, now):
             return True
     # Post pages show the author's name.
     return any(
@@ -191,17 +191,26 @@ def _bump_on_flush(db_session: Session, _flush_context) -> None:
 # validators, never older: at worst a reader fetches a page once more. Dates
 # are compared as SQLAlchemy stores them in SQLite, as
 # "YYYY-MM-DD HH:MM:SS.ffffff" text in UTC.
-_STATE_SQL = (
-    "SELECT version, changed_at, (SELECT max(published_at) FROM posts"
-    " WHERE status = ? AND published_at <= ?) FROM site_state WHERE id = ?"
+_STATE_QUERY = (
+    select(
+        SiteState.version,
+        SiteState.changed_at,
+        select(func.max(Post.published_at))
+        .where(*visible_criteria(bindparam("now")))
+        .scalar_subquery(),
+    )
+    .where(SiteState.id == _STATE_ID)
+    # Compiled once, from the same criteria as every reader query.
+    .compile(dialect=sqlite_dialect(paramstyle="named"))
 )
+_STATE_SQL = str(_STATE_QUERY)
 _STORED_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 
 def _read_state(app: Flask, now: datetime):
     """Return the content version, when it changed, and the newest due date."""
     bound = now.astimezone(UTC).strftime(_STORED_FORMAT)
-    row = fetch_one(_STATE_SQL, (PUBLISHED, bound, _STATE_ID), app)
+    row = fetch_one(_STATE_SQL, {**_STATE_QUERY.params, "now": bound}, app)
     if row is None:
         return None
     version, changed_at, due = row

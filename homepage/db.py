@@ -354,7 +354,9 @@ def journal_mode(app: Flask | None = None) -> str:
         return str(conn.exec_driver_sql("PRAGMA journal_mode").scalar())
 
 
-def fetch_one(sql: str, params: tuple = (), app: Flask | None = None) -> tuple | None:
+def fetch_one(
+    sql: str, params: tuple | dict = (), app: Flask | None = None
+) -> tuple | None:
     """Run one read-only statement on a pooled connection with the DB-API.
 
     For the few hot paths where the ORM's overhead is most of the cost (the

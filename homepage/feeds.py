@@ -34,7 +34,7 @@ def entry_id(post: Post) -> str:
 def render_feed(posts: list[Post], **context) -> tuple:
     """Render an Atom document of ``posts`` with its content type."""
     if posts:
-        updated = max(max(post.updated_at, post.published_at) for post in posts)
+        updated = max(post.modified_at for post in posts)
     else:
         # Not "now": the same content must give the same bytes.
         validators = g.get("validators")

@@ -254,12 +254,40 @@ class Post(Base):
         )
 
     @property
+    def modified_at(self) -> datetime:
+        """Return when readers last saw the post change."""
+        return modified_at(self.updated_at, self.published_at)
+
+    @property
     def display_date(self) -> datetime:
         """Return the date shown to readers."""
         return self.published_at or self.created_at
 
     def __repr__(self) -> str:
         return f"<Post {self.id} {self.slug!r} {self.status}>"
+
+
+# Which posts readers see: the one rule, as a Python predicate and as the SQL
+# criteria beside it, so that pages, feeds, search, the sitemap and the HTTP
+# validators cannot disagree. A published post whose date has not come is
+# scheduled; a draft keeps its date when it is taken back, and is hidden.
+
+
+def visible_at(
+    status: str | None, published_at: datetime | None, now: datetime
+) -> bool:
+    """Tell whether readers see a post of ``status`` and ``published_at`` at ``now``."""
+    return status == PUBLISHED and published_at is not None and published_at <= now
+
+
+def visible_criteria(now) -> tuple:
+    """Return :func:`visible_at` as SQL criteria on posts, for a moment or a bind."""
+    return (Post.status == PUBLISHED, Post.published_at <= now)
+
+
+def modified_at(updated_at: datetime, published_at: datetime | None) -> datetime:
+    """Return when readers last saw a post change: edited, or (re)published."""
+    return max(updated_at, published_at or updated_at)
 
 
 class SlugRedirect(Base):

@@ -26,6 +26,8 @@ from .models import (
     Tag,
     post_tags,
     utcnow,
+    visible_at,
+    visible_criteria,
 )
 
 MAX_TITLE = 200
@@ -354,13 +356,10 @@ def reader_now() -> datetime:
     return g.reader_now
 
 
-def visible(kind: str = POST) -> tuple:
-    """Return the criteria for posts (or pages) that readers may see now."""
-    return (
-        Post.kind == kind,
-        Post.status == PUBLISHED,
-        Post.published_at <= reader_now(),
-    )
+def visible(kind: str | None = POST) -> tuple:
+    """Return the criteria for posts (or pages, or with None both) readers see now."""
+    criteria = visible_criteria(reader_now())
+    return criteria if kind is None else (Post.kind == kind, *criteria)
 
 
 def published():
@@ -398,11 +397,7 @@ def find_visible(slug: str) -> Post | None:
     """Return the post or page readers can see at ``slug``, or None."""
     return session.scalars(
         select(Post)
-        .where(
-            Post.slug == slug,
-            Post.status == PUBLISHED,
-            Post.published_at <= reader_now(),
-        )
+        .where(Post.slug == slug, *visible(None))
         .options(joinedload(Post.author), selectinload(Post.tags))
     ).first()
 
@@ -422,11 +417,7 @@ def redirect_target(slug: str) -> Post | None:
 
 def is_visible(post: Post) -> bool:
     """Tell whether readers can see ``post`` now."""
-    return (
-        post.is_published
-        and post.published_at is not None
-        and post.published_at <= reader_now()
-    )
+    return visible_at(post.status, post.published_at, reader_now())
 
 
 def neighbours(post: Post) -> tuple:

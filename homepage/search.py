@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from . import caching, markdown
 from .blog import page_number
 from .db import session
-from .models import PUBLISHED, Post
-from .posts import Page, reader_now
+from .models import Post
+from .posts import Page, visible
 
 bp = Blueprint("search", __name__)
 caching.cache_reader_pages(bp)
@@ -146,8 +146,7 @@ def run_search(match: str, number: int) -> Page:
     """
     criteria = (
         _whole_index.match(match),
-        Post.status == PUBLISHED,
-        Post.published_at <= reader_now(),
+        *visible(None),
     )
     joined = _index.join(Post, Post.id == _index.c.rowid)
     per_page = current_app.config["POSTS_PER_PAGE"]

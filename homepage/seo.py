@@ -7,8 +7,8 @@ from sqlalchemy import func, select
 
 from . import caching, markdown
 from .db import session
-from .models import PAGE, POST, PUBLISHED, Post, Tag, post_tags
-from .posts import reader_now, visible
+from .models import PAGE, POST, Post, Tag, modified_at, post_tags
+from .posts import visible
 from .views import absolute_url, post_url, rfc3339
 
 bp = Blueprint("seo", __name__)
@@ -36,7 +36,7 @@ def blog_posting(post: Post) -> dict:
         "url": url,
         "mainEntityOfPage": {"@type": "WebPage", "@id": url},
         "datePublished": rfc3339(post.published_at),
-        "dateModified": rfc3339(max(post.updated_at, post.published_at)),
+        "dateModified": rfc3339(post.modified_at),
         "author": {"@type": "Person", "name": post.author.username},
         "publisher": {
             "@type": "Organization",
@@ -52,10 +52,9 @@ def blog_posting(post: Post) -> dict:
 @bp.get("/sitemap.xml")
 def sitemap():
     """List every page readers can reach, with when it last changed."""
-    now = reader_now()
     entries = session.execute(
         select(Post.slug, Post.kind, Post.updated_at, Post.published_at)
-        .where(Post.status == PUBLISHED, Post.published_at <= now)
+        .where(*visible(None))
         .order_by(Post.published_at.desc(), Post.id.desc())
     ).all()
     tag_dates = session.execute(
@@ -67,7 +66,10 @@ def sitemap():
         .order_by(Tag.name)
     ).all()
     urls = [
-        (post_url(entry, external=True), max(entry.updated_at, entry.published_at))
+        (
+            post_url(entry, external=True),
+            modified_at(entry.updated_at, entry.published_at),
+        )
         for entry in entries
     ]
     urls += [
@@ -75,7 +77,7 @@ def sitemap():
         for name, published, updated in tag_dates
     ]
     posts_only = [
-        max(entry.updated_at, entry.published_at)
+        modified_at(entry.updated_at, entry.published_at)
         for entry in entries
         if entry.kind != PAGE
     ]
