@@ -8,8 +8,9 @@ from pathlib import Path
 
 from homepage import create_app, markdown
 from homepage.cli import create_author
-from homepage.db import get_engine, init_db, session
+from homepage.db import get_engine, session
 from homepage.models import PUBLISHED, Post, Tag
+from homepage.schema import init_db
 
 PASSWORD = "benchmark password"
 SECRET_KEY = "benchmark-key-" + "k" * 50

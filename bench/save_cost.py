@@ -26,7 +26,7 @@ def main() -> None:
     sys.path.insert(0, str(Path(args.root).resolve()))
     from homepage import create_app
     from homepage.cli import create_author
-    from homepage.db import init_db
+    from homepage.schema import init_db
 
     folder = Path(tempfile.mkdtemp())
     app = create_app(

@@ -45,6 +45,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         backup,
         blog,
         caching,
+        checkpoint,
         cli,
         db,
         errors,
@@ -59,6 +60,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
 
     db.init_app(app)
+    checkpoint.init_app(app)
     csrf.init_app(app)
     views.init_app(app)
     assets.init_app(app)

@@ -45,15 +45,14 @@ from sqlalchemy.orm import Session
 from . import caching, images
 from .db import (
     Base,
-    copy_from_file,
-    copy_to_file,
-    init_db,
+    create_private_file,
+    get_engine,
     make_engine,
-    open_file_read_only,
     session,
     sqlite_path,
 )
 from .models import Image, LoginSession, SiteState
+from .schema import init_db
 
 MANIFEST = "manifest.json"
 DATABASE = "blog.db"
@@ -69,6 +68,45 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 class BackupError(click.ClickException):
     """A backup that cannot be written or trusted; the message says why."""
+
+
+def copy_to_file(target: Path, app: Flask | None = None) -> None:
+    """Copy the live database into the new file ``target`` in one snapshot."""
+    # SQLite's online backup API, from a pooled connection that is already set
+    # up (busy timeout, WAL). pages=-1 copies everything in one step, so the
+    # copy is one consistent snapshot instead of restarting each time a writer
+    # commits, and the site keeps serving meanwhile.
+    create_private_file(target)  # password hashes and drafts, like the original
+    live = get_engine(app).raw_connection()
+    try:
+        with closing(sqlite3.connect(target)) as copy:
+            live.driver_connection.backup(copy, pages=-1)
+            # One self-contained file: no -wal or -shm beside it.
+            copy.execute("PRAGMA journal_mode = DELETE")
+    finally:
+        live.close()
+
+
+def copy_from_file(source: Path, app: Flask | None = None) -> None:
+    """Replace the live database's content with the database file ``source``."""
+    # The backup API writes into the live database in one transaction: other
+    # connections, in this process or in Apache's, see either the old content
+    # or the new, and wait on the busy timeout meanwhile.
+    live = get_engine(app).raw_connection()
+    try:
+        with open_file_read_only(source) as copy:
+            copy.backup(live.driver_connection, pages=-1)
+    finally:
+        live.close()
+
+
+def open_file_read_only(path: Path) -> closing[sqlite3.Connection]:
+    """Open a stand-alone database file (a backup) read-only; close on exit."""
+    # Not the site's database, so not the engine: a copy must never be
+    # changed, and mode=ro guarantees it. sqlite3's own with-block only
+    # commits; closing() is what is wanted here.
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    return closing(sqlite3.connect(uri, uri=True))
 
 
 def live_database() -> Path:

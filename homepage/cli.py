@@ -11,9 +11,10 @@ from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from .auth import hash_password
-from .db import init_db, session
+from .db import session
 from .doctor import doctor_command
 from .models import AUTHOR, OWNER, ROLES, Author, LastOwner, set_role
+from .schema import init_db, init_db_command
 
 MIN_PASSWORD = 8
 MAX_USERNAME = 80
@@ -133,6 +134,7 @@ def first_run_command(username: str) -> None:
 
 def init_app(app: Flask) -> None:
     """Register the commands."""
+    app.cli.add_command(init_db_command)
     app.cli.add_command(add_author_command)
     app.cli.add_command(set_role_command)
     app.cli.add_command(first_run_command)

@@ -7,18 +7,15 @@ with the reason it exists.
 
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 import weakref
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
-import click
 from flask import Flask, current_app, has_request_context, request
-from flask.cli import with_appcontext
-from sqlalchemy import create_engine, event, inspect
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -42,9 +39,6 @@ EXTENSION_KEY = "homepage.db"
 #: The size SQLite cuts the WAL file back to after a checkpoint, and above which
 #: a write request checkpoints it once its response is sent.
 JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024
-
-#: How long that checkpoint waits for readers to finish, in milliseconds.
-CHECKPOINT_WAIT_MS = 500
 
 
 class Base(DeclarativeBase):
@@ -253,213 +247,16 @@ def make_engine(url: str, pool_size: int = 20, max_overflow: int = 10) -> Engine
     return engine
 
 
-def init_db(app: Flask | None = None, engine: Engine | None = None) -> None:
-    """Create every table that does not exist yet; never drop anything.
-
-    :param engine: a database other than the app's, such as a backup's copy.
-    """
-    from . import caching, images, models, search  # noqa: F401 - registers tables
-
-    own_database = engine is None
-    engine = engine or get_engine(app)
-    Base.metadata.create_all(engine)
-    upgrade_schema(engine)
-    if (path := sqlite_path(str(engine.url))) is not None:
-        make_private(path)  # a file an older version created readable by all
-    # What create_all cannot make: the site's state row and the full-text
-    # index (a virtual table), filled for posts written before it existed.
-    with engine.begin() as connection:
-        # A database from before roles has only plain authors: keep an owner.
-        models.ensure_owner(connection)
-        caching.create_state(connection)
-        search.create_index(connection)
-    # Images stored before uploads were stripped of their metadata; only the
-    # site's own database names the files in its upload folder.
-    if own_database:
-        images.strip_stored_images(app)
-
-
-def upgrade_schema(engine: Engine) -> list[str]:
-    """Add the columns and indexes that newer models have and the database lacks.
-
-    Upgrading homepage must not cost anyone their posts, so ``init-db`` also
-    upgrades: SQLite can add a column to a table in place, given a constant
-    default for the rows already there, and ``create_all`` makes the indexes of
-    new tables only. Nothing the models no longer name is dropped. Returns what
-    it added.
-    """
-    from . import models  # noqa: F401
-
-    added = []
-    with engine.begin() as conn:
-        # Inspect through the same connection: another one would queue behind
-        # this transaction's write lock.
-        inspector = inspect(conn)
-        for table in Base.metadata.sorted_tables:
-            if not inspector.has_table(table.name):
-                continue
-            columns = {column["name"] for column in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name not in columns:
-                    conn.exec_driver_sql(
-                        f"ALTER TABLE {table.name} "
-                        f"ADD COLUMN {_column_ddl(engine, column)}"
-                    )
-                    added.append(f"{table.name}.{column.name}")
-            indexes = {index["name"] for index in inspector.get_indexes(table.name)}
-            for index in table.indexes:
-                if index.name not in indexes:
-                    index.create(conn)
-                    added.append(index.name)
-    return added
-
-
-def _column_ddl(engine: Engine, column) -> str:
-    """Return the DDL of ``column`` for ALTER TABLE ADD COLUMN."""
-    ddl = f"{column.name} {column.type.compile(dialect=engine.dialect)}"
-    default = column.default.arg if column.default is not None else None
-    if column.server_default is not None:
-        return f"{ddl} DEFAULT {column.server_default.arg}"
-    if default is not None and not callable(default):
-        literal = default if isinstance(default, int | float) else f"'{default}'"
-        return f"{ddl} NOT NULL DEFAULT {literal}"
-    if column.nullable:
-        return ddl
-    raise RuntimeError(
-        f"Cannot add {column.table.name}.{column.name} to an existing database: "
-        "it is required and has no constant default."
-    )
-
-
-def schema_is_current(app: Flask | None = None) -> bool:
-    """Tell whether every table, column and index of the models exists."""
-    from . import models  # noqa: F401
-
-    inspector = inspect(get_engine(app))
-    for table in Base.metadata.sorted_tables:
-        if not inspector.has_table(table.name):
-            return False
-        columns = {column["name"] for column in inspector.get_columns(table.name)}
-        if not {column.name for column in table.columns} <= columns:
-            return False
-        indexes = {index["name"] for index in inspector.get_indexes(table.name)}
-        if not {index.name for index in table.indexes} <= indexes:
-            return False
-    return True
-
-
 def journal_mode(app: Flask | None = None) -> str:
     """Return the journal mode of the database."""
     with get_engine(app).connect() as conn:
         return str(conn.exec_driver_sql("PRAGMA journal_mode").scalar())
 
 
-def fetch_one(
-    sql: str, params: tuple | dict = (), app: Flask | None = None
-) -> tuple | None:
-    """Run one read-only statement on a pooled connection with the DB-API.
-
-    For the few hot paths where the ORM's overhead is most of the cost (the
-    validators behind every 304). A single statement reads one consistent
-    snapshot without a BEGIN; the connection goes straight back to the pool.
-    """
-    connection = get_engine(app).raw_connection()
-    try:
-        cursor = connection.cursor()
-        try:
-            return cursor.execute(sql, params).fetchone()
-        finally:
-            cursor.close()
-    finally:
-        connection.close()
-
-
-def copy_to_file(target: Path, app: Flask | None = None) -> None:
-    """Copy the live database into the new file ``target`` in one snapshot."""
-    # SQLite's online backup API, from a pooled connection that is already set
-    # up (busy timeout, WAL). pages=-1 copies everything in one step, so the
-    # copy is one consistent snapshot instead of restarting each time a writer
-    # commits, and the site keeps serving meanwhile.
-    create_private_file(target)  # password hashes and drafts, like the original
-    live = get_engine(app).raw_connection()
-    try:
-        with closing(sqlite3.connect(target)) as copy:
-            live.driver_connection.backup(copy, pages=-1)
-            # One self-contained file: no -wal or -shm beside it.
-            copy.execute("PRAGMA journal_mode = DELETE")
-    finally:
-        live.close()
-
-
-def copy_from_file(source: Path, app: Flask | None = None) -> None:
-    """Replace the live database's content with the database file ``source``."""
-    # The backup API writes into the live database in one transaction: other
-    # connections, in this process or in Apache's, see either the old content
-    # or the new, and wait on the busy timeout meanwhile.
-    live = get_engine(app).raw_connection()
-    try:
-        with open_file_read_only(source) as copy:
-            copy.backup(live.driver_connection, pages=-1)
-    finally:
-        live.close()
-
-
-def open_file_read_only(path: Path) -> closing[sqlite3.Connection]:
-    """Open a stand-alone database file (a backup) read-only; close on exit."""
-    # Not the site's database, so not the engine: a copy must never be
-    # changed, and mode=ro guarantees it. sqlite3's own with-block only
-    # commits; closing() is what is wanted here.
-    uri = f"{path.resolve().as_uri()}?mode=ro"
-    return closing(sqlite3.connect(uri, uri=True))
-
-
 def _remove_session(_exc: BaseException | None = None) -> None:
     # Closing the session rolls back whatever a failed request left open and
     # returns its connection to the pool; the thread's next request starts clean.
     session.remove()
-
-
-def _checkpoint(engine: Engine, logger: logging.Logger) -> None:
-    """Copy the WAL into the database and truncate it, unless readers hold it."""
-    connection = engine.raw_connection()
-    try:
-        cursor = connection.cursor()
-        # Give readers a moment to finish, but never hold a thread for long:
-        # the next large write tries again.
-        cursor.execute(f"PRAGMA busy_timeout = {CHECKPOINT_WAIT_MS}")
-        try:
-            busy = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-        finally:
-            cursor.execute("PRAGMA busy_timeout = 30000")
-        if busy:
-            logger.info("WAL checkpoint deferred: readers were still busy")
-    except sqlite3.Error:
-        logger.exception("WAL checkpoint failed")
-    finally:
-        connection.close()
-
-
-def _checkpoint_large_wal(response):
-    """Schedule a WAL checkpoint when a write request left the WAL large."""
-    # SQLite checkpoints by itself after commits, but only as far as the
-    # oldest reader allows, and restarts the WAL only when no reader uses it.
-    # Under a steady stream of readers the WAL therefore keeps growing. A
-    # TRUNCATE checkpoint waits for those readers to move on; running it after
-    # the response is sent keeps that wait off the author's request.
-    if request.method in READ_ONLY_METHODS:
-        return response
-    engine = get_engine()
-    path = sqlite_path(str(engine.url))
-    if path is None:
-        return response
-    try:
-        size = os.stat(f"{path}-wal").st_size
-    except OSError:
-        return response
-    if size > JOURNAL_SIZE_LIMIT:
-        logger = current_app.logger
-        response.call_on_close(lambda: _checkpoint(engine, logger))
-    return response
 
 
 def init_app(app: Flask) -> None:
@@ -478,13 +275,3 @@ def init_app(app: Flask) -> None:
     # Both hooks: requests, and app contexts pushed by CLI commands or tests.
     app.teardown_request(_remove_session)
     app.teardown_appcontext(_remove_session)
-    app.after_request(_checkpoint_large_wal)
-    app.cli.add_command(init_db_command)
-
-
-@click.command("init-db")
-@with_appcontext
-def init_db_command() -> None:
-    """Create the database schema; existing data is kept."""
-    init_db()
-    click.echo(f"Initialized the database at {current_app.config['DATABASE_URL']}.")

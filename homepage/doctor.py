@@ -21,8 +21,9 @@ from flask.cli import with_appcontext
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.sansio.utils import host_is_trusted
 
-from .db import get_engine, journal_mode, schema_is_current, sqlite_path
+from .db import get_engine, journal_mode, sqlite_path
 from .images import upload_folder
+from .schema import schema_is_current
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 _COLOURS = {OK: "green", WARN: "yellow", FAIL: "red"}

@@ -24,6 +24,7 @@ from sqlalchemy.orm import joinedload
 from werkzeug.datastructures import FileStorage
 
 from . import admin, imagefiles, posts
+from .access import find_post, require_may_change
 from .auth import current_author, login_required
 from .db import get_engine, session, write_transaction
 from .imagefiles import FORMATS, Cleaned, ImageError, Limits
@@ -333,11 +334,11 @@ def upload_into_post(post_id: int | None = None):
     form = posts.PostForm.from_request(request.form)
     post = None
     if post_id is not None:
-        post = admin.find_post(post_id)
+        post = find_post(post_id)
         if post is None:
             # Nothing is stored for a post that is gone; the text stays.
             return admin.render_deleted(form)
-        admin.require_may_change(post)
+        require_may_change(post)
     alt = request.form.get("image_alt", "")
     try:
         image = store(request.files.get("image"))

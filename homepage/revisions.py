@@ -13,7 +13,8 @@ from sqlalchemy.types import LargeBinary
 
 # admin imports this module to keep versions on save; importing the module
 # (not its names) lets the two refer to each other.
-from . import admin, posts
+from . import posts
+from .access import get_post
 from .auth import current_author, login_required
 from .db import session, write_transaction
 from .models import Author, Post, Revision
@@ -194,7 +195,7 @@ def changes_since(post: Post, version: int | None) -> Conflict:
 @login_required
 def show(post_id: int, number: int):
     """Compare an earlier version with the current text."""
-    post = admin.get_post(post_id)
+    post = get_post(post_id)
     return _render_show(post, get_revision(post, number))
 
 
@@ -224,7 +225,7 @@ def _render_show(post: Post, revision: Revision, error: str = "", status: int = 
 @login_required
 def restore(post_id: int, number: int):
     """Make an earlier version the current text, keeping the one it replaces."""
-    post = admin.get_post(post_id)
+    post = get_post(post_id)
     revision = get_revision(post, number)
     form = posts.PostForm.from_post(post)
     form.title = revision.title
@@ -238,7 +239,7 @@ def restore(post_id: int, number: int):
         error = "This version cannot be restored: " + " ".join(form.errors.values())
         return _render_show(post, revision, error, 400)
     with write_transaction():
-        post = admin.get_post(post_id)
+        post = get_post(post_id)
         # The text comes from the version; everything else from the post as
         # it is now, under the lock, so a change made meanwhile is kept.
         form.slug, form.status, form.kind = post.slug, post.status, post.kind

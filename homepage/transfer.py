@@ -39,8 +39,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
 from . import images, posts
-from .db import init_db, session
+from .db import session
 from .models import DRAFT, PUBLISHED, Author, Image, Post
+from .schema import init_db
 
 MARKDOWN_SUFFIXES = {".md", ".markdown", ".mdown", ".mkd"}
 _JEKYLL_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})-(.+)")

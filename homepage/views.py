@@ -10,6 +10,7 @@ from flask import session as cookie
 from sqlalchemy.exc import SQLAlchemyError
 
 from .models import PAGE
+from .posts import visible_pages
 
 
 def format_date(value: datetime) -> str:
@@ -54,8 +55,6 @@ def post_url(post, external: bool = False) -> str:
 
 def nav_pages() -> list:
     """Return the standalone pages linked from the site's navigation."""
-    from .posts import visible_pages
-
     try:
         return visible_pages()
     except SQLAlchemyError:

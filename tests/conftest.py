@@ -15,8 +15,8 @@ from werkzeug.serving import make_server
 
 from homepage import create_app
 from homepage.cli import create_author
-from homepage.db import init_db
 from homepage.models import AUTHOR, OWNER
+from homepage.schema import init_db
 
 from .authors_support import OTHER_PASSWORD, add_author
 

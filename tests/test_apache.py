@@ -29,8 +29,9 @@ import requests
 
 from homepage import create_app
 from homepage.cli import create_author
-from homepage.db import JOURNAL_SIZE_LIMIT, get_engine, init_db, session
+from homepage.db import JOURNAL_SIZE_LIMIT, get_engine, session
 from homepage.models import PUBLISHED, Author, Post, Tag, utcnow
+from homepage.schema import init_db
 
 from .conftest import PASSWORD, version_from
 from .modwsgi import (

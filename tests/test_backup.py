@@ -15,8 +15,9 @@ from PIL import Image as PILImage
 from sqlalchemy import func, select
 
 from homepage import backup as backup_module
-from homepage.db import journal_mode, schema_is_current, session
+from homepage.db import journal_mode, session
 from homepage.models import Image, Post
+from homepage.schema import schema_is_current
 
 from .conftest import AuthActions
 

@@ -63,7 +63,7 @@ def test_index_is_paginated(app, client, auth):
 
 def test_page_size_is_configurable(tmp_path):
     from homepage import create_app
-    from homepage.db import init_db
+    from homepage.schema import init_db
 
     app = create_app(
         {

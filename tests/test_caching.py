@@ -365,7 +365,7 @@ def test_an_authors_pages_are_rendered_for_them(blog, auth, app):
 
 def test_the_page_cache_can_be_turned_off(tmp_path):
     from homepage import create_app
-    from homepage.db import init_db
+    from homepage.schema import init_db
 
     app = create_app(
         {
@@ -467,7 +467,7 @@ def test_with_site_url_every_host_gets_the_pages_of_site_url(blog, app):
 
 def test_behind_a_proxy_the_visitors_scheme_keys_the_page(tmp_path):
     from homepage import create_app
-    from homepage.db import init_db
+    from homepage.schema import init_db
 
     app = create_app(
         {

@@ -15,7 +15,8 @@ from click.testing import Result
 from flask import Flask
 
 from homepage import create_app, doctor
-from homepage.db import get_engine, init_db
+from homepage.db import get_engine
+from homepage.schema import init_db
 
 from .modwsgi import give_to_server, is_root, make_data_dir, serving_user
 

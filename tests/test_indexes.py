@@ -9,7 +9,8 @@ from flask import Flask
 from sqlalchemy import event, inspect
 
 from homepage import caching
-from homepage.db import get_engine, init_db, schema_is_current, sqlite_path
+from homepage.db import get_engine, sqlite_path
+from homepage.schema import init_db, schema_is_current
 
 KIND_INDEX = "ix_posts_kind_status_published_at"
 

@@ -61,7 +61,7 @@ def count_statements(app: Flask, path: str) -> int:
 def make_app(tmp_path):
     from homepage import create_app
     from homepage.cli import create_author
-    from homepage.db import init_db
+    from homepage.schema import init_db
 
     def make(name: str) -> Flask:
         app = create_app(

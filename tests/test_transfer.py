@@ -19,8 +19,9 @@ from sqlalchemy.orm import selectinload
 
 from homepage import create_app
 from homepage.cli import create_author
-from homepage.db import init_db, session
+from homepage.db import session
 from homepage.models import Image, Post
+from homepage.schema import init_db
 
 
 def png() -> bytes:
