@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -106,8 +107,6 @@ def load_or_create_secret_key(path: Path) -> str:
 
 
 def _read_when_written(path: Path) -> str:
-    import time
-
     # The winner may not have written yet; its write is a single small call.
     for _ in range(100):
         key = path.read_text().strip()

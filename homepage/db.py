@@ -16,7 +16,7 @@ from pathlib import Path
 
 from flask import Flask, current_app, has_request_context, request
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -88,8 +88,6 @@ def get_engine(app: Flask | None = None) -> Engine:
 
 def sqlite_path(url: str) -> Path | None:
     """Return the file behind a SQLite URL, or None for other databases."""
-    from sqlalchemy.engine import make_url
-
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
         return None
