@@ -39,10 +39,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         )
 
     from . import (
-        account,
-        admin,
+        admin_area,
         assets,
-        auth,
         backup,
         blog,
         caching,
@@ -52,7 +50,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         errors,
         feeds,
         images,
-        revisions,
         search,
         security,
         seo,
@@ -77,11 +74,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(feeds.bp)
     app.register_blueprint(search.bp)
     app.register_blueprint(seo.bp)
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(admin.bp)
-    app.register_blueprint(revisions.bp)
-    app.register_blueprint(images.bp)
-    app.register_blueprint(account.bp)
+    app.register_blueprint(images.media_bp)
+    app.register_blueprint(admin_area.blueprint())
     return app
 
 

@@ -21,14 +21,13 @@ from .auth import (
     current_author,
     end_all_sessions,
     hash_password,
-    login_required,
     start_session,
 )
 from .cli import MIN_PASSWORD, find_author, username_problem
 from .db import session, write_transaction
 from .models import AUTHOR, EDITOR, OWNER, ROLES, Author, LastOwner, set_role
 
-bp = Blueprint("account", __name__, url_prefix="/admin/account")
+bp = Blueprint("account", __name__, url_prefix="/account")
 
 #: Longer passwords only cost hashing time; nobody types more.
 MAX_PASSWORD = 1024
@@ -93,14 +92,12 @@ def get_author(author_id: int) -> Author:
 
 
 @bp.get("/")
-@login_required
 def index():
     """Show the account page with the password form."""
     return _render()
 
 
 @bp.post("/password")
-@login_required
 def change_password():
     """Change the logged-in author's password and log out everywhere else."""
     author = current_author()
@@ -142,11 +139,10 @@ def change_password():
     if errors:
         return _render(errors, 400)
     flash("Your password has been changed. Other browsers have been logged out.")
-    return redirect(url_for("account.index"))
+    return redirect(url_for("admin.account.index"))
 
 
 @bp.post("/authors/<int:author_id>/role")
-@login_required
 def change_role(author_id: int):
     """Give an author another role; the site always keeps one owner."""
     other = get_author(author_id)
@@ -162,11 +158,10 @@ def change_role(author_id: int):
     except LastOwner as refused:
         return _render({field: str(refused)}, 400)
     flash(f"{other.username} is now {role}.")
-    return redirect(url_for("account.index"))
+    return redirect(url_for("admin.account.index"))
 
 
 @bp.post("/authors")
-@login_required
 def add_author():
     """Add an author with a typed password, or one generated and shown once."""
     require_owner()
@@ -206,4 +201,4 @@ def add_author():
         created = {"username": username, "role": role, "password": password}
         return _render(created=created)
     flash(f"Added {username} as {role}.")
-    return redirect(url_for("account.index"))
+    return redirect(url_for("admin.account.index"))

@@ -8,15 +8,14 @@ from sqlalchemy.orm import joinedload
 
 from . import posts, revisions
 from .access import find_post, get_post, require_may_change
-from .auth import current_author, login_required
+from .auth import current_author
 from .db import session, write_transaction
 from .models import Post
 
-bp = Blueprint("admin", __name__, url_prefix="/admin")
+bp = Blueprint("posts", __name__)
 
 
 @bp.get("/")
-@login_required
 def index():
     """List the posts the author may work on, newest first, with their status."""
     query = select(Post).options(joinedload(Post.author))
@@ -30,7 +29,6 @@ def index():
 
 
 @bp.route("/posts/new", methods=["GET", "POST"])
-@login_required
 def create():
     """Write a new post."""
     if request.method == "GET":
@@ -39,7 +37,6 @@ def create():
 
 
 @bp.route("/posts/<int:post_id>/edit", methods=["GET", "POST"])
-@login_required
 def edit(post_id: int):
     """Change an existing post."""
     if request.method == "GET":
@@ -114,7 +111,7 @@ def _save(form: posts.PostForm, post: Post | None):
     except EditConflict:
         return _render_conflict(form, post_id)
     flash(f"Saved “{post.title}”.")
-    return redirect(url_for("admin.edit", post_id=post.id))
+    return redirect(url_for("admin.posts.edit", post_id=post.id))
 
 
 def _render_conflict(form: posts.PostForm, post_id: int):
@@ -165,7 +162,6 @@ def _write(form: posts.PostForm, post_id: int | None) -> Post:
 
 
 @bp.post("/posts/<int:post_id>/delete")
-@login_required
 def delete(post_id: int):
     """Delete a post."""
     with write_transaction():
@@ -175,4 +171,4 @@ def delete(post_id: int):
         session.flush()
         posts.delete_orphan_tags()
     flash(f"Deleted “{title}”.")
-    return redirect(url_for("admin.index"))
+    return redirect(url_for("admin.posts.index"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import secrets
 from math import ceil
@@ -28,7 +27,7 @@ from . import throttle
 from .db import session, write_transaction
 from .models import Author, LoginSession, utcnow
 
-bp = Blueprint("auth", __name__, url_prefix="/admin")
+bp = Blueprint("auth", __name__)
 
 # Checked when the user name is unknown, so that a failed login takes as long
 # for a missing user as for a wrong password and does not reveal which it was.
@@ -139,31 +138,13 @@ def current_author() -> Author | None:
     return g.author
 
 
-def login_required(view):
-    """Redirect to the login page unless an author is logged in."""
-
-    @functools.wraps(view)
-    def wrapped(*args, **kwargs):
-        if current_author() is None:
-            # After a refused POST the author lands on the page that holds the
-            # form, not on a URL that only accepts POST.
-            if request.method == "GET":
-                target = request.full_path.rstrip("?")
-            else:
-                target = url_for("admin.index")
-            return redirect(url_for("auth.login", next=target))
-        return view(*args, **kwargs)
-
-    return wrapped
-
-
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     """Log an author in."""
     next_url = safe_next(request.values.get("next"))
     if request.method == "GET":
         if current_author() is not None:
-            return redirect(next_url or url_for("admin.index"))
+            return redirect(next_url or url_for("admin.posts.index"))
         return render_template("auth/login.html", next=next_url, username="")
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
@@ -196,7 +177,7 @@ def login():
                 throttle.forget(username, address)
                 start_session(author)
         if author is not None:
-            response = redirect(next_url or url_for("admin.index"))
+            response = redirect(next_url or url_for("admin.posts.index"))
             throttle.remember_device(response, author.username)
             return response
     return (

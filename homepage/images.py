@@ -25,12 +25,14 @@ from werkzeug.datastructures import FileStorage
 
 from . import admin, imagefiles, posts
 from .access import find_post, require_may_change
-from .auth import current_author, login_required
+from .auth import current_author
 from .db import get_engine, session, write_transaction
 from .imagefiles import FORMATS, Cleaned, ImageError, Limits
 from .models import Image, Post
 
 bp = Blueprint("images", __name__)
+#: The uploaded files, served to everyone.
+media_bp = Blueprint("media", __name__)
 
 CONTENT_TYPES = {ext: content_type for ext, content_type in FORMATS.values()}
 NAME = re.compile(r"[0-9a-f]{32}\.(?:jpg|png|gif|webp)")
@@ -207,7 +209,7 @@ def markdown_for(image: Image, alt: str) -> str:
     alt = " ".join(alt.split())[:MAX_ALT]
     # Escape what would end or nest the link text.
     alt = re.sub(r"([\\\[\]])", r"\\\1", alt)
-    return f"![{alt}]({url_for('images.media', name=image.name)})"
+    return f"![{alt}]({url_for('media.serve', name=image.name)})"
 
 
 def usage() -> dict[str, list[tuple[int, str]]]:
@@ -223,7 +225,7 @@ def usage() -> dict[str, list[tuple[int, str]]]:
 
 def shown_in(name: str) -> list[tuple[int, str]]:
     """Return the posts (id, title) whose text shows the image ``name``."""
-    reference = f"%{url_for('images.media', name=name)}%"
+    reference = f"%{url_for('media.serve', name=name)}%"
     return list(
         session.execute(
             select(Post.id, Post.title).where(
@@ -252,8 +254,8 @@ def get_image(image_id: int) -> Image:
 # -- views ---------------------------------------------------------------------
 
 
-@bp.get("/media/<name>")
-def media(name: str):
+@media_bp.get("/media/<name>")
+def serve(name: str):
     """Serve an uploaded image."""
     if not NAME.fullmatch(name):
         abort(404)
@@ -302,15 +304,13 @@ def _render_index(error: str = "", status: int = 200, alt: str = ""):
     ), status
 
 
-@bp.get("/admin/images/")
-@login_required
+@bp.get("/images/")
 def index():
     """List the author's uploaded images, which posts use them, and an upload form."""
     return _render_index()
 
 
-@bp.post("/admin/images/")
-@login_required
+@bp.post("/images/")
 def upload():
     """Upload an image from the images page."""
     alt = request.form.get("alt", "")
@@ -323,12 +323,11 @@ def upload():
         f"Uploaded {image.original_name}. Copy its Markdown into a post: "
         f"{markdown_for(image, alt)}"
     )
-    return redirect(url_for("images.index"))
+    return redirect(url_for("admin.images.index"))
 
 
-@bp.post("/admin/posts/new/image")
-@bp.post("/admin/posts/<int:post_id>/image")
-@login_required
+@bp.post("/posts/new/image")
+@bp.post("/posts/<int:post_id>/image")
 def upload_into_post(post_id: int | None = None):
     """Upload an image from the post form and add it to the body, unsaved."""
     form = posts.PostForm.from_request(request.form)
@@ -363,8 +362,7 @@ def upload_into_post(post_id: int | None = None):
     )
 
 
-@bp.post("/admin/images/<int:image_id>/delete")
-@login_required
+@bp.post("/images/<int:image_id>/delete")
 def delete(image_id: int):
     """Delete an image that no post shows."""
     with write_transaction():
@@ -383,4 +381,4 @@ def delete(image_id: int):
     # The file goes only after the row: a failed commit leaves both in place.
     (upload_folder() / name).unlink(missing_ok=True)
     flash(f"Deleted {label}.")
-    return redirect(url_for("images.index"))
+    return redirect(url_for("admin.images.index"))

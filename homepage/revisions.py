@@ -15,11 +15,11 @@ from sqlalchemy.types import LargeBinary
 # (not its names) lets the two refer to each other.
 from . import posts
 from .access import get_post
-from .auth import current_author, login_required
+from .auth import current_author
 from .db import session, write_transaction
 from .models import Author, Post, Revision
 
-bp = Blueprint("revisions", __name__, url_prefix="/admin/posts/<int:post_id>")
+bp = Blueprint("revisions", __name__, url_prefix="/posts/<int:post_id>")
 
 
 def _tags_text(post: Post) -> str:
@@ -192,7 +192,6 @@ def changes_since(post: Post, version: int | None) -> Conflict:
 
 
 @bp.get("/revisions/<int:number>")
-@login_required
 def show(post_id: int, number: int):
     """Compare an earlier version with the current text."""
     post = get_post(post_id)
@@ -222,7 +221,6 @@ def _render_show(post: Post, revision: Revision, error: str = "", status: int = 
 
 
 @bp.post("/revisions/<int:number>/restore")
-@login_required
 def restore(post_id: int, number: int):
     """Make an earlier version the current text, keeping the one it replaces."""
     post = get_post(post_id)
@@ -250,4 +248,4 @@ def restore(post_id: int, number: int):
         session.flush()
         posts.delete_orphan_tags()
     flash(f"Restored version {number}; the text it replaced is kept as a version too.")
-    return redirect(url_for("admin.edit", post_id=post.id))
+    return redirect(url_for("admin.posts.edit", post_id=post.id))

@@ -94,7 +94,7 @@ def robots():
     """Let crawlers in, keep them out of the admin and search, name the sitemap."""
     lines = [
         "User-agent: *",
-        f"Disallow: {url_for('admin.index')}",
+        f"Disallow: {url_for('admin.posts.index')}",
         # Search result pages are endless combinations of the same posts.
         f"Disallow: {url_for('search.results')}",
         f"Sitemap: {absolute_url('seo.sitemap')}",

@@ -167,3 +167,15 @@ def test_logging_in_again_ends_the_previous_session(app, client, auth):
     assert "/admin/login" in response.headers["Location"]
     with app.app_context():
         assert session.scalar(select(func.count(LoginSession.id))) == 1
+
+
+def test_a_new_admin_page_is_behind_the_login_without_a_decorator(app, client, auth):
+    # A page someone adds to the admin area later, forgetting any check.
+    app.add_url_rule(
+        "/admin/new-feature", endpoint="admin.new_feature.page", view_func=lambda: "ok"
+    )
+    response = client.get("/admin/new-feature")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/login?next=/admin/new-feature"
+    auth.login()
+    assert client.get("/admin/new-feature").get_data(as_text=True) == "ok"
