@@ -53,14 +53,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         search,
         security,
         seo,
+        templating,
         transfer,
-        views,
     )
 
     db.init_app(app)
     checkpoint.init_app(app)
     csrf.init_app(app)
-    views.init_app(app)
+    templating.init_app(app)
     assets.init_app(app)
     errors.init_app(app)
     cli.init_app(app)

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from . import caching, posts
 from .db import session
 from .models import PAGE, POST, Post, Tag, post_tags
-from .views import post_url
+from .templating import post_url
 
 bp = Blueprint("blog", __name__)
 caching.cache_reader_pages(bp)
@@ -28,8 +28,8 @@ def page_number() -> int:
 @bp.get("/")
 def index():
     """Show the newest published posts."""
-    page = posts.paginate(posts.published(), posts.count_published(), page_number())
-    return render_template("blog/index.html", page=page)
+    listing = posts.paginate(posts.published(), posts.count_published(), page_number())
+    return render_template("blog/index.html", listing=listing)
 
 
 def show(slug: str, kind: str):
@@ -80,14 +80,14 @@ def tag(name: str):
     if tag is None:
         abort(404)
     tagged = Post.tags.any(Tag.id == tag.id)
-    page = posts.paginate(
+    listing = posts.paginate(
         posts.published().where(tagged),
         posts.count_published(tagged),
         page_number(),
     )
-    if not page.total:
+    if not listing.total:
         abort(404)
-    return render_template("blog/tag.html", tag=tag, page=page)
+    return render_template("blog/tag.html", tag=tag, listing=listing)
 
 
 @bp.get("/tags")

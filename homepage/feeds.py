@@ -13,7 +13,7 @@ from . import caching
 from .db import session
 from .models import Post, Tag
 from .posts import published
-from .views import absolute_url, post_url, site_host
+from .templating import absolute_url, post_url, site_host
 
 bp = Blueprint("feeds", __name__)
 caching.cache_reader_pages(bp)

@@ -324,8 +324,8 @@ def delete_orphan_tags() -> None:
 
 
 @dataclass
-class Page:
-    """One page of a paginated list."""
+class Listing:
+    """One stretch of a list of posts split over numbered pages (?page=N)."""
 
     items: list
     number: int
@@ -333,7 +333,8 @@ class Page:
     per_page: int
 
     @property
-    def pages(self) -> int:
+    def last_number(self) -> int:
+        """Return the number of the list's last page."""
         return max(1, ceil(self.total / self.per_page))
 
     @property
@@ -342,7 +343,7 @@ class Page:
 
     @property
     def has_next(self) -> bool:
-        return self.number < self.pages
+        return self.number < self.last_number
 
 
 def reader_now() -> datetime:
@@ -371,21 +372,21 @@ def published():
     )
 
 
-def paginate(query, count_query, number: int) -> Page:
+def paginate(query, count_query, number: int) -> Listing:
     """Load one page of ``query``; abort 404 when the page does not exist."""
     per_page = current_app.config["POSTS_PER_PAGE"]
     total = session.execute(count_query).scalar_one()
-    page = Page([], number, total, per_page)
-    if number < 1 or number > page.pages:
+    listing = Listing([], number, total, per_page)
+    if number < 1 or number > listing.last_number:
         abort(404)
-    page.items = list(
+    listing.items = list(
         session.scalars(
             query.options(selectinload(Post.tags))
             .limit(per_page)
             .offset((number - 1) * per_page)
         )
     )
-    return page
+    return listing
 
 
 def count_published(*criteria):

@@ -18,7 +18,7 @@ from . import caching, markdown
 from .blog import page_number
 from .db import session
 from .models import Post
-from .posts import Page, visible
+from .posts import Listing, visible
 
 bp = Blueprint("search", __name__)
 caching.cache_reader_pages(bp)
@@ -139,7 +139,7 @@ def marked(fragment: str | None) -> Markup:
     return Markup(safe.replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>"))
 
 
-def run_search(match: str, number: int) -> Page:
+def run_search(match: str, number: int) -> Listing:
     """Return one page of visible posts and pages matching ``match``, best first.
 
     :raise 404: when the page number is out of range.
@@ -153,8 +153,8 @@ def run_search(match: str, number: int) -> Page:
     total = session.execute(
         select(func.count()).select_from(joined).where(*criteria)
     ).scalar_one()
-    page = Page([], number, total, per_page)
-    if number < 1 or number > page.pages:
+    listing = Listing([], number, total, per_page)
+    if number < 1 or number > listing.last_number:
         abort(404)
     rows = session.execute(
         select(
@@ -178,13 +178,13 @@ def run_search(match: str, number: int) -> Page:
         .limit(per_page)
         .offset((number - 1) * per_page)
     ).all()
-    page.items = [
+    listing.items = [
         Hit(
             row.slug, row.kind, row.published_at, marked(row.title), marked(row.snippet)
         )
         for row in rows
     ]
-    return page
+    return listing
 
 
 @bp.get("/search")
@@ -192,8 +192,8 @@ def results():
     """Show the visible posts and pages that match the reader's words."""
     query = request.args.get("q", "")
     match = fts_query(query)
-    page = run_search(match, page_number()) if match else None
-    return render_template("search/results.html", q=query, page=page)
+    listing = run_search(match, page_number()) if match else None
+    return render_template("search/results.html", q=query, listing=listing)
 
 
 def init_app(app) -> None:

@@ -9,7 +9,7 @@ from . import caching, markdown
 from .db import session
 from .models import PAGE, POST, Post, Tag, modified_at, post_tags
 from .posts import visible
-from .views import absolute_url, post_url, rfc3339
+from .templating import absolute_url, post_url, rfc3339
 
 bp = Blueprint("seo", __name__)
 caching.cache_reader_pages(bp)

@@ -1,4 +1,4 @@
-"""Template helpers shared by every blueprint."""
+"""Template filters and globals shared by every blueprint: dates, URLs, the menu."""
 
 from __future__ import annotations
 
