@@ -6,7 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from . import posts, revisions
+from . import history, posts
 from .access import find_post, get_post, require_may_change
 from .auth import current_author
 from .db import session, write_transaction
@@ -86,7 +86,7 @@ def _save(form: posts.PostForm, post: Post | None):
         # Without the version it was opened at, the form cannot be checked
         # against later saves: show the current text, and count the form as
         # opened at it from now on.
-        conflict = revisions.changes_since(post, None)
+        conflict = history.changes_since(post, None)
         form.version = post.version
     if request.form.get("action") == "preview":
         return render_template(
@@ -122,7 +122,7 @@ def _render_conflict(form: posts.PostForm, post_id: int):
     post = find_post(post_id)
     if post is None:
         return render_deleted(form)
-    conflict = revisions.changes_since(post, form.version)
+    conflict = history.changes_since(post, form.version)
     form.version = post.version
     return render_template(
         "admin/edit.html", form=form, post=post, conflict=conflict
@@ -148,17 +148,7 @@ def _write(form: posts.PostForm, post_id: int | None) -> Post:
     # since the form was validated.
     if form.slug and posts.slug_taken(form.slug, post):
         raise SaveRefused("slug", "Another post already uses this slug.")
-    if post is None:
-        post = Post(author=current_author())
-        session.add(post)
-    if post.id is not None:
-        revisions.keep(post, form)
-    posts.apply_form(post, form)
-    # The byline (post.author) stays; this records who saved this version.
-    post.updated_by = current_author()
-    session.flush()
-    posts.delete_orphan_tags()
-    return post
+    return posts.save(post or Post(author=current_author()), form, current_author())
 
 
 @bp.post("/posts/<int:post_id>/delete")

@@ -13,7 +13,7 @@ from slugify import slugify
 from sqlalchemy import and_, delete, exists, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from . import markdown
+from . import history, markdown
 from .db import session
 from .models import (
     KINDS,
@@ -21,6 +21,7 @@ from .models import (
     POST,
     PUBLISHED,
     STATUSES,
+    Author,
     Post,
     SlugRedirect,
     Tag,
@@ -299,6 +300,25 @@ def apply_form(post: Post, form: PostForm) -> Post:
         # pages and validators stay as they are.
         if post.version is None or session.is_modified(post):
             post.version = (post.version or 0) + 1
+    return post
+
+
+def save(post: Post, form: PostForm, editor: Author | None) -> Post:
+    """Save a validated ``form`` as ``post`` inside the caller's write transaction.
+
+    The one way a post changes, for the admin form, a restored version and an
+    import: the version it replaces is kept, the fields applied, who saved it
+    recorded (the byline stays), and tags no post uses any more deleted. The
+    flush bumps the site's content version if readers see a change.
+    """
+    if post.id is None:
+        session.add(post)
+    else:
+        history.keep(post, form, editor)
+    apply_form(post, form)
+    post.updated_by = editor
+    session.flush()
+    delete_orphan_tags()
     return post
 
 

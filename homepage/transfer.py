@@ -523,9 +523,7 @@ def import_post(
     if not form.validate():
         report.add("failed", name, " ".join(form.errors.values()))
         return
-    post = Post(author=author)
-    session.add(post)
-    posts.apply_form(post, form)
+    post = posts.save(Post(author=author), form, None)
     if parsed.date is not None:
         post.created_at = parsed.date
         if post.status == PUBLISHED:
