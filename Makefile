@@ -32,7 +32,7 @@ help:
 	@echo "make run    set everything up and serve on http://$(HOST):$(PORT)/ under Apache mod_wsgi"
 	@echo "make dev    serve with Flask's debug server (reloads templates and code)"
 	@echo "make test   install what the tests need and run the whole suite"
-	@echo "make lint   ruff check and ruff format --check"
+	@echo "make lint   ruff check, ruff format --check and mypy"
 
 system-deps:
 	@bash scripts/system-deps.sh
@@ -88,10 +88,11 @@ test: install
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf .mod_wsgi .pytest_cache .ruff_cache *.egg-info
+	rm -rf .mod_wsgi .pytest_cache .ruff_cache .mypy_cache *.egg-info

@@ -37,7 +37,7 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from sqlalchemy import delete, func, inspect, select, update
+from sqlalchemy import Table, delete, func, inspect, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -332,11 +332,11 @@ def _unreadable_rows(engine: Engine) -> list[str]:
     mapped = set()
     with Session(engine) as scratch:
         for mapper in Base.registry.mappers:
-            mapped.add(mapper.local_table.name)
+            table = mapper.local_table
+            assert isinstance(table, Table)  # each model maps one whole table
+            mapped.add(table.name)
             query = select(mapper.class_).execution_options(yield_per=500)
-            problems += _read_all(
-                lambda q=query: scratch.scalars(q), mapper.local_table.name
-            )
+            problems += _read_all(lambda q=query: scratch.scalars(q), table.name)
         for table in Base.metadata.sorted_tables:
             if table.name not in mapped:
                 query = select(table).execution_options(yield_per=500)

@@ -228,7 +228,8 @@ def make_engine(url: str, pool_size: int = 20, max_overflow: int = 10) -> Engine
     """Create an engine configured for this project's concurrency rules."""
     options: dict = {}
     is_sqlite = url.startswith("sqlite")
-    in_memory = is_sqlite and sqlite_path(url) is None
+    path = sqlite_path(url) if is_sqlite else None
+    in_memory = is_sqlite and path is None
     if not in_memory:
         # The pool must hold at least one connection per server thread, or
         # threads queue for connections rather than for the database. For file
@@ -242,8 +243,7 @@ def make_engine(url: str, pool_size: int = 20, max_overflow: int = 10) -> Engine
         # Python's own busy wait, as a second line behind the PRAGMA.
         options["connect_args"] = {"timeout": 30}
     engine = create_engine(url, **options)
-    if is_sqlite and not in_memory:
-        path = sqlite_path(url)
+    if path is not None:
         event.listen(engine, "do_connect", lambda *_: create_private_file(path))
     if is_sqlite:
         event.listen(engine, "connect", _on_connect)
@@ -310,7 +310,7 @@ def upgrade_schema(engine: Engine) -> list[str]:
             for index in table.indexes:
                 if index.name not in indexes:
                     index.create(conn)
-                    added.append(index.name)
+                    added.append(str(index.name))
     return added
 
 
@@ -381,6 +381,8 @@ def copy_to_file(target: Path, app: Flask | None = None) -> None:
     create_private_file(target)  # password hashes and drafts, like the original
     live = get_engine(app).raw_connection()
     try:
+        # Only an invalidated connection has no driver connection.
+        assert live.driver_connection is not None
         with closing(sqlite3.connect(target)) as copy:
             live.driver_connection.backup(copy, pages=-1)
             # One self-contained file: no -wal or -shm beside it.
@@ -396,6 +398,7 @@ def copy_from_file(source: Path, app: Flask | None = None) -> None:
     # or the new, and wait on the busy timeout meanwhile.
     live = get_engine(app).raw_connection()
     try:
+        assert live.driver_connection is not None  # as in copy_to_file
         with open_file_read_only(source) as copy:
             copy.backup(live.driver_connection, pages=-1)
     finally:

@@ -34,7 +34,8 @@ def entry_id(post: Post) -> str:
 def render_feed(posts: list[Post], **context) -> tuple:
     """Render an Atom document of ``posts`` with its content type."""
     if posts:
-        updated = max(max(post.updated_at, post.published_at) for post in posts)
+        # Feeds hold published posts, whose display_date is published_at.
+        updated = max(max(post.updated_at, post.display_date) for post in posts)
     else:
         # Not "now": the same content must give the same bytes.
         validators = g.get("validators")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from flask import Blueprint, current_app, render_template, url_for
 from sqlalchemy import func, select
 
@@ -28,15 +31,16 @@ def description(post: Post, limit: int = 160) -> str:
 def blog_posting(post: Post) -> dict:
     """Describe ``post`` as schema.org BlogPosting data for JSON-LD."""
     url = post_url(post, external=True)
-    data = {
+    data: dict[str, Any] = {
         "@context": "https://schema.org",
         "@type": "BlogPosting" if post.kind == POST else "WebPage",
         "headline": post.title,
         "description": description(post),
         "url": url,
         "mainEntityOfPage": {"@type": "WebPage", "@id": url},
-        "datePublished": rfc3339(post.published_at),
-        "dateModified": rfc3339(max(post.updated_at, post.published_at)),
+        # Readers see published posts only, so display_date is published_at.
+        "datePublished": rfc3339(post.display_date),
+        "dateModified": rfc3339(max(post.updated_at, post.display_date)),
         "author": {"@type": "Person", "name": post.author.username},
         "publisher": {
             "@type": "Organization",
@@ -47,6 +51,12 @@ def blog_posting(post: Post) -> dict:
     if post.tags:
         data["keywords"] = [tag.name for tag in post.tags]
     return data
+
+
+def _changed(updated_at: datetime, published_at: datetime | None) -> datetime:
+    """Return when a published post last changed: edited or published."""
+    assert published_at is not None  # the sitemap's queries keep dated posts only
+    return max(updated_at, published_at)
 
 
 @bp.get("/sitemap.xml")
@@ -67,15 +77,15 @@ def sitemap():
         .order_by(Tag.name)
     ).all()
     urls = [
-        (post_url(entry, external=True), max(entry.updated_at, entry.published_at))
+        (post_url(entry, external=True), _changed(entry.updated_at, entry.published_at))
         for entry in entries
     ]
     urls += [
-        (absolute_url("blog.tag", name=name), max(published, updated))
+        (absolute_url("blog.tag", name=name), _changed(updated, published))
         for name, published, updated in tag_dates
     ]
     posts_only = [
-        max(entry.updated_at, entry.published_at)
+        _changed(entry.updated_at, entry.published_at)
         for entry in entries
         if entry.kind != PAGE
     ]
