@@ -22,6 +22,10 @@ from homepage.cli import create_author
 from homepage.db import init_db, session
 from homepage.models import Image, Post
 
+# Threaded servers, Hypothesis or many requests per test: too slow for make
+# test-fast, which runs the quick part of the suite in under 30 s.
+pytestmark = pytest.mark.slow
+
 
 def png() -> bytes:
     """Return a small PNG."""
