@@ -26,13 +26,14 @@ empty :=
 space := $(empty) $(empty)
 TRUSTED_HOSTS_JSON = [$(subst $(space),$(comma),$(strip $(foreach host,$(TRUSTED_HOSTS),"$(host)")))]
 
-.PHONY: help install system-deps run dev test lint format clean
+.PHONY: help install system-deps run dev test test-fast lint format clean
 
 help:
 	@echo "make run    set everything up and serve on http://$(HOST):$(PORT)/ under Apache mod_wsgi"
 	@echo "make dev    serve with Flask's debug server (reloads templates and code)"
 	@echo "make test   install what the tests need and run the whole suite"
-	@echo "make lint   ruff check and ruff format --check"
+	@echo "make test-fast  run the quick tests only: no Apache, HTML validator or slow ones (< 30 s)"
+	@echo "make lint   ruff check, ruff format --check and mypy"
 
 system-deps:
 	@bash scripts/system-deps.sh
@@ -85,13 +86,18 @@ dev: $(VENV)/.installed
 test: install
 	$(BIN)/pytest
 
+# The quick part of the suite, for the edit-test loop; CI runs `make test`.
+test-fast: $(VENV)/.installed
+	$(BIN)/pytest -m "not apache and not validator and not slow"
+
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf .mod_wsgi .pytest_cache .ruff_cache *.egg-info
+	rm -rf .mod_wsgi .pytest_cache .ruff_cache .mypy_cache *.egg-info

@@ -101,6 +101,7 @@ def index():
 def change_password():
     """Change the logged-in author's password and log out everywhere else."""
     author = current_author()
+    assert author is not None  # login_required let the request in
     current = request.form.get("current_password", "")
     new = request.form.get("new_password", "")
     confirm = request.form.get("confirm_password", "")
@@ -112,8 +113,9 @@ def change_password():
         wait = throttle.retry_after(author.username, address, known_device=True)
         attempt = None if wait else throttle.record_failure(author.username, address)
     if attempt is None:
-        errors = {"current_password": "Too many wrong passwords; try again later."}
-        return _render(errors, 429)
+        return _render(
+            {"current_password": "Too many wrong passwords; try again later."}, 429
+        )
     # Both hashes run outside the write lock.
     errors: dict[str, str] = {}
     right = check_password_hash(author.password_hash, current)

@@ -20,6 +20,7 @@ def index():
     """List the posts the author may work on, newest first, with their status."""
     query = select(Post).options(joinedload(Post.author))
     author = current_author()
+    assert author is not None  # login_required let the request in
     if not author.sees_all:
         query = query.where(Post.author_id == author.id)
     listed = session.scalars(
@@ -44,10 +45,10 @@ def edit(post_id: int):
         form = posts.PostForm.from_post(post)
         return render_template("admin/edit.html", form=form, post=post)
     form = posts.PostForm.from_request(request.form)
-    post = find_post(post_id)
-    if post is None:
+    found = find_post(post_id)
+    if found is None:
         return render_deleted(form)
-    return _save(form, require_may_change(post))
+    return _save(form, require_may_change(found))
 
 
 def render_deleted(form: posts.PostForm):
@@ -82,7 +83,8 @@ def _save(form: posts.PostForm, post: Post | None):
     # Validation renders the Markdown: slow work, done before the write lock.
     valid = form.validate(post)
     conflict = None
-    if "version" in form.errors:
+    # Only the form of a saved post carries a version.
+    if post is not None and "version" in form.errors:
         # Without the version it was opened at, the form cannot be checked
         # against later saves: show the current text, and count the form as
         # opened at it from now on.
@@ -109,6 +111,7 @@ def _save(form: posts.PostForm, post: Post | None):
     except PostDeleted:
         return render_deleted(form)
     except EditConflict:
+        assert post_id is not None  # only a saved post can conflict
         return _render_conflict(form, post_id)
     flash(f"Saved “{post.title}”.")
     return redirect(url_for("admin.posts.edit", post_id=post.id))

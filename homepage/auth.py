@@ -160,13 +160,13 @@ def login():
         if not wait:
             throttle.record_failure(username, address)
     if wait:
-        response = render_template(
+        page = render_template(
             "auth/login.html",
             next=next_url,
             username=username,
             error=f"Too many failed attempts. Wait {_duration(wait)} and try again.",
         )
-        return response, 429, {"Retry-After": str(wait)}
+        return page, 429, {"Retry-After": str(wait)}
     author = session.scalars(select(Author).where(Author.username == username)).first()
     if author is None:
         check_password_hash(_DUMMY_HASH, password)

@@ -37,7 +37,7 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from sqlalchemy import delete, inspect, select
+from sqlalchemy import Table, delete, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -79,6 +79,8 @@ def copy_to_file(target: Path, app: Flask | None = None) -> None:
     create_private_file(target)  # password hashes and drafts, like the original
     live = get_engine(app).raw_connection()
     try:
+        # Only an invalidated connection has no driver connection.
+        assert live.driver_connection is not None
         with closing(sqlite3.connect(target)) as copy:
             live.driver_connection.backup(copy, pages=-1)
             # One self-contained file: no -wal or -shm beside it.
@@ -94,6 +96,7 @@ def copy_from_file(source: Path, app: Flask | None = None) -> None:
     # or the new, and wait on the busy timeout meanwhile.
     live = get_engine(app).raw_connection()
     try:
+        assert live.driver_connection is not None  # as in copy_to_file
         with open_file_read_only(source) as copy:
             copy.backup(live.driver_connection, pages=-1)
     finally:
@@ -370,11 +373,11 @@ def _unreadable_rows(engine: Engine) -> list[str]:
     mapped = set()
     with Session(engine) as scratch:
         for mapper in Base.registry.mappers:
-            mapped.add(mapper.local_table.name)
+            table = mapper.local_table
+            assert isinstance(table, Table)  # each model maps one whole table
+            mapped.add(table.name)
             query = select(mapper.class_).execution_options(yield_per=500)
-            problems += _read_all(
-                lambda q=query: scratch.scalars(q), mapper.local_table.name
-            )
+            problems += _read_all(lambda q=query: scratch.scalars(q), table.name)
         for table in Base.metadata.sorted_tables:
             if table.name not in mapped:
                 query = select(table).execution_options(yield_per=500)

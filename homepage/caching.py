@@ -247,6 +247,8 @@ def code_version(app: Flask) -> tuple[str, datetime]:
     A deployment that changes how pages look changes every validator; the
     digest depends only on the files, so every server process agrees on it.
     """
+    # create_app names both folders.
+    assert app.template_folder is not None and app.static_folder is not None
     roots = [Path(app.template_folder), Path(app.static_folder), Path(__file__).parent]
     digest = hashlib.blake2b(digest_size=16)
     newest = 0
@@ -326,7 +328,8 @@ def compute_validators() -> Validators | None:
     # A page that shows a flashed message is a one-off; it is not cached.
     if "_flashes" in cookie:
         return None
-    app = current_app._get_current_object()
+    # current_app is a LocalProxy, which Flask's annotations call a Flask.
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     return validators_for(
         app,
         request.full_path,
@@ -560,6 +563,7 @@ def init_app(app: Flask) -> None:
             app.config["PAGE_CACHE_MAX_PAGE_BYTES"],
         ),
     }
-    app.wsgi_app = NotModifiedMiddleware(app, app.wsgi_app)
+    # Flask documents wrapping wsgi_app; mypy sees only a method.
+    app.wsgi_app = NotModifiedMiddleware(app, app.wsgi_app)  # type: ignore[method-assign]
     if not event.contains(session, "after_flush", _bump_on_flush):
         event.listen(session, "after_flush", _bump_on_flush)

@@ -220,7 +220,8 @@ def make_engine(url: str, pool_size: int = 20, max_overflow: int = 10) -> Engine
     """Create an engine configured for this project's concurrency rules."""
     options: dict = {}
     is_sqlite = url.startswith("sqlite")
-    in_memory = is_sqlite and sqlite_path(url) is None
+    path = sqlite_path(url) if is_sqlite else None
+    in_memory = is_sqlite and path is None
     if not in_memory:
         # The pool must hold at least one connection per server thread, or
         # threads queue for connections rather than for the database. For file
@@ -234,8 +235,7 @@ def make_engine(url: str, pool_size: int = 20, max_overflow: int = 10) -> Engine
         # Python's own busy wait, as a second line behind the PRAGMA.
         options["connect_args"] = {"timeout": 30}
     engine = create_engine(url, **options)
-    if is_sqlite and not in_memory:
-        path = sqlite_path(url)
+    if path is not None:
         event.listen(engine, "do_connect", lambda *_: create_private_file(path))
     if is_sqlite:
         event.listen(engine, "connect", _on_connect)

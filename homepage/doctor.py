@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from werkzeug.sansio.utils import host_is_trusted
 
 from .db import get_engine, journal_mode, sqlite_path
@@ -192,6 +192,14 @@ def check_database_folder(path: Path, user: str) -> Verdict:
     )
 
 
+def _cause(error: SQLAlchemyError) -> BaseException:
+    """Return the driver's error behind ``error``, or ``error`` if it has none."""
+    # Only DBAPIError wraps a driver error; other SQLAlchemy errors have no orig.
+    if isinstance(error, DBAPIError) and error.orig is not None:
+        return error.orig
+    return error
+
+
 def check_journal_mode(path: Path, user: str) -> Verdict:
     """Check that SQLite runs the database in WAL mode."""
     if not path.exists():
@@ -199,7 +207,7 @@ def check_journal_mode(path: Path, user: str) -> Verdict:
     try:
         mode = journal_mode()
     except SQLAlchemyError as error:
-        return Verdict(FAIL, "journal mode", f"cannot open {path}: {error.orig}.")
+        return Verdict(FAIL, "journal mode", f"cannot open {path}: {_cause(error)}.")
     if mode.lower() != "wal":
         return Verdict(
             FAIL,
@@ -219,7 +227,7 @@ def check_schema(path: Path, user: str) -> Verdict:
     try:
         current = schema_is_current()
     except SQLAlchemyError as error:
-        return Verdict(FAIL, "schema", f"cannot read {path}: {error.orig}.")
+        return Verdict(FAIL, "schema", f"cannot read {path}: {_cause(error)}.")
     if not current:
         return Verdict(
             FAIL,
@@ -455,7 +463,8 @@ def _check_user(_ctx, _param, value: str | None) -> str:
 @with_appcontext
 def doctor_command(user: str, threads: int) -> None:
     """Check that this installation is ready to be served, and say how to fix it."""
-    app = current_app._get_current_object()
+    # current_app is a LocalProxy, which Flask's annotations call a Flask.
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     verdicts = list(run_checks(app, user, threads))
     width = max(len(verdict.check) for verdict in verdicts)
     for verdict in verdicts:

@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import PIL.Image
+import PIL.ImageFile
 import PIL.ImageOps
 from PIL import JpegImagePlugin
 
@@ -146,6 +147,8 @@ def _decode(data: bytes, limits: Limits) -> Decoded:
     """Decode every frame of ``data`` within ``limits``."""
     try:
         with _opened(data) as image:
+            # Pillow sets the format of every file one of its plugins opened.
+            assert image.format is not None
             decoded = Decoded(image.format, *image.size)
             _check_size(image.size, image.size, limits)
             image.verify()
@@ -173,7 +176,7 @@ def _decode(data: bytes, limits: Limits) -> Decoded:
     return decoded
 
 
-def _opened(data: bytes) -> PIL.Image.Image:
+def _opened(data: bytes) -> PIL.ImageFile.ImageFile:
     """Open ``data`` with the accepted decoders only."""
     return PIL.Image.open(io.BytesIO(data), formats=_DECODERS)
 
@@ -188,7 +191,7 @@ def _check_size(canvas: tuple[int, int], frame: tuple[int, int], limits: Limits)
         )
 
 
-def _load_frames(image: PIL.Image.Image, limits: Limits) -> None:
+def _load_frames(image: PIL.ImageFile.ImageFile, limits: Limits) -> None:
     """Decode each frame of ``image`` within ``limits``."""
     total = 0
     frame = 0
@@ -206,9 +209,11 @@ def _load_frames(image: PIL.Image.Image, limits: Limits) -> None:
                 f"The animation has too many frames: at most {limits.frames:,} "
                 "are accepted."
             )
+        # A tile without extents has nothing to decode.
+        extents = [tile.extents for tile in image.tile if tile.extents]
         extent = (
-            max((tile.extents[2] for tile in image.tile), default=0),
-            max((tile.extents[3] for tile in image.tile), default=0),
+            max((box[2] for box in extents), default=0),
+            max((box[3] for box in extents), default=0),
         )
         _check_size(image.size, extent, limits)
         total += max(image.size[0], extent[0]) * max(image.size[1], extent[1])
@@ -238,6 +243,8 @@ def _stored_format(name: str | None) -> str:
 def _encode_jpeg(data: bytes) -> bytes:
     """Encode the (first) picture of a JPEG again, upright and with no metadata."""
     with _opened(data) as image:
+        # The JPEG decoder opened it (an MPO is a JPEG too), so it has tables.
+        assert isinstance(image, JpegImagePlugin.JpegImageFile)
         options: dict = {
             # The source's own tables and subsampling: the new file is as
             # detailed as the old one, and not much larger.
@@ -259,7 +266,9 @@ def _encode_turned(data: bytes, format: str) -> bytes:
         lossy = any(kind == b"VP8 " for kind, _ in _riff_chunks(data, deep=True))
         options = {"quality": WEBP_QUALITY} if lossy else {"lossless": True}
     with _opened(data) as image:
-        if getattr(image, "n_frames", 1) == 1:
+        # Only the animated formats' images have n_frames.
+        n_frames = getattr(image, "n_frames", 1)
+        if n_frames == 1:
             if "transparency" in image.info:
                 options["transparency"] = image.info["transparency"]
             return _save_upright(image, format, options)
@@ -267,7 +276,7 @@ def _encode_turned(data: bytes, format: str) -> bytes:
         icc_profile = image.info.get("icc_profile")
         loop = image.info.get("loop", 0)
         frames, durations = [], []
-        for index in range(image.n_frames):
+        for index in range(n_frames):
             image.seek(index)
             image.load()  # WebP tells a frame's duration once it is decoded
             durations.append(image.info.get("duration", 0))

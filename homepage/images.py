@@ -281,6 +281,7 @@ def _render_index(error: str = "", status: int = 200, alt: str = ""):
     """Render the images the author may manage, with an upload error if any."""
     query = select(Image).options(joinedload(Image.author))
     author = current_author()
+    assert author is not None  # the views that call this require a login
     if not author.sees_all:
         query = query.where(Image.author_id == author.id)
     images = session.scalars(

@@ -22,7 +22,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, scoped_session
 
 from .db import Base
 
@@ -124,7 +124,9 @@ class LastOwner(Exception):
     """A change that would leave the site without an owner."""
 
 
-def set_role(db_session: Session, author: Author, role: str) -> None:
+def set_role(
+    db_session: Session | scoped_session[Session], author: Author, role: str
+) -> None:
     """Give ``author`` the ``role``; call inside the transaction that commits it.
 
     :raise ValueError: when ``role`` is not one of ROLES.

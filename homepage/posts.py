@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from math import ceil
 
 from flask import abort, current_app, g, has_app_context
 from slugify import slugify
-from sqlalchemy import and_, delete, exists, func, or_, select
+from sqlalchemy import Row, and_, delete, exists, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from . import history, markdown
@@ -471,7 +472,7 @@ def neighbours(post: Post) -> tuple:
     return older, newer
 
 
-def visible_pages() -> list:
+def visible_pages() -> Sequence[Row]:
     """Return the title and slug of every page readers can see, for the menu."""
     return session.execute(
         select(Post.title, Post.slug)

@@ -70,7 +70,7 @@ def upgrade_schema(engine: Engine) -> list[str]:
             for index in table.indexes:
                 if index.name not in indexes:
                     index.create(conn)
-                    added.append(index.name)
+                    added.append(str(index.name))
     return added
 
 

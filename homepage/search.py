@@ -7,12 +7,14 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template, request
 from markupsafe import Markup, escape
 from sqlalchemy import Integer, column, event, func, literal_column, select, table, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import ColumnClause
 
 from . import caching, markdown
 from .blog import page_number
@@ -46,7 +48,7 @@ _UPSERT = text(
 _DELETE = text("DELETE FROM post_search WHERE rowid = :id")
 
 _index = table("post_search", column("rowid", Integer))
-_whole_index = literal_column("post_search")
+_whole_index: ColumnClause[Any] = literal_column("post_search")
 
 # snippet() and highlight() wrap matches in these private-use characters,
 # which the indexed text never contains; they become <mark> tags only after

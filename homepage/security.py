@@ -98,9 +98,12 @@ def init_app(app: Flask) -> None:
     check and the proxy fix must come before anything answers a request.
     """
     app.after_request(add_security_headers)
-    app.wsgi_app = TrustedHostMiddleware(app, app.wsgi_app)
+    # Flask documents wrapping wsgi_app; mypy sees only a method.
+    app.wsgi_app = TrustedHostMiddleware(app, app.wsgi_app)  # type: ignore[method-assign]
     proxies = int(app.config.get("PROXY_FIX_X_FOR") or 0)
     if proxies:
         # Outermost, so that the host check and the page cache see the
         # scheme the visitor used, as the pages do.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]  # as above
+            app.wsgi_app, x_for=proxies, x_proto=proxies
+        )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, current_app, render_template, url_for
 from sqlalchemy import func, select
 
@@ -28,14 +30,15 @@ def description(post: Post, limit: int = 160) -> str:
 def blog_posting(post: Post) -> dict:
     """Describe ``post`` as schema.org BlogPosting data for JSON-LD."""
     url = post_url(post, external=True)
-    data = {
+    data: dict[str, Any] = {
         "@context": "https://schema.org",
         "@type": "BlogPosting" if post.kind == POST else "WebPage",
         "headline": post.title,
         "description": description(post),
         "url": url,
         "mainEntityOfPage": {"@type": "WebPage", "@id": url},
-        "datePublished": rfc3339(post.published_at),
+        # Readers see published posts only, so display_date is published_at.
+        "datePublished": rfc3339(post.display_date),
         "dateModified": rfc3339(post.modified_at),
         "author": {"@type": "Person", "name": post.author.username},
         "publisher": {
@@ -73,7 +76,7 @@ def sitemap():
         for entry in entries
     ]
     urls += [
-        (absolute_url("blog.tag", name=name), max(published, updated))
+        (absolute_url("blog.tag", name=name), modified_at(updated, published))
         for name, published, updated in tag_dates
     ]
     posts_only = [

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, request, url_for
 from flask import session as cookie
+from sqlalchemy import Row
 from sqlalchemy.exc import SQLAlchemyError
 
 from .models import PAGE
@@ -53,7 +55,7 @@ def post_url(post, external: bool = False) -> str:
     return url_for(endpoint, slug=post.slug)
 
 
-def nav_pages() -> list:
+def nav_pages() -> Sequence[Row]:
     """Return the standalone pages linked from the site's navigation."""
     try:
         return visible_pages()

@@ -26,9 +26,10 @@ import ipaddress
 from datetime import timedelta
 from math import ceil
 
-from flask import Response, current_app, request
+from flask import current_app, request
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import delete, or_, select
+from werkzeug.wrappers import Response as BaseResponse
 
 from .db import session
 from .models import LoginFailure, utcnow
@@ -144,7 +145,9 @@ def forget(username: str, address: str) -> None:
 
 def _device_serializer() -> URLSafeSerializer:
     """Return the signer of the known-browser cookie."""
-    return URLSafeSerializer(current_app.secret_key, salt=_DEVICE_SALT)
+    secret_key = current_app.secret_key
+    assert secret_key is not None  # create_app always sets one
+    return URLSafeSerializer(secret_key, salt=_DEVICE_SALT)
 
 
 def known_names() -> list[str]:
@@ -166,7 +169,7 @@ def is_known_device(username: str) -> bool:
     return normalize_username(username) in known_names()
 
 
-def remember_device(response: Response, username: str) -> None:
+def remember_device(response: BaseResponse, username: str) -> None:
     """Mark this browser as one ``username`` logs in from."""
     name = normalize_username(username)
     names = [name] + [other for other in known_names() if other != name]

@@ -28,6 +28,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 import click
@@ -322,19 +323,20 @@ def _to_datetime(value) -> datetime | None:
         result = datetime.combine(value, time())
     elif isinstance(value, str) and value.strip():
         text = value.strip()
-        result = None
+        parsed: datetime | None = None
         for attempt in (
             lambda: datetime.fromisoformat(text),
             lambda: datetime.strptime(text, "%Y-%m-%d %H:%M:%S %z"),
             lambda: datetime.strptime(text, "%Y-%m-%d %H:%M %z"),
         ):
             try:
-                result = attempt()
+                parsed = attempt()
                 break
             except ValueError:
                 continue
-        if result is None:
+        if parsed is None:
             raise FrontMatterError(f"the date {text!r} is not a date")
+        result = parsed
     else:
         return None
     if result.tzinfo is None:
@@ -447,7 +449,7 @@ def _members(source: Path) -> Iterator[tuple[str, int, Reader]]:
         for path in sorted(source.rglob("*")):
             if path.is_file():
                 relative = path.relative_to(source).as_posix()
-                yield relative, path.stat().st_size, lambda n, p=path: _read_file(p, n)
+                yield relative, path.stat().st_size, partial(_read_file, path)
         return
     try:
         archive = zipfile.ZipFile(source)
@@ -459,7 +461,7 @@ def _members(source: Path) -> Iterator[tuple[str, int, Reader]]:
                 yield (
                     info.filename,
                     info.file_size,
-                    lambda n, i=info: _read_member(archive, i, n),
+                    partial(_read_member, archive, info),
                 )
 
 
@@ -612,8 +614,8 @@ def run_import(source: Path, author: Author, rename: bool) -> Report:
         session.commit()
     except BaseException:
         session.rollback()
-        for path in written:
-            path.unlink(missing_ok=True)
+        for written_path in written:
+            written_path.unlink(missing_ok=True)
         raise
     return report
 

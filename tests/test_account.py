@@ -14,6 +14,10 @@ from homepage.models import AUTHOR, EDITOR, OWNER, Author
 from .authors_support import add_author, everything, role_of
 from .conftest import PASSWORD, AuthActions
 
+# Threaded servers, Hypothesis or many requests per test: too slow for make
+# test-fast, which runs the quick part of the suite in under 30 s.
+pytestmark = pytest.mark.slow
+
 NEW_PASSWORD = "a much better passphrase"
 
 

@@ -16,6 +16,10 @@ from homepage.models import EDITOR, Post, Tag
 
 from .authors_support import add_author, everything
 
+# Threaded servers, Hypothesis or many requests per test: too slow for make
+# test-fast, which runs the quick part of the suite in under 30 s.
+pytestmark = pytest.mark.slow
+
 
 def count(app, model) -> int:
     with app.app_context():

@@ -45,6 +45,9 @@ from .modwsgi import (
     serving_user,
 )
 
+# These tests start Apache with mod_wsgi-express; make test-fast leaves them out.
+pytestmark = pytest.mark.apache
+
 PROCESSES = 3
 THREADS = 8
 # Letters keep Flask's FLASK_* parsing from reading the key as a JSON number.

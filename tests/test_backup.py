@@ -21,6 +21,10 @@ from homepage.schema import schema_is_current
 
 from .conftest import AuthActions
 
+# Threaded servers, Hypothesis or many requests per test: too slow for make
+# test-fast, which runs the quick part of the suite in under 30 s.
+pytestmark = pytest.mark.slow
+
 
 def png(colour: tuple[int, int, int] = (10, 200, 10)) -> bytes:
     """Return a small PNG."""

@@ -19,6 +19,10 @@ from homepage.models import Post
 from .conftest import csrf_from
 from .payloads import XSS_PAYLOADS, executable_parts
 
+# Threaded servers, Hypothesis or many requests per test: too slow for make
+# test-fast, which runs the quick part of the suite in under 30 s.
+pytestmark = pytest.mark.slow
+
 #: The tables a form may change; login throttling's bookkeeping is left out on
 #: purpose, since a failed login must be recorded.
 CONTENT_TABLES = ("authors", "posts", "tags", "post_tags", "revisions", "images")

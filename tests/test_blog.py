@@ -10,6 +10,10 @@ from sqlalchemy import select, update
 from homepage.db import session
 from homepage.models import Post
 
+# Threaded servers, Hypothesis or many requests per test: too slow for make
+# test-fast, which runs the quick part of the suite in under 30 s.
+pytestmark = pytest.mark.slow
+
 
 def set_dates(app, dates: dict[str, datetime]) -> None:
     """Backdate posts, so archive and order tests do not depend on the clock."""

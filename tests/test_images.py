@@ -32,6 +32,10 @@ from .image_files import (
     webp_with_metadata,
 )
 
+# Threaded servers, Hypothesis or many requests per test: too slow for make
+# test-fast, which runs the quick part of the suite in under 30 s.
+pytestmark = pytest.mark.slow
+
 
 def picture(fmt: str = "PNG", size: tuple[int, int] = (4, 3), **options) -> bytes:
     """Return a small real image in ``fmt``."""

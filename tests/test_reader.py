@@ -15,6 +15,10 @@ from .reader_support import (
     set_published_at,
 )
 
+# Threaded servers, Hypothesis or many requests per test: too slow for make
+# test-fast, which runs the quick part of the suite in under 30 s.
+pytestmark = pytest.mark.slow
+
 
 def post_id(app, slug: str) -> int:
     with app.app_context():

@@ -17,6 +17,10 @@ from homepage.models import EDITOR, Post, Revision
 from .authors_support import add_author
 from .conftest import PASSWORD, csrf_from, logged_in_browser, version_from
 
+# Threaded servers, Hypothesis or many requests per test: too slow for make
+# test-fast, which runs the quick part of the suite in under 30 s.
+pytestmark = pytest.mark.slow
+
 
 def edit(auth, post_id: int = 1, **fields):
     """Save the post form with ``fields`` over sensible defaults."""

@@ -11,6 +11,10 @@ from homepage.db import session
 from homepage.models import Post, SiteState
 from homepage.search import fts_query
 
+# Threaded servers, Hypothesis or many requests per test: too slow for make
+# test-fast, which runs the quick part of the suite in under 30 s.
+pytestmark = pytest.mark.slow
+
 _RESULT_LINK = re.compile(r'<h2><a href="(/(?:posts|pages)/[^"]+)">')
 
 

@@ -18,6 +18,10 @@ from homepage.models import LoginSession, utcnow
 
 from .payloads import executable_parts
 
+# Threaded servers, Hypothesis or many requests per test: too slow for make
+# test-fast, which runs the quick part of the suite in under 30 s.
+pytestmark = pytest.mark.slow
+
 READER_PATHS = ["/", "/archive", "/posts/hello", "/tags/news", "/no-such-page"]
 ADMIN_PATHS = [
     "/admin/login",

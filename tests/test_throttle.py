@@ -11,6 +11,10 @@ from homepage import create_app, throttle
 
 from .conftest import PASSWORD, csrf_from
 
+# Threaded servers, Hypothesis or many requests per test: too slow for make
+# test-fast, which runs the quick part of the suite in under 30 s.
+pytestmark = pytest.mark.slow
+
 
 class Clock:
     """A clock the test moves by hand, so no test waits or races real time."""

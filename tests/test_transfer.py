@@ -23,6 +23,10 @@ from homepage.db import session
 from homepage.models import Image, Post
 from homepage.schema import init_db
 
+# Threaded servers, Hypothesis or many requests per test: too slow for make
+# test-fast, which runs the quick part of the suite in under 30 s.
+pytestmark = pytest.mark.slow
+
 
 def png() -> bytes:
     """Return a small PNG."""
