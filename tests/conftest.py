@@ -1,14 +1,15 @@
-"""Fixtures: a fresh app and database per test, a client, and a logged-in author."""
+"""Fixtures: a fresh app and database per test, a client, and a logged-in author.
+
+Helpers that tests import live in ``support.py``; this file only holds fixtures.
+"""
 
 from __future__ import annotations
 
-import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import requests
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from werkzeug.serving import make_server
@@ -18,26 +19,8 @@ from homepage.cli import create_author
 from homepage.models import AUTHOR, OWNER
 from homepage.schema import init_db
 
-from .authors_support import OTHER_PASSWORD, add_author
-
-PASSWORD = "correct horse battery"
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-_VERSION = re.compile(r'name="version" value="([^"]*)"')
-_EDIT_PATH = re.compile(r"/admin/posts/\d+/edit")
-
-
-def csrf_from(html: str) -> str:
-    """Return the CSRF token embedded in a page's form."""
-    match = _CSRF.search(html)
-    assert match, "the page has no form with a CSRF token"
-    return match.group(1)
-
-
-def version_from(html: str) -> str:
-    """Return the version of the post that a page's edit form was opened at."""
-    match = _VERSION.search(html)
-    assert match, "the page has no post form with a version"
-    return match.group(1)
+from .authors_support import add_author
+from .support import PASSWORD, AuthActions
 
 
 @pytest.fixture(autouse=True)
@@ -58,21 +41,44 @@ def cheap_password_hashes(request, monkeypatch):
     )
 
 
+#: What every test app needs besides the defaults.
+TEST_SETTINGS = {"TESTING": True, "SECRET_KEY": "test secret"}
+
+
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[Flask]:
+def make_app(tmp_path: Path) -> Callable[..., Flask]:
+    """Return a factory of apps, each on its own database file under ``tmp_path``.
+
+    ``name`` names the database file; ``owner`` adds alice as the site's
+    owner; other keywords are settings. The schema is created unless
+    ``create`` is false.
+    """
+
+    def make(
+        name: str = "blog.db", *, create: bool = True, owner: bool = True, **settings
+    ) -> Flask:
+        app = create_app(
+            {
+                **TEST_SETTINGS,
+                "DATABASE_URL": f"sqlite:///{tmp_path / name}",
+                "UPLOAD_FOLDER": str(tmp_path / "uploads"),
+                **settings,
+            }
+        )
+        if create:
+            with app.app_context():
+                init_db()
+                if owner:
+                    create_author("alice", PASSWORD, OWNER)
+        return app
+
+    return make
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
     """Return an app on its own database file, with its owner, "alice"."""
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "test secret",
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'blog.db'}",
-            "UPLOAD_FOLDER": str(tmp_path / "uploads"),
-        }
-    )
-    with app.app_context():
-        init_db()
-        create_author("alice", PASSWORD, OWNER)
-    yield app
+    return make_app()
 
 
 @pytest.fixture
@@ -91,68 +97,6 @@ def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
 
 
-class AuthActions:
-    """Log in and out through the real forms, and submit forms with their token."""
-
-    def __init__(self, client: FlaskClient) -> None:
-        self._client = client
-
-    def token(self, path: str = "/admin/login") -> str:
-        return csrf_from(self._client.get(path).get_data(as_text=True))
-
-    def login(self, username: str = "alice", password: str = PASSWORD, **extra):
-        return self._client.post(
-            "/admin/login",
-            data={
-                "username": username,
-                "password": password,
-                "csrf_token": self.token(),
-                **extra,
-            },
-        )
-
-    def login_as(self, username: str, password: str = OTHER_PASSWORD):
-        """Log out whoever is logged in, then log in as ``username``.
-
-        The password defaults to that of the authors tests add besides alice.
-        """
-        if self._client.get("/admin/login").status_code == 302:
-            self.logout()
-        response = self.login(username, password)
-        assert response.status_code == 302, response.get_data(as_text=True)
-        return response
-
-    def logout(self):
-        return self._client.post(
-            "/admin/logout", data={"csrf_token": self.token("/admin/")}
-        )
-
-    def post_form(self, path: str, **fields):
-        """Submit ``fields`` to ``path`` with a valid CSRF token.
-
-        An edit form also sends the version of the post it was opened at:
-        unless ``fields`` has one, it is read from the form as it is now, as
-        if the author had just opened it.
-        """
-        token = self.token("/admin/posts/new")
-        if _EDIT_PATH.fullmatch(path) and "version" not in fields:
-            page = self._client.get(path)
-            if page.status_code == 200:
-                fields["version"] = version_from(page.get_data(as_text=True))
-        return self._client.post(path, data={"csrf_token": token, **fields})
-
-    def create_post(self, title: str = "Hello", **fields):
-        data = {
-            "title": title,
-            "body": f"The body of {title}.",
-            "tags": "",
-            "status": "published",
-            "action": "save",
-            **fields,
-        }
-        return self.post_form("/admin/posts/new", **data)
-
-
 @pytest.fixture
 def auth(client: FlaskClient) -> AuthActions:
     return AuthActions(client)
@@ -168,17 +112,3 @@ def server(app: Flask) -> Iterator[str]:
     httpd.shutdown()
     thread.join(timeout=10)
     httpd.server_close()
-
-
-def logged_in_browser(base: str, password: str = PASSWORD) -> requests.Session:
-    """Return a requests session logged in as alice on the server at ``base``."""
-    browser = requests.Session()
-    page = browser.get(f"{base}/admin/login", timeout=30).text
-    response = browser.post(
-        f"{base}/admin/login",
-        data={"username": "alice", "password": password, "csrf_token": csrf_from(page)},
-        allow_redirects=False,
-        timeout=30,
-    )
-    assert response.status_code == 302
-    return browser

@@ -12,7 +12,7 @@ from homepage.db import session
 from homepage.models import AUTHOR, EDITOR, OWNER, Author
 
 from .authors_support import add_author, everything, role_of
-from .conftest import PASSWORD, AuthActions
+from .support import PASSWORD, AuthActions
 
 # Threaded servers, Hypothesis or many requests per test: too slow for make
 # test-fast, which runs the quick part of the suite in under 30 s.

@@ -33,7 +33,6 @@ from homepage.db import JOURNAL_SIZE_LIMIT, get_engine, session
 from homepage.models import PUBLISHED, Author, Post, Tag, utcnow
 from homepage.schema import init_db
 
-from .conftest import PASSWORD, version_from
 from .modwsgi import (
     PROJECT_ROOT,
     ConfiguredServer,
@@ -44,6 +43,7 @@ from .modwsgi import (
     make_data_dir,
     serving_user,
 )
+from .support import PASSWORD, version_from
 
 # These tests start Apache with mod_wsgi-express; make test-fast leaves them out.
 pytestmark = pytest.mark.apache

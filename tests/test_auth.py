@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from homepage.db import session
 from homepage.models import Author, LoginSession
 
-from .conftest import PASSWORD, csrf_from
+from .support import PASSWORD, csrf_from
 
 
 @pytest.mark.real_hashing

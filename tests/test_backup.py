@@ -19,7 +19,7 @@ from homepage.db import journal_mode, session
 from homepage.models import Image, Post
 from homepage.schema import schema_is_current
 
-from .conftest import AuthActions
+from .support import AuthActions
 
 # Threaded servers, Hypothesis or many requests per test: too slow for make
 # test-fast, which runs the quick part of the suite in under 30 s.

@@ -16,8 +16,8 @@ from sqlalchemy import select, text
 from homepage.db import get_engine, session
 from homepage.models import Post
 
-from .conftest import csrf_from
 from .payloads import XSS_PAYLOADS, executable_parts
+from .support import csrf_from
 
 # Threaded servers, Hypothesis or many requests per test: too slow for make
 # test-fast, which runs the quick part of the suite in under 30 s.

@@ -65,20 +65,9 @@ def test_index_is_paginated(app, client, auth):
     assert "Post 00" in third.get_data(as_text=True)
 
 
-def test_page_size_is_configurable(tmp_path):
-    from homepage import create_app
-    from homepage.schema import init_db
-
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "x",
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}",
-            "POSTS_PER_PAGE": 2,
-        }
-    )
+def test_page_size_is_configurable(make_app):
+    app = make_app(POSTS_PER_PAGE=2, owner=False)
     with app.app_context():
-        init_db()
         author_post(app, count=3)
     html = app.test_client().get("/").get_data(as_text=True)
     assert html.count('<article class="summary">') == 2

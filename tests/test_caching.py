@@ -367,20 +367,8 @@ def test_an_authors_pages_are_rendered_for_them(blog, auth, app):
     assert "Log out" in blog.get("/").get_data(as_text=True)
 
 
-def test_the_page_cache_can_be_turned_off(tmp_path):
-    from homepage import create_app
-    from homepage.schema import init_db
-
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "x",
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'nocache.db'}",
-            "PAGE_CACHE_ENTRIES": 0,
-        }
-    )
-    with app.app_context():
-        init_db()
+def test_the_page_cache_can_be_turned_off(make_app):
+    app = make_app("nocache.db", owner=False, PAGE_CACHE_ENTRIES=0)
     client = app.test_client()
     client.get("/")
     assert rendering(app, lambda: client.get("/")) == ["blog/index.html"]
@@ -469,20 +457,8 @@ def test_with_site_url_every_host_gets_the_pages_of_site_url(blog, app):
         )
 
 
-def test_behind_a_proxy_the_visitors_scheme_keys_the_page(tmp_path):
-    from homepage import create_app
-    from homepage.schema import init_db
-
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "test secret",
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'proxied.db'}",
-            "PROXY_FIX_X_FOR": 1,
-        }
-    )
-    with app.app_context():
-        init_db()
+def test_behind_a_proxy_the_visitors_scheme_keys_the_page(make_app):
+    app = make_app("proxied.db", owner=False, PROXY_FIX_X_FOR=1)
     client = app.test_client()
     https = client.get("/", headers={"X-Forwarded-Proto": "https"})
     http = client.get("/", headers={"X-Forwarded-Proto": "http"})

@@ -71,16 +71,8 @@ def test_add_author_refuses_duplicates_and_short_passwords(app, runner):
     assert set(authors(app)) == {"alice"}
 
 
-def test_first_run_creates_one_author_once(tmp_path, auth):
-    from homepage import create_app
-
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "x",
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}",
-        }
-    )
+def test_first_run_creates_one_author_once(make_app, auth):
+    app = make_app("fresh.db", create=False)
     runner = app.test_cli_runner()
     result = runner.invoke(args=["first-run"])
     assert result.exit_code == 0, result.output
@@ -138,16 +130,8 @@ def test_add_author_gives_the_role_asked_for(app, runner):
     assert "mallory" not in authors(app)
 
 
-def test_the_first_author_of_a_site_owns_it(tmp_path):
-    from homepage import create_app
-
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "x",
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}",
-        }
-    )
+def test_the_first_author_of_a_site_owns_it(make_app):
+    app = make_app("fresh.db", create=False)
     result = add_with_role(app.test_cli_runner(), "solo")
     assert result.exit_code == 0, result.output
     assert "The site had no owner, so this author owns it." in result.output

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from homepage.db import get_engine, session, sqlite_path
 from homepage.models import Image, Post, Tag
 
-from .conftest import PASSWORD, csrf_from, logged_in_browser
+from .support import PASSWORD, csrf_from, logged_in_browser
 
 # Threaded servers, Hypothesis or many requests per test: too slow for make
 # test-fast, which runs the quick part of the suite in under 30 s.

@@ -15,7 +15,7 @@ from homepage.cli import create_author
 from homepage.db import get_engine, session
 from homepage.models import EDITOR, Image, Post, Revision
 
-from .conftest import PASSWORD, AuthActions, version_from
+from .support import PASSWORD, AuthActions, version_from
 from .test_images import picture
 
 # Threaded servers, Hypothesis or many requests per test: too slow for make

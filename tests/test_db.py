@@ -274,16 +274,8 @@ def test_an_in_memory_database_works_for_experiments():
     engine.dispose()
 
 
-def test_the_pool_has_the_configured_size(tmp_path):
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "test secret",
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'blog.db'}",
-            "DATABASE_POOL_SIZE": 7,
-            "DATABASE_MAX_OVERFLOW": 3,
-        }
-    )
+def test_the_pool_has_the_configured_size(make_app):
+    app = make_app(create=False, DATABASE_POOL_SIZE=7, DATABASE_MAX_OVERFLOW=3)
     pool = get_engine(app).pool
     assert pool.size() == 7
     # Ten threads may hold a connection at once (pool plus overflow).

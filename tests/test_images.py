@@ -21,7 +21,6 @@ from sqlalchemy import func, select
 from homepage.db import get_engine, session
 from homepage.models import Image, Post
 
-from .conftest import csrf_from
 from .image_files import (
     TRACES,
     gif_frame_bomb,
@@ -31,6 +30,7 @@ from .image_files import (
     same_picture,
     webp_with_metadata,
 )
+from .support import csrf_from
 
 # Threaded servers, Hypothesis or many requests per test: too slow for make
 # test-fast, which runs the quick part of the suite in under 30 s.

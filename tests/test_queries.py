@@ -57,28 +57,6 @@ def count_statements(app: Flask, path: str) -> int:
     return len(statements)
 
 
-@pytest.fixture
-def make_app(tmp_path):
-    from homepage import create_app
-    from homepage.cli import create_author
-    from homepage.schema import init_db
-
-    def make(name: str) -> Flask:
-        app = create_app(
-            {
-                "TESTING": True,
-                "SECRET_KEY": "x",
-                "DATABASE_URL": f"sqlite:///{tmp_path / name}",
-            }
-        )
-        with app.app_context():
-            init_db()
-            create_author("alice", "long enough")
-        return app
-
-    return make
-
-
 @pytest.mark.parametrize("path", PAGES)
 def test_queries_do_not_grow_with_posts_and_tags(make_app, path):
     small = make_app("small.db")

@@ -15,7 +15,7 @@ from homepage.db import get_engine, session
 from homepage.models import EDITOR, Post, Revision
 
 from .authors_support import add_author
-from .conftest import PASSWORD, csrf_from, logged_in_browser, version_from
+from .support import PASSWORD, csrf_from, logged_in_browser, version_from
 
 # Threaded servers, Hypothesis or many requests per test: too slow for make
 # test-fast, which runs the quick part of the suite in under 30 s.

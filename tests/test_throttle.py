@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask.testing import FlaskClient
 
-from homepage import create_app, throttle
+from homepage import throttle
 
-from .conftest import PASSWORD, csrf_from
+from .support import PASSWORD, csrf_from
 
 # Threaded servers, Hypothesis or many requests per test: too slow for make
 # test-fast, which runs the quick part of the suite in under 30 s.
@@ -218,15 +218,8 @@ def test_client_address_keys(app, remote, key):
 @pytest.mark.parametrize(
     ("proxies", "key"), [(0, "127.0.0.1"), (1, "203.0.113.5"), (2, "198.51.100.1")]
 )
-def test_addresses_behind_trusted_proxies(tmp_path, proxies, key):
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "x",
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'blog.db'}",
-            "PROXY_FIX_X_FOR": proxies,
-        }
-    )
+def test_addresses_behind_trusted_proxies(make_app, proxies, key):
+    app = make_app(create=False, PROXY_FIX_X_FOR=proxies)
     seen = []
     app.before_request(lambda: seen.append(throttle.client_address()))
     forwarded = {"X-Forwarded-For": "198.51.100.1, 203.0.113.5"}

@@ -17,11 +17,9 @@ from PIL import Image as PILImage
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from homepage import create_app
 from homepage.cli import create_author
 from homepage.db import session
 from homepage.models import Image, Post
-from homepage.schema import init_db
 
 # Threaded servers, Hypothesis or many requests per test: too slow for make
 # test-fast, which runs the quick part of the suite in under 30 s.
@@ -65,20 +63,9 @@ def all_posts(app: Flask) -> list[dict]:
 
 
 @pytest.fixture
-def other_site(tmp_path: Path) -> Flask:
+def other_site(make_app, tmp_path: Path) -> Flask:
     """Return a second, empty blog with the author "alice"."""
-    site = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "other",
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'other.db'}",
-            "UPLOAD_FOLDER": str(tmp_path / "other-uploads"),
-        }
-    )
-    with site.app_context():
-        init_db()
-        create_author("alice", "another long password")
-    return site
+    return make_app("other.db", UPLOAD_FOLDER=str(tmp_path / "other-uploads"))
 
 
 def test_export_writes_each_post_with_front_matter(app, runner, auth, tmp_path):
