@@ -41,6 +41,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from . import (
         admin_area,
         assets,
+        auth,
         backup,
         blog,
         caching,
@@ -60,6 +61,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     checkpoint.init_app(app)
     csrf.init_app(app)
+    auth.init_app(app)
     templating.init_app(app)
     assets.init_app(app)
     errors.init_app(app)

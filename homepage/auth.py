@@ -9,8 +9,9 @@ from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
+    Flask,
+    Request,
     current_app,
-    g,
     redirect,
     render_template,
     request,
@@ -19,6 +20,7 @@ from flask import (
 from flask import (
     session as cookie,
 )
+from flask_login import LoginManager, current_user, login_user, logout_user
 from sqlalchemy import delete, select
 from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -28,6 +30,12 @@ from .db import session, write_transaction
 from .models import Author, LoginSession, utcnow
 
 bp = Blueprint("auth", __name__)
+
+#: Flask-Login, on top of this module's server-side sessions: the cookie names
+#: a session row, and logging out or changing the password deletes rows, so
+#: Flask-Login's own session keys and remember-me cookie are not used.
+login_manager = LoginManager()
+login_manager.session_protection = None
 
 # Checked when the user name is unknown, so that a failed login takes as long
 # for a missing user as for a wrong password and does not reveal which it was.
@@ -85,14 +93,16 @@ def start_session(author: Author) -> None:
     cookie.permanent = True
     cookie["author_id"] = author.id
     cookie["sid"] = token
-    g.author = author
+    # Tell Flask-Login for the rest of this request; later requests find the
+    # author through load_author() and the server-side session.
+    login_user(author)
 
 
 def end_session() -> None:
     """Log this browser out; its cookie stops working even if kept elsewhere."""
     _delete_session(cookie.get("sid"))
+    logout_user()
     cookie.clear()
-    g.author = None
 
 
 def _delete_session(token) -> None:
@@ -131,11 +141,17 @@ def _author_from_cookie() -> Author | None:
     return login.author
 
 
+@login_manager.request_loader
+def load_author(_request: Request) -> Author | None:
+    """Find the author whose live server-side session the cookie names."""
+    return _author_from_cookie()
+
+
 def current_author() -> Author | None:
-    """Return the logged-in author, loading it once per request."""
-    if "author" not in g:
-        g.author = _author_from_cookie()
-    return g.author
+    """Return the logged-in author (Flask-Login's ``current_user``), or None."""
+    # The object behind the proxy: it goes into relationships and queries.
+    author = current_user._get_current_object()
+    return author if author.is_authenticated else None
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -204,3 +220,9 @@ def logout():
     with write_transaction():
         end_session()
     return redirect(url_for("blog.index"))
+
+
+def init_app(app: Flask) -> None:
+    """Let Flask-Login find the logged-in author through the server-side session."""
+    # No context processor: reader pages must not look the author up.
+    login_manager.init_app(app, add_context_processor=False)

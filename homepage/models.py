@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from flask_login import UserMixin
 from sqlalchemy import (
     Boolean,
     Column,
@@ -83,7 +84,7 @@ post_tags = Table(
 )
 
 
-class Author(Base):
+class Author(UserMixin, Base):
     """Someone who can log in and write."""
 
     __tablename__ = "authors"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from flask_login import current_user
 from sqlalchemy import func, select
 
 from homepage.db import session
@@ -179,3 +180,15 @@ def test_a_new_admin_page_is_behind_the_login_without_a_decorator(app, client, a
     assert response.headers["Location"] == "/admin/login?next=/admin/new-feature"
     auth.login()
     assert client.get("/admin/new-feature").get_data(as_text=True) == "ok"
+
+
+def test_flask_login_knows_the_author_of_a_live_session(app, client, auth):
+    @app.get("/whoami")
+    def whoami():
+        return current_user.username if current_user.is_authenticated else "nobody"
+
+    assert client.get("/whoami").get_data(as_text=True) == "nobody"
+    auth.login()
+    assert client.get("/whoami").get_data(as_text=True) == "alice"
+    auth.logout()
+    assert client.get("/whoami").get_data(as_text=True) == "nobody"
