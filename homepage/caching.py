@@ -368,6 +368,31 @@ def offers_etag(if_none_match: str | None, etag: str) -> bool:
     return not etags.star_tag and etags.contains_weak(etag)
 
 
+def stored_or_not_modified(
+    environ, validators: Validators, pages: PageCache
+) -> tuple[bool, tuple[int, list, bytes] | None]:
+    """Decide, with one page-cache look-up, how a reader's request is answered.
+
+    Returns whether the reader's copy is current (answer 304), and the stored
+    rendering of the page if there is one. A 304 is only for a page known to
+    exist: a stored one (only pages of status 200 are stored), or one whose
+    own ETag the client offers; any other address, ``/posts/<missing>``
+    included, goes to the view, which answers once the page proved to exist.
+    """
+    page = None if validators.private else pages.get(validators.etag)
+    not_modified = (
+        ("HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ)
+        and (
+            page is not None
+            or offers_etag(environ.get("HTTP_IF_NONE_MATCH"), validators.etag)
+        )
+        and not is_resource_modified(
+            environ, validators.etag, last_modified=validators.last_modified
+        )
+    )
+    return not_modified, page
+
+
 def answer_not_modified():
     """Answer 304 when the reader's copy is current, before the view runs.
 
@@ -380,26 +405,17 @@ def answer_not_modified():
     validators = g.validators = compute_validators()
     if validators is None:
         return None
-    page = _stored_page(validators)
-    if page is not None or offers_etag(
-        request.headers.get("If-None-Match"), validators.etag
-    ):
-        response = _apply(current_app.response_class(), validators)
-        response.make_conditional(request)
-        if response.status_code == 304:
-            return response
+    pages = current_app.extensions[EXTENSION_KEY]["pages"]
+    not_modified, page = stored_or_not_modified(request.environ, validators, pages)
+    if not_modified:
+        return current_app.response_class(
+            status=304, headers=[*cache_headers(validators), VARY]
+        )
     if page is None:
         return None
     status, headers, body = page
     g.served_from_cache = True
     return current_app.response_class(body, status=status, headers=headers)
-
-
-def _stored_page(validators: Validators) -> tuple[int, list, bytes] | None:
-    """Return the stored rendering of this page, if there is one."""
-    if validators.private:
-        return None
-    return current_app.extensions[EXTENSION_KEY]["pages"].get(validators.etag)
 
 
 def add_validators(response):
@@ -465,20 +481,9 @@ class NotModifiedMiddleware:
         validators = environ[ENVIRON_KEY] = self._validators(environ)
         if validators is None:
             return self._render_and_store(environ, start_response)
-        page = self.app.extensions[EXTENSION_KEY]["pages"].get(validators.etag)
-        if (
-            ("HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ)
-            # A 304 only for a page known to exist: a stored one (only pages
-            # of status 200 are stored), or one whose own ETag is offered.
-            # Any other address, /posts/<missing> included, goes to the view.
-            and (
-                page is not None
-                or offers_etag(environ.get("HTTP_IF_NONE_MATCH"), validators.etag)
-            )
-            and not is_resource_modified(
-                environ, validators.etag, last_modified=validators.last_modified
-            )
-        ):
+        pages = self.app.extensions[EXTENSION_KEY]["pages"]
+        not_modified, page = stored_or_not_modified(environ, validators, pages)
+        if not_modified:
             start_response("304 NOT MODIFIED", [*cache_headers(validators), VARY])
             return []
         if page is None:
