@@ -30,7 +30,7 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,16 +40,19 @@ from flask.cli import with_appcontext
 from sqlalchemy import Table, delete, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from . import caching, images
 from .db import (
     Base,
-    create_private_file,
-    get_engine,
+    copy_file,
+    copy_from_file,
+    copy_to_file,
     make_engine,
+    make_self_contained,
+    open_file_read_only,
     session,
     sqlite_path,
+    standalone_session,
 )
 from .models import Image, LoginSession, SiteState
 from .schema import init_db
@@ -68,48 +71,6 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 class BackupError(click.ClickException):
     """A backup that cannot be written or trusted; the message says why."""
-
-
-def copy_to_file(target: Path, app: Flask | None = None) -> None:
-    """Copy the live database into the new file ``target`` in one snapshot."""
-    # SQLite's online backup API, from a pooled connection that is already set
-    # up (busy timeout, WAL). pages=-1 copies everything in one step, so the
-    # copy is one consistent snapshot instead of restarting each time a writer
-    # commits, and the site keeps serving meanwhile.
-    create_private_file(target)  # password hashes and drafts, like the original
-    live = get_engine(app).raw_connection()
-    try:
-        # Only an invalidated connection has no driver connection.
-        assert live.driver_connection is not None
-        with closing(sqlite3.connect(target)) as copy:
-            live.driver_connection.backup(copy, pages=-1)
-            # One self-contained file: no -wal or -shm beside it.
-            copy.execute("PRAGMA journal_mode = DELETE")
-    finally:
-        live.close()
-
-
-def copy_from_file(source: Path, app: Flask | None = None) -> None:
-    """Replace the live database's content with the database file ``source``."""
-    # The backup API writes into the live database in one transaction: other
-    # connections, in this process or in Apache's, see either the old content
-    # or the new, and wait on the busy timeout meanwhile.
-    live = get_engine(app).raw_connection()
-    try:
-        assert live.driver_connection is not None  # as in copy_to_file
-        with open_file_read_only(source) as copy:
-            copy.backup(live.driver_connection, pages=-1)
-    finally:
-        live.close()
-
-
-def open_file_read_only(path: Path) -> closing[sqlite3.Connection]:
-    """Open a stand-alone database file (a backup) read-only; close on exit."""
-    # Not the site's database, so not the engine: a copy must never be
-    # changed, and mode=ro guarantees it. sqlite3's own with-block only
-    # commits; closing() is what is wanted here.
-    uri = f"{path.resolve().as_uri()}?mode=ro"
-    return closing(sqlite3.connect(uri, uri=True))
 
 
 def live_database() -> Path:
@@ -295,11 +256,7 @@ def checked_copy(folder: Path, scratch: Path) -> Path:
     :raise BackupError: the database does not fit this version's models.
     """
     copy = scratch / DATABASE
-    with (
-        open_file_read_only(folder / DATABASE) as source,
-        closing(sqlite3.connect(copy)) as target,
-    ):
-        source.backup(target)
+    copy_file(folder / DATABASE, copy)
     unfit = f"{folder / DATABASE} does not fit this version of homepage"
     engine = make_engine(f"sqlite:///{copy}", pool_size=1, max_overflow=0)
     try:
@@ -320,8 +277,7 @@ def checked_copy(folder: Path, scratch: Path) -> Path:
     finally:
         engine.dispose()
     # One self-contained file again, which copy_from_file opens read-only.
-    with closing(sqlite3.connect(copy)) as connection:
-        connection.execute("PRAGMA journal_mode = DELETE")
+    make_self_contained(copy)
     return copy
 
 
@@ -371,7 +327,7 @@ def _unreadable_rows(engine: Engine) -> list[str]:
     """Load every row of every model from an upgraded copy; list what fails."""
     problems = []
     mapped = set()
-    with Session(engine) as scratch:
+    with standalone_session(engine) as scratch:
         for mapper in Base.registry.mappers:
             table = mapper.local_table
             assert isinstance(table, Table)  # each model maps one whole table

@@ -140,3 +140,31 @@ def test_the_import_walker_sees_relative_imports():
     assert "db" in graph["schema"]
     assert {"caching", "images", "models", "search"} <= graph["schema"]
     assert "access" in graph["revisions"]
+
+
+#: What makes an engine, a session or a raw connection: only db.py may call these.
+#: (Checking a connection out of an engine, ``engine.connect()``, is fine.)
+CONNECTORS = {"create_engine", "Session", "sessionmaker", "scoped_session"}
+
+
+def called_name(call: ast.Call) -> str | None:
+    """Return the name a call is made through, with ``sqlite3.`` kept."""
+    func = call.func
+    if isinstance(func, ast.Attribute):
+        owner = func.value
+        if isinstance(owner, ast.Name) and owner.id == "sqlite3":
+            return f"sqlite3.{func.attr}"
+        return func.attr
+    return getattr(func, "id", None)
+
+
+def test_only_db_opens_databases():
+    opened = [
+        f"{name}:{node.lineno} {called_name(node)}()"
+        for name, tree in modules_cache.items()
+        if name != "db"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and called_name(node) in CONNECTORS | {"sqlite3.connect"}
+    ]
+    assert opened == []
