@@ -6,11 +6,12 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from homepage import create_app, markdown
-from homepage.cli import create_author
+from homepage import create_app
+from homepage.core import markdown
+from homepage.core.models import PUBLISHED, Post, Tag
+from homepage.core.schema import init_db
 from homepage.db import get_engine, session
-from homepage.models import PUBLISHED, Post, Tag
-from homepage.schema import init_db
+from homepage.ops.cli import create_author
 
 PASSWORD = "benchmark password"
 SECRET_KEY = "benchmark-key-" + "k" * 50

@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from homepage import markdown  # noqa: E402
 from homepage.config import Config  # noqa: E402
+from homepage.core import markdown  # noqa: E402
 
 LIMIT = Config.MAX_BODY_BYTES
 

@@ -38,46 +38,18 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             Path(app.instance_path) / "secret_key"
         )
 
-    from . import (
-        admin_area,
-        assets,
-        auth,
-        backup,
-        blog,
-        caching,
-        checkpoint,
-        cli,
-        db,
-        errors,
-        feeds,
-        images,
-        search,
-        security,
-        seo,
-        templating,
-        transfer,
-    )
+    from . import admin, core, db, ops, reader, web
+    from .web import security
 
     db.init_app(app)
-    checkpoint.init_app(app)
+    core.init_app()
     csrf.init_app(app)
-    auth.init_app(app)
-    templating.init_app(app)
-    assets.init_app(app)
-    errors.init_app(app)
-    cli.init_app(app)
-    caching.init_app(app)
-    search.init_app(app)
-    backup.init_app(app)
-    transfer.init_app(app)
+    web.init_app(app)
+    admin.init_app(app)
+    reader.init_app(app)
+    ops.init_app(app)
     # Last: its host check and proxy fix wrap the page cache's middleware.
     security.init_app(app)
-    app.register_blueprint(blog.bp)
-    app.register_blueprint(feeds.bp)
-    app.register_blueprint(search.bp)
-    app.register_blueprint(seo.bp)
-    app.register_blueprint(images.media_bp)
-    app.register_blueprint(admin_area.blueprint())
     return app
 
 

@@ -1,7 +1,8 @@
 """The database layer: the one place that creates engines, sessions and connections.
 
 Stand-alone database files (backups and their scratch copies) are opened here
-too, so every SQLite connection the site makes is made by this module.
+too, so every SQLite connection the site makes is made by this module; what is
+done with them belongs to their owners (ops/backup.py copies them).
 
 Every other module imports :data:`session` and :class:`Base` from here. The rules
 that keep SQLite safe under mod_wsgi's threads and processes live in this file, each
@@ -254,58 +255,17 @@ def journal_mode(app: Flask | None = None) -> str:
         return str(conn.exec_driver_sql("PRAGMA journal_mode").scalar())
 
 
-def copy_to_file(target: Path, app: Flask | None = None) -> None:
-    """Copy the live database into the new file ``target`` in one snapshot."""
-    # SQLite's online backup API, from a pooled connection that is already set
-    # up (busy timeout, WAL). pages=-1 copies everything in one step, so the
-    # copy is one consistent snapshot instead of restarting each time a writer
-    # commits, and the site keeps serving meanwhile.
-    create_private_file(target)  # password hashes and drafts, like the original
-    live = get_engine(app).raw_connection()
-    try:
-        # Only an invalidated connection has no driver connection.
-        assert live.driver_connection is not None
-        with closing(sqlite3.connect(target)) as copy:
-            live.driver_connection.backup(copy, pages=-1)
-            # One self-contained file: no -wal or -shm beside it.
-            copy.execute("PRAGMA journal_mode = DELETE")
-    finally:
-        live.close()
+def connect_file(path: Path, *, read_only: bool = False) -> closing[sqlite3.Connection]:
+    """Open a stand-alone database file, such as a backup; close it on exit.
 
-
-def copy_from_file(source: Path, app: Flask | None = None) -> None:
-    """Replace the live database's content with the database file ``source``."""
-    # The backup API writes into the live database in one transaction: other
-    # connections, in this process or in Apache's, see either the old content
-    # or the new, and wait on the busy timeout meanwhile.
-    live = get_engine(app).raw_connection()
-    try:
-        assert live.driver_connection is not None  # as in copy_to_file
-        with open_file_read_only(source) as copy:
-            copy.backup(live.driver_connection, pages=-1)
-    finally:
-        live.close()
-
-
-def open_file_read_only(path: Path) -> closing[sqlite3.Connection]:
-    """Open a stand-alone database file (a backup) read-only; close on exit."""
-    # Not the site's database, so not the engine: a copy must never be
-    # changed, and mode=ro guarantees it. sqlite3's own with-block only
-    # commits; closing() is what is wanted here.
-    uri = f"{path.resolve().as_uri()}?mode=ro"
-    return closing(sqlite3.connect(uri, uri=True))
-
-
-def copy_file(source: Path, target: Path) -> None:
-    """Copy the stand-alone database file ``source`` into the new file ``target``."""
-    with open_file_read_only(source) as copy, closing(sqlite3.connect(target)) as out:
-        copy.backup(out)
-
-
-def make_self_contained(path: Path) -> None:
-    """Switch a stand-alone database file back to a rollback journal (no -wal)."""
-    with closing(sqlite3.connect(path)) as connection:
-        connection.execute("PRAGMA journal_mode = DELETE")
+    Not the site's database, so not the engine. A copy opened ``read_only``
+    can never be changed (``mode=ro``). sqlite3's own with-block only commits;
+    closing() is what is wanted here.
+    """
+    if read_only:
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        return closing(sqlite3.connect(uri, uri=True))
+    return closing(sqlite3.connect(path))
 
 
 def standalone_session(engine: Engine) -> Session:

@@ -7,9 +7,9 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import inspect, select, text
 
-from homepage.cli import create_author
+from homepage.core.authors import create_author
+from homepage.core.models import AUTHOR, Author
 from homepage.db import get_engine, session
-from homepage.models import AUTHOR, Author
 
 #: The password of every author a test adds besides alice.
 OTHER_PASSWORD = "another long password"

@@ -15,9 +15,9 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from werkzeug.serving import make_server
 
 from homepage import create_app
-from homepage.cli import create_author
-from homepage.models import AUTHOR, OWNER
-from homepage.schema import init_db
+from homepage.core.authors import create_author
+from homepage.core.models import AUTHOR, OWNER
+from homepage.core.schema import init_db
 
 from .authors_support import add_author
 from .support import PASSWORD, AuthActions
@@ -36,7 +36,7 @@ def cheap_password_hashes(request, monkeypatch):
     from werkzeug.security import generate_password_hash
 
     monkeypatch.setattr(
-        "homepage.auth.generate_password_hash",
+        "homepage.core.authors.generate_password_hash",
         lambda password: generate_password_hash(password, "pbkdf2:sha256:1"),
     )
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
+from homepage.core.models import Post
 from homepage.db import session
-from homepage.models import Post
 
 
 def edit_post(auth, app, current_slug: str, **fields):

@@ -7,9 +7,9 @@ import re
 import pytest
 from sqlalchemy import select
 
-from homepage.cli import create_author
+from homepage.core.authors import create_author
+from homepage.core.models import AUTHOR, EDITOR, OWNER, Author
 from homepage.db import session
-from homepage.models import AUTHOR, EDITOR, OWNER, Author
 
 from .authors_support import add_author, everything, role_of
 from .support import PASSWORD, AuthActions

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image as PILImage
 from sqlalchemy import func, select
 
-from homepage import posts
+from homepage.core import posts
+from homepage.core.models import EDITOR, Post, Tag
 from homepage.db import session, sqlite_path
-from homepage.models import EDITOR, Post, Tag
 
 from .authors_support import add_author, everything
 

@@ -28,10 +28,10 @@ import pytest
 import requests
 
 from homepage import create_app
-from homepage.cli import create_author
+from homepage.core.authors import create_author
+from homepage.core.models import PUBLISHED, Author, Post, Tag, utcnow
+from homepage.core.schema import init_db
 from homepage.db import JOURNAL_SIZE_LIMIT, get_engine, session
-from homepage.models import PUBLISHED, Author, Post, Tag, utcnow
-from homepage.schema import init_db
 
 from .modwsgi import (
     PROJECT_ROOT,

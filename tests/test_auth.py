@@ -6,8 +6,8 @@ import pytest
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from homepage.core.models import Author, LoginSession
 from homepage.db import session
-from homepage.models import Author, LoginSession
 
 from .support import PASSWORD, csrf_from
 

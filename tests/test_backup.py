@@ -14,10 +14,10 @@ from flask import Flask
 from PIL import Image as PILImage
 from sqlalchemy import func, select
 
-from homepage import backup as backup_module
+from homepage.core.models import Image, Post
+from homepage.core.schema import schema_is_current
 from homepage.db import journal_mode, session
-from homepage.models import Image, Post
-from homepage.schema import schema_is_current
+from homepage.ops import backup as backup_module
 
 from .support import AuthActions
 

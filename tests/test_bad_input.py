@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from markupsafe import escape
 from sqlalchemy import select, text
 
+from homepage.core.models import Post
 from homepage.db import get_engine, session
-from homepage.models import Post
 
 from .payloads import XSS_PAYLOADS, executable_parts
 from .support import csrf_from

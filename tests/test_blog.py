@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
+from homepage.core.models import Post
 from homepage.db import session
-from homepage.models import Post
 
 # Threaded servers, Hypothesis or many requests per test: too slow for make
 # test-fast, which runs the quick part of the suite in under 30 s.
@@ -75,8 +75,8 @@ def test_page_size_is_configurable(make_app):
 
 def author_post(app, count: int) -> None:
     """Insert published posts straight into the database."""
-    from homepage.cli import create_author
-    from homepage.models import PUBLISHED
+    from homepage.core.authors import create_author
+    from homepage.core.models import PUBLISHED
 
     author = create_author("writer", "long enough password")
     for number in range(count):

@@ -8,8 +8,8 @@ import pytest
 from flask import template_rendered
 from sqlalchemy import event, select, update
 
+from homepage.core.models import Author, Post, SiteState, utcnow
 from homepage.db import get_engine, session
-from homepage.models import Author, Post, SiteState, utcnow
 
 from .reader_support import edit_post
 
@@ -295,7 +295,7 @@ def test_a_304_costs_one_query_and_no_rendering(blog, app):
     # The same request without a validator does the real work.
     assert full.status_code == 200
     assert len([sql for sql in statements if _is_query(sql)]) > 2
-    assert rendered == ["blog/post.html"]
+    assert rendered == ["reader/post.html"]
 
 
 def _is_query(sql: str) -> bool:
@@ -363,7 +363,7 @@ def test_a_cached_page_shows_a_scheduled_post_once_it_is_due(blog, auth, app):
 def test_an_authors_pages_are_rendered_for_them(blog, auth, app):
     blog.get("/")  # cached for anonymous readers
     auth.login()
-    assert rendering(app, lambda: blog.get("/")) == ["blog/index.html"]
+    assert rendering(app, lambda: blog.get("/")) == ["reader/index.html"]
     assert "Log out" in blog.get("/").get_data(as_text=True)
 
 
@@ -371,11 +371,11 @@ def test_the_page_cache_can_be_turned_off(make_app):
     app = make_app("nocache.db", owner=False, PAGE_CACHE_ENTRIES=0)
     client = app.test_client()
     client.get("/")
-    assert rendering(app, lambda: client.get("/")) == ["blog/index.html"]
+    assert rendering(app, lambda: client.get("/")) == ["reader/index.html"]
 
 
 def test_the_page_cache_drops_the_least_recently_used_pages():
-    from homepage.caching import PageCache
+    from homepage.reader.caching import PageCache
 
     cache = PageCache(max_entries=2, max_bytes=10, max_page_bytes=6)
     cache.put("a", 200, [], b"aaaa")

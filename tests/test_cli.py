@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
 
+from homepage.core.models import AUTHOR, EDITOR, OWNER, Author, Post
 from homepage.db import get_engine, session, sqlite_path
-from homepage.models import AUTHOR, EDITOR, OWNER, Author, Post
 
 from .authors_support import OTHER_PASSWORD, add_author, everything, role_of
 

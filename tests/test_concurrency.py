@@ -14,8 +14,8 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
+from homepage.core.models import Image, Post, Tag
 from homepage.db import get_engine, session, sqlite_path
-from homepage.models import Image, Post, Tag
 
 from .support import PASSWORD, csrf_from, logged_in_browser
 
@@ -178,7 +178,7 @@ def submit(browser: requests.Session, page: str, target: str = "", **fields):
 
 def test_rendering_a_post_leaves_other_writers_free(app, server, monkeypatch):
     browser = logged_in_browser(server)
-    gate = Gate(monkeypatch, "homepage.markdown.render")
+    gate = Gate(monkeypatch, "homepage.core.markdown.render")
     free, response = while_held(
         gate,
         app,
@@ -199,7 +199,7 @@ def test_rendering_a_post_leaves_other_writers_free(app, server, monkeypatch):
 
 def test_checking_a_password_leaves_other_writers_free(app, server, monkeypatch):
     browser = requests.Session()
-    gate = Gate(monkeypatch, "homepage.auth.check_password_hash")
+    gate = Gate(monkeypatch, "homepage.core.authors.check_password_hash")
     free, response = while_held(
         gate,
         app,
@@ -214,7 +214,7 @@ def test_checking_a_password_leaves_other_writers_free(app, server, monkeypatch)
 
 def test_changing_a_password_leaves_other_writers_free(app, server, monkeypatch):
     browser = logged_in_browser(server)
-    gate = Gate(monkeypatch, "homepage.account.check_password_hash")
+    gate = Gate(monkeypatch, "homepage.core.authors.check_password_hash")
     free, response = while_held(
         gate,
         app,
@@ -316,7 +316,7 @@ def test_decoding_an_upload_leaves_other_writers_free(app, server, monkeypatch):
     token = csrf_from(browser.get(f"{server}/admin/images/").text)
     png = io.BytesIO()
     PIL.Image.new("RGB", (8, 8), "teal").save(png, "PNG")
-    gate = Gate(monkeypatch, "homepage.images.clean")
+    gate = Gate(monkeypatch, "homepage.core.images.clean")
     free, response = while_held(
         gate,
         app,

@@ -10,10 +10,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from homepage import posts
-from homepage.cli import create_author
+from homepage.core import posts
+from homepage.core.authors import create_author
+from homepage.core.models import EDITOR, Image, Post, Revision
 from homepage.db import get_engine, session
-from homepage.models import EDITOR, Image, Post, Revision
 
 from .support import PASSWORD, AuthActions, version_from
 from .test_images import picture

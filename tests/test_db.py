@@ -13,6 +13,7 @@ from flask import Flask
 from sqlalchemy import event, select, text
 
 from homepage import create_app
+from homepage.core.models import Author, Post
 from homepage.db import (
     DEFAULT_DATABASE_URL,
     PROJECT_ROOT,
@@ -21,7 +22,6 @@ from homepage.db import (
     session,
     write_transaction,
 )
-from homepage.models import Author, Post
 
 # Threaded servers, Hypothesis or many requests per test: too slow for make
 # test-fast, which runs the quick part of the suite in under 30 s.

@@ -14,9 +14,10 @@ import pytest
 from click.testing import Result
 from flask import Flask
 
-from homepage import create_app, doctor
+from homepage import create_app
+from homepage.core.schema import init_db
 from homepage.db import get_engine
-from homepage.schema import init_db
+from homepage.ops import doctor
 
 from .modwsgi import give_to_server, is_root, make_data_dir, serving_user
 

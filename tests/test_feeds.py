@@ -6,8 +6,8 @@ import feedparser
 import pytest
 from sqlalchemy import select
 
+from homepage.core.models import Post
 from homepage.db import session
-from homepage.models import Post
 
 # Threaded servers, Hypothesis or many requests per test: too slow for make
 # test-fast, which runs the quick part of the suite in under 30 s.

@@ -10,7 +10,7 @@ import textwrap
 import pytest
 from PIL import Image as PILImage
 
-from homepage.imagefiles import ImageError, Limits, clean
+from homepage.core.imagefiles import ImageError, Limits, clean
 
 from .image_files import (
     COMMENT,
@@ -61,7 +61,7 @@ def test_a_gif_frame_bomb_is_refused_before_any_frame_is_decoded(tmp_path):
     script = textwrap.dedent(
         """
         import sys
-        from homepage.imagefiles import ImageError, Limits, clean
+        from homepage.core.imagefiles import ImageError, Limits, clean
         try:
             clean(open(sys.argv[1], "rb").read(), Limits(50_000_000, 5000))
         except ImageError as error:

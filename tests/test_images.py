@@ -18,8 +18,8 @@ from PIL import Image as PILImage
 from PIL import ImageCms, JpegImagePlugin
 from sqlalchemy import func, select
 
+from homepage.core.models import Image, Post
 from homepage.db import get_engine, session
-from homepage.models import Image, Post
 
 from .image_files import (
     TRACES,

@@ -8,9 +8,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import event, inspect
 
-from homepage import caching
+from homepage.core import content
+from homepage.core.schema import init_db, schema_is_current
 from homepage.db import get_engine, sqlite_path
-from homepage.schema import init_db, schema_is_current
 
 KIND_INDEX = "ix_posts_kind_status_published_at"
 
@@ -80,7 +80,7 @@ def test_conditional_requests_find_the_newest_due_date_through_an_index(app):
     database = sqlite3.connect(sqlite_path(app.config["DATABASE_URL"]))
     try:
         plan = database.execute(
-            f"EXPLAIN QUERY PLAN {caching._STATE_SQL}", [None, None, None]
+            f"EXPLAIN QUERY PLAN {content.STATE_SQL}", [None, None, None]
         )
         details = " ".join(row[-1] for row in plan)
     finally:

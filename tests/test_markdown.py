@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from homepage.markdown import first_paragraph, plain_text, render
+from homepage.core.markdown import first_paragraph, plain_text, render
 
 
 def test_common_markdown_features():

@@ -8,8 +8,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import event
 
+from homepage.core.models import PUBLISHED, Author, Post, Tag
 from homepage.db import get_engine, session
-from homepage.models import PUBLISHED, Author, Post, Tag
 
 PAGES = ["/", "/posts/post-0", "/tags/tag-0", "/archive", "/?page=1"]
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from homepage.core.models import Post, SlugRedirect, Tag, utcnow
 from homepage.db import session
-from homepage.models import Post, SlugRedirect, Tag, utcnow
 
 from .reader_support import (
     edit_post,

@@ -11,8 +11,8 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from homepage.core.models import EDITOR, Post, Revision
 from homepage.db import get_engine, session
-from homepage.models import EDITOR, Post, Revision
 
 from .authors_support import add_author
 from .support import PASSWORD, csrf_from, logged_in_browser, version_from

@@ -7,9 +7,9 @@ import re
 import pytest
 from sqlalchemy import func, select, text
 
+from homepage.core.models import Post, SiteState
+from homepage.core.search import fts_query
 from homepage.db import session
-from homepage.models import Post, SiteState
-from homepage.search import fts_query
 
 # Threaded servers, Hypothesis or many requests per test: too slow for make
 # test-fast, which runs the quick part of the suite in under 30 s.
@@ -247,7 +247,7 @@ def test_a_save_that_fails_after_writing_leaves_the_index_alone(
     def fail():
         raise RuntimeError("the disk is full")
 
-    monkeypatch.setattr("homepage.posts.delete_orphan_tags", fail)
+    monkeypatch.setattr("homepage.core.posts.delete_orphan_tags", fail)
     with pytest.raises(RuntimeError):
         auth.post_form(
             "/admin/posts/1/edit",

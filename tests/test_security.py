@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select, update
 
 from homepage import create_app
+from homepage.core.models import LoginSession, utcnow
 from homepage.db import PROJECT_ROOT, session
-from homepage.models import LoginSession, utcnow
 
 from .payloads import executable_parts
 

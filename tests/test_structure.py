@@ -137,9 +137,96 @@ def test_the_circle_finder_finds_circles(graph, expected):
 
 def test_the_import_walker_sees_relative_imports():
     graph = top_level_graph()
-    assert "db" in graph["schema"]
-    assert {"caching", "images", "models", "search"} <= graph["schema"]
-    assert "access" in graph["revisions"]
+    assert "db" in graph["core.schema"]
+    assert {"core.content", "core.images", "core.models", "core.search"} <= graph[
+        "core.schema"
+    ]
+    assert "admin.access" in graph["admin.revisions"]
+
+
+#: Which layers each layer may import. ``db`` and ``config`` are the ground
+#: floor; ``core`` holds the rules, ``web`` what every HTTP page shares, the
+#: reader and admin sides sit on both and never see each other, and the
+#: operations (CLI commands) use ``core`` only. The package itself (create_app)
+#: wires everything together.
+LAYERS = {
+    "db": set(),
+    "config": {"db"},
+    "core": {"db", "config", "core"},
+    "web": {"db", "config", "core", "web"},
+    "reader": {"db", "config", "core", "web", "reader"},
+    "admin": {"db", "config", "core", "web", "admin"},
+    "ops": {"db", "config", "core", "ops"},
+}
+
+
+def layer(module: str) -> str:
+    """Return the layer a module belongs to: its first name."""
+    return module.split(".")[0]
+
+
+def broken_layer_rules(graph: dict[str, set[str]]) -> list[str]:
+    """Return each import that goes where its layer may not."""
+    return sorted(
+        f"{name} imports {target}"
+        for name, targets in graph.items()
+        if name
+        for target in targets
+        if layer(target) not in LAYERS[layer(name)]
+    )
+
+
+def test_every_module_belongs_to_a_layer():
+    assert {layer(name) for name in modules_cache if name} <= set(LAYERS)
+
+
+def test_imports_run_one_way_between_layers():
+    assert broken_layer_rules(top_level_graph()) == []
+
+
+def test_the_layer_check_sees_a_broken_rule():
+    graph = {"reader.blog": {"admin.auth", "core.posts"}, "core.posts": {"db"}}
+    assert broken_layer_rules(graph) == ["reader.blog imports admin.auth"]
+
+
+#: What only code that answers a request may use: the core rules and the CLI
+#: commands run without one.
+REQUEST_NAMES = {
+    "flask": {
+        "Blueprint",
+        "abort",
+        "flash",
+        "g",
+        "make_response",
+        "redirect",
+        "render_template",
+        "request",
+        "session",
+        "url_for",
+    },
+    "flask_login": {"current_user", "login_user", "logout_user", "login_required"},
+}
+
+
+def request_imports(tree: ast.Module) -> list[str]:
+    """Return the request objects and blueprint helpers a module imports."""
+    return [
+        f"{node.module}.{alias.name}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module in REQUEST_NAMES
+        for alias in node.names
+        if alias.name in REQUEST_NAMES[node.module]
+    ]
+
+
+@pytest.mark.parametrize("area", ["core", "ops"])
+def test_core_and_ops_use_no_request_objects(area):
+    found = {
+        name: request_imports(tree)
+        for name, tree in modules_cache.items()
+        if layer(name) == area and request_imports(tree)
+    }
+    assert found == {}
 
 
 #: What makes an engine, a session or a raw connection: only db.py may call these.

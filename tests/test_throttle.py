@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask.testing import FlaskClient
 
-from homepage import throttle
+from homepage.admin import throttle
 
 from .support import PASSWORD, csrf_from
 

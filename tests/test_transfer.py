@@ -17,9 +17,9 @@ from PIL import Image as PILImage
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from homepage.cli import create_author
+from homepage.core.authors import create_author
+from homepage.core.models import Image, Post
 from homepage.db import session
-from homepage.models import Image, Post
 
 # Threaded servers, Hypothesis or many requests per test: too slow for make
 # test-fast, which runs the quick part of the suite in under 30 s.

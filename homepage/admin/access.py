@@ -1,0 +1,44 @@
+"""Which posts the logged-in author may work on: one check for every admin page."""
+
+from __future__ import annotations
+
+from flask import abort
+from sqlalchemy.orm import selectinload
+
+from ..core.models import Post
+from ..db import session
+from .auth import current_author
+
+
+def find_post(post_id: int) -> Post | None:
+    """Return the post with ``post_id``, or None."""
+    # Inside write_transaction() the post loaded earlier in the request is
+    # expired; get() loads it again under the lock, or returns None when it
+    # was deleted meanwhile.
+    return session.get(Post, post_id, options=[selectinload(Post.tags)])
+
+
+def get_post(post_id: int) -> Post:
+    """Return the post with ``post_id`` if the logged-in author may work on it.
+
+    :raise 404: when there is none.
+    :raise 403: when it is someone else's and the author's role allows only
+        their own.
+    """
+    post = find_post(post_id)
+    if post is None:
+        abort(404)
+    return require_may_change(post)
+
+
+def require_may_change(post: Post) -> Post:
+    """Return ``post`` if the logged-in author may work on it.
+
+    :raise 403: when they may not.
+    """
+    # 403 rather than 404: post numbers are no secret in the admin, and
+    # "not yours" tells an author why a link from a colleague fails.
+    author = current_author()
+    if author is None or not author.may_change(post.author_id):
+        abort(403)
+    return post

@@ -1,0 +1,167 @@
+"""The author's pages: the list of posts and the post form."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from ..core import history, posts
+from ..core.models import Post
+from ..db import session, write_transaction
+from .access import find_post, get_post, require_may_change
+from .auth import current_author
+
+bp = Blueprint("posts", __name__)
+
+
+@bp.get("/")
+def index():
+    """List the posts the author may work on, newest first, with their status."""
+    query = select(Post).options(joinedload(Post.author))
+    author = current_author()
+    assert author is not None  # login_required let the request in
+    if not author.sees_all:
+        query = query.where(Post.author_id == author.id)
+    listed = session.scalars(
+        query.order_by(Post.created_at.desc(), Post.id.desc())
+    ).all()
+    return render_template("admin/index.html", posts=listed, author=author)
+
+
+@bp.route("/posts/new", methods=["GET", "POST"])
+def create():
+    """Write a new post."""
+    if request.method == "GET":
+        return render_template("admin/edit.html", form=posts.PostForm(), post=None)
+    return _save(posts.PostForm.from_request(request.form), None)
+
+
+@bp.route("/posts/<int:post_id>/edit", methods=["GET", "POST"])
+def edit(post_id: int):
+    """Change an existing post."""
+    if request.method == "GET":
+        post = get_post(post_id)
+        form = posts.PostForm.from_post(post)
+        return render_template("admin/edit.html", form=form, post=post)
+    form = posts.PostForm.from_request(request.form)
+    found = find_post(post_id)
+    if found is None:
+        return render_deleted(form)
+    return _save(form, require_may_change(found))
+
+
+def render_deleted(form: posts.PostForm):
+    """Show the form of a post deleted meanwhile, with its text, to create anew."""
+    # 409 like a conflicting save: the request was fine, the post it was
+    # about is gone. With ``post=None`` the form now creates a post.
+    return render_template("admin/edit.html", form=form, post=None, deleted=True), 409
+
+
+class SaveRefused(Exception):
+    """A save that the database's current state refuses; the form shows why."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class PostDeleted(Exception):
+    """The post being saved was deleted since the form was submitted."""
+
+
+class EditConflict(Exception):
+    """The post was saved by someone else since the form was opened."""
+
+
+def _save(form: posts.PostForm, post: Post | None):
+    """Validate the form, then preview it, re-show it with errors, or save it."""
+    # Taken now: once the write transaction starts, a deleted post's
+    # attributes (its id too) can no longer be loaded.
+    post_id = post.id if post is not None else None
+    # Validation renders the Markdown: slow work, done before the write lock.
+    valid = form.validate(post)
+    conflict = None
+    # Only the form of a saved post carries a version.
+    if post is not None and "version" in form.errors:
+        # Without the version it was opened at, the form cannot be checked
+        # against later saves: show the current text, and count the form as
+        # opened at it from now on.
+        conflict = history.changes_since(post, None)
+        form.version = post.version
+    if request.form.get("action") == "preview":
+        return render_template(
+            "admin/edit.html",
+            form=form,
+            post=post,
+            preview=form.body_html,
+            conflict=conflict,
+        ), (200 if valid else 400)
+    if not valid:
+        return render_template(
+            "admin/edit.html", form=form, post=post, conflict=conflict
+        ), 400
+    try:
+        with write_transaction():
+            post = _write(form, post_id)
+    except SaveRefused as refused:
+        form.errors[refused.field] = refused.message
+        return render_template("admin/edit.html", form=form, post=post), 400
+    except PostDeleted:
+        return render_deleted(form)
+    except EditConflict:
+        assert post_id is not None  # only a saved post can conflict
+        return _render_conflict(form, post_id)
+    flash(f"Saved “{post.title}”.")
+    return redirect(url_for("admin.posts.edit", post_id=post.id))
+
+
+def _render_conflict(form: posts.PostForm, post_id: int):
+    """Keep the author's text and show what others changed since they opened it."""
+    # Read after the refused save, so the text shown and the version the form
+    # now carries belong together; the author's next save goes through unless
+    # someone saves again meanwhile.
+    post = find_post(post_id)
+    if post is None:
+        return render_deleted(form)
+    conflict = history.changes_since(post, form.version)
+    form.version = post.version
+    return render_template(
+        "admin/edit.html", form=form, post=post, conflict=conflict
+    ), 409
+
+
+def _write(form: posts.PostForm, post_id: int | None) -> Post:
+    """Store the validated form as post ``post_id`` (or a new post), under the lock.
+
+    :raise PostDeleted: when the post was deleted meanwhile.
+    :raise EditConflict: when the post was saved after the form was opened.
+    """
+    post = None
+    if post_id is not None:
+        post = find_post(post_id)
+        if post is None:
+            raise PostDeleted
+        # Again under the lock: the author's role may have changed meanwhile.
+        require_may_change(post)
+        if post.version != form.version:
+            raise EditConflict
+    # Checked again under the lock: another save may have taken the slug
+    # since the form was validated.
+    if form.slug and posts.slug_taken(form.slug, post):
+        raise SaveRefused("slug", "Another post already uses this slug.")
+    return posts.save(post or Post(author=current_author()), form, current_author())
+
+
+@bp.post("/posts/<int:post_id>/delete")
+def delete(post_id: int):
+    """Delete a post."""
+    with write_transaction():
+        post = get_post(post_id)
+        title = post.title
+        session.delete(post)
+        session.flush()
+        posts.delete_orphan_tags()
+    flash(f"Deleted “{title}”.")
+    return redirect(url_for("admin.posts.index"))

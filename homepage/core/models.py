@@ -1,0 +1,438 @@
+"""The blog's tables: authors, posts and pages, tags, old slugs, the site's state,
+and the author's tools and safeguards."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, scoped_session
+
+from ..db import Base
+
+DRAFT = "draft"
+PUBLISHED = "published"
+STATUSES = (DRAFT, PUBLISHED)
+
+#: A post appears in lists, feeds and the archive; a page (About, Contact)
+#: stands alone and is linked from the site's navigation.
+POST = "post"
+PAGE = "page"
+KINDS = (POST, PAGE)
+
+#: An owner does everything, including managing authors and their roles; an
+#: editor works on every post and image; an author only on their own.
+OWNER = "owner"
+EDITOR = "editor"
+AUTHOR = "author"
+ROLES = (OWNER, EDITOR, AUTHOR)
+
+
+def utcnow() -> datetime:
+    """Return the current time in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Store aware datetimes as naive UTC and read them back as aware UTC.
+
+    SQLite has no time zones; without this, values would come back naive and
+    could not be compared with ``utcnow()``.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+post_tags = Table(
+    "post_tags",
+    Base.metadata,
+    Column("post_id", ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "tag_id",
+        ForeignKey("tags.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    ),
+)
+
+
+class Author(UserMixin, Base):
+    """Someone who can log in and write."""
+
+    __tablename__ = "authors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: One of ROLES. The constant default is what upgrade_schema gives the
+    #: authors of an older database; ensure_owner then makes the oldest the
+    #: owner, so an upgrade never locks the site's owner out.
+    role: Mapped[str] = mapped_column(String(16), default=AUTHOR)
+
+    posts: Mapped[list[Post]] = relationship(
+        back_populates="author", foreign_keys="Post.author_id"
+    )
+
+    @property
+    def is_owner(self) -> bool:
+        """Tell whether the author may manage authors and their roles."""
+        return self.role == OWNER
+
+    @property
+    def sees_all(self) -> bool:
+        """Tell whether the author may work on every post and image."""
+        # Anything but a known role counts as the least one.
+        return self.role in (OWNER, EDITOR)
+
+    def may_change(self, owner_id: int | None) -> bool:
+        """Tell whether the author may work on what ``owner_id`` wrote or uploaded."""
+        return self.sees_all or (owner_id is not None and owner_id == self.id)
+
+    def __repr__(self) -> str:
+        return f"<Author {self.id} {self.username!r} {self.role}>"
+
+
+class LastOwner(Exception):
+    """A change that would leave the site without an owner."""
+
+
+def set_role(
+    db_session: Session | scoped_session[Session], author: Author, role: str
+) -> None:
+    """Give ``author`` the ``role``; call inside the transaction that commits it.
+
+    :raise ValueError: when ``role`` is not one of ROLES.
+    :raise LastOwner: when ``author`` is the only owner and would stop being one.
+    """
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    if author.role == OWNER and role != OWNER:
+        owners = db_session.execute(
+            select(func.count(Author.id)).where(Author.role == OWNER)
+        ).scalar_one()
+        if owners <= 1:
+            raise LastOwner(
+                f"{author.username} is the only owner; make another author owner first."
+            )
+    author.role = role
+
+
+def ensure_owner(connection: Connection) -> str | None:
+    """Make the oldest author the owner when authors exist but no owner does.
+
+    A database from before roles gains the column with every author an
+    "author"; this gives it back an owner. Returns the promoted name, if any.
+    """
+    if connection.execute(
+        select(Author.id).where(Author.role == OWNER).limit(1)
+    ).first():
+        return None
+    oldest = connection.execute(
+        select(Author.id, Author.username)
+        .order_by(Author.created_at, Author.id)
+        .limit(1)
+    ).first()
+    if oldest is None:
+        return None
+    connection.execute(update(Author).where(Author.id == oldest.id).values(role=OWNER))
+    return oldest.username
+
+
+class Tag(Base):
+    """A topic; names are stored lower-case so "Python" and "python" are one."""
+
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+
+    posts: Mapped[list[Post]] = relationship(secondary=post_tags, back_populates="tags")
+
+    def __repr__(self) -> str:
+        return f"<Tag {self.id} {self.name!r}>"
+
+
+class Post(Base):
+    """A blog post, draft or published, with its Markdown rendered at save time."""
+
+    __tablename__ = "posts"
+    __table_args__ = (
+        # The reader pages list visible posts (or pages) newest first, and
+        # every one of their queries filters on kind, status and publish date.
+        # With kind outside the index SQLite read each published row to check
+        # it, through the overflow pages of its body: at 1,000 posts the page
+        # count and the navigation's page list took 1.4 ms each, half of `/`.
+        Index("ix_posts_kind_status_published_at", "kind", "status", "published_at"),
+        # The newest due publish date of any kind, which every conditional
+        # request reads (caching._STATE_SQL), is one step down this one.
+        Index("ix_posts_status_published_at", "status", "published_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(200), unique=True)
+    body: Mapped[str] = mapped_column(Text)
+    # Rendering Markdown costs far more than a page view may spend, so the
+    # sanitized HTML is computed once, on save.
+    body_html: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    summary_html: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default=DRAFT)
+    kind: Mapped[str] = mapped_column(String(16), default=POST, server_default=POST)
+    #: The byline: who wrote the post. Editing never changes it.
+    author_id: Mapped[int] = mapped_column(
+        ForeignKey("authors.id", ondelete="RESTRICT"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow
+    )
+    #: Who saved the current version (an editor, say); None from the CLI and
+    #: for posts saved before this was recorded.
+    updated_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("authors.id", ondelete="SET NULL")
+    )
+    #: Readers see a published post only once this moment has passed, so a
+    #: future date schedules it without any background job.
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: 1 when created, one more on every save that changes the post: an edit
+    #: form sends the version it was opened at, so that a save over a newer
+    #: one is caught instead of undoing it.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    author: Mapped[Author] = relationship(
+        back_populates="posts", foreign_keys=[author_id]
+    )
+    updated_by: Mapped[Author | None] = relationship(foreign_keys=[updated_by_id])
+    tags: Mapped[list[Tag]] = relationship(
+        secondary=post_tags, back_populates="posts", order_by=Tag.name
+    )
+
+    @property
+    def is_published(self) -> bool:
+        """Tell whether readers can see the post."""
+        return self.status == PUBLISHED
+
+    @property
+    def is_page(self) -> bool:
+        """Tell whether this is a standalone page rather than a post."""
+        return self.kind == PAGE
+
+    @property
+    def is_scheduled(self) -> bool:
+        """Tell whether the post is published but its date has not come yet."""
+        return (
+            self.is_published
+            and self.published_at is not None
+            and self.published_at > utcnow()
+        )
+
+    @property
+    def modified_at(self) -> datetime:
+        """Return when readers last saw the post change."""
+        return modified_at(self.updated_at, self.published_at)
+
+    @property
+    def display_date(self) -> datetime:
+        """Return the date shown to readers."""
+        return self.published_at or self.created_at
+
+    def __repr__(self) -> str:
+        return f"<Post {self.id} {self.slug!r} {self.status}>"
+
+
+# Which posts readers see: the one rule, as a Python predicate and as the SQL
+# criteria beside it, so that pages, feeds, search, the sitemap and the HTTP
+# validators cannot disagree. A published post whose date has not come is
+# scheduled; a draft keeps its date when it is taken back, and is hidden.
+
+
+def visible_at(
+    status: str | None, published_at: datetime | None, now: datetime
+) -> bool:
+    """Tell whether readers see a post of ``status`` and ``published_at`` at ``now``."""
+    return status == PUBLISHED and published_at is not None and published_at <= now
+
+
+def visible_criteria(now) -> tuple:
+    """Return :func:`visible_at` as SQL criteria on posts, for a moment or a bind."""
+    return (Post.status == PUBLISHED, Post.published_at <= now)
+
+
+def modified_at(updated_at: datetime, published_at: datetime | None) -> datetime:
+    """Return when readers last saw a post change: edited, or (re)published."""
+    return max(updated_at, published_at or updated_at)
+
+
+class SlugRedirect(Base):
+    """A slug a post used to have, so that its old address still leads to it."""
+
+    __tablename__ = "slug_redirects"
+
+    slug: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # Pointing at the post rather than at its next slug collapses chains of
+    # renames into one hop, and deleting the post deletes its old slugs.
+    post_id: Mapped[int] = mapped_column(
+        ForeignKey("posts.id", ondelete="CASCADE"), index=True
+    )
+
+    def __repr__(self) -> str:
+        return f"<SlugRedirect {self.slug!r} -> {self.post_id}>"
+
+
+class SiteState(Base):
+    """The one row that counts changes to what readers can see.
+
+    Every write that changes a reader page bumps ``version`` in its own
+    transaction, so HTTP validators can be computed from this row with one
+    cheap query instead of rendering the page.
+    """
+
+    __tablename__ = "site_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<SiteState version={self.version} changed_at={self.changed_at}>"
+
+
+class Revision(Base):
+    """An earlier version of a post, kept each time the post is saved."""
+
+    __tablename__ = "revisions"
+    __table_args__ = (
+        # The backstop behind computing max + 1 inside a write transaction: two
+        # saves of one post can never both record the same number.
+        UniqueConstraint("post_id", "number", name="uq_revisions_post_number"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
+    #: 1 for the first version replaced, then 2, 3 ... per post.
+    number: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    #: The tag names as the form shows them, comma-separated.
+    tags: Mapped[str] = mapped_column(Text, default="")
+    #: When this version was written (the post's ``updated_at`` back then).
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Who had saved this version (the post's ``updated_by`` back then).
+    saved_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("authors.id", ondelete="SET NULL")
+    )
+    #: Who was logged in when this version was replaced; None from the CLI.
+    replaced_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("authors.id", ondelete="SET NULL")
+    )
+
+    #: The post's version that had this text; 0 when kept before posts had
+    #: versions. The text at version v is that of the earliest revision with a
+    #: version of v or more, or the post's own when there is none.
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+    saved_by: Mapped[Author | None] = relationship(foreign_keys=[saved_by_id])
+    replaced_by: Mapped[Author | None] = relationship(foreign_keys=[replaced_by_id])
+
+    def __repr__(self) -> str:
+        return f"<Revision {self.post_id}#{self.number}>"
+
+
+class Image(Base):
+    """An uploaded image, stored under the instance folder as ``name``."""
+
+    __tablename__ = "images"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: Random hex plus the extension of the decoded format; never the user's name.
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The uploaded file's base name, only ever shown as text.
+    original_name: Mapped[str] = mapped_column(String(200), default="")
+    content_type: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("authors.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Whether the file was turned upright and stripped of its metadata (GPS
+    #: position, camera, comments). Images stored before that was done read
+    #: False, and ``init-db`` strips them once.
+    metadata_stripped: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    author: Mapped[Author | None] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<Image {self.id} {self.name!r}>"
+
+
+class LoginSession(Base):
+    """A logged-in browser; deleting the row logs it out on the next request."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    author_id: Mapped[int] = mapped_column(
+        ForeignKey("authors.id", ondelete="CASCADE"), index=True
+    )
+    #: SHA-256 of the token in the cookie, so a copy of the database (a backup)
+    #: holds nothing that would let anyone log in.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+    author: Mapped[Author] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<LoginSession {self.id} author={self.author_id}>"
+
+
+class LoginFailure(Base):
+    """One failed login, counted by the throttle under several keys."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_username", "username", "failed_at"),
+        Index("ix_login_failures_address", "address", "failed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The name as typed (normalized), whether or not such an author exists.
+    username: Mapped[str] = mapped_column(String(80))
+    address: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    def __repr__(self) -> str:
+        return f"<LoginFailure {self.username!r} from {self.address}>"

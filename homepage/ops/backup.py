@@ -1,0 +1,487 @@
+"""Backing up the database and the uploaded images, and restoring a backup.
+
+A backup is a folder::
+
+    blog.db          a copy made with SQLite's online backup API
+    uploads/NAME     every image the copied database knows about
+    manifest.json    the size and SHA-256 of each file above
+
+SQLite's backup API copies the database in one step inside a read transaction,
+so the copy is consistent while the site keeps serving (in WAL mode readers
+never block writers, and writers never block it). Files are written under a
+temporary name and renamed when verified, so a folder with a manifest is
+always a complete, checked backup.
+
+A restore checks a backup before it touches the site: the manifest's shape,
+every checksum, the database's integrity, and then whether the database fits
+this version's models. That last check runs on a scratch copy, upgraded the
+way ``init-db`` upgrades, and it is that checked copy which replaces the live
+database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+from sqlalchemy import Table, delete, inspect, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..core import content, images
+from ..core.models import Image, LoginSession, SiteState
+from ..core.schema import init_db
+from ..db import (
+    Base,
+    connect_file,
+    create_private_file,
+    get_engine,
+    make_engine,
+    session,
+    sqlite_path,
+    standalone_session,
+)
+
+MANIFEST = "manifest.json"
+DATABASE = "blog.db"
+UPLOADS = "uploads"
+FORMAT = 1
+
+#: A manifest lists each image in about 150 bytes: this allows some 400,000
+#: images while keeping a hostile file from filling memory before parsing.
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class BackupError(click.ClickException):
+    """A backup that cannot be written or trusted; the message says why."""
+
+
+def live_database() -> Path:
+    """Return the site's database file."""
+    path = sqlite_path(current_app.config["DATABASE_URL"])
+    if path is None:
+        raise BackupError("backups need a SQLite database file")
+    return path
+
+
+def sha256(path: Path) -> str:
+    """Return the SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _image_names(database: Path) -> list[str]:
+    """Return the names of the images a database copy knows about."""
+    with connect_file(database, read_only=True) as conn:
+        rows = conn.execute("SELECT name FROM images ORDER BY name").fetchall()
+    return [name for (name,) in rows if images.NAME.fullmatch(name)]
+
+
+def write_backup(target: Path) -> dict:
+    """Write a verified backup folder at ``target``; return its manifest."""
+    live_database()
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise BackupError(f"{target} already exists; choose a new folder")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.partial-{secrets.token_hex(4)}")
+    staging.mkdir()
+    try:
+        copy_to_file(staging / DATABASE)
+        (staging / UPLOADS).mkdir()
+        missing = []
+        for name in _image_names(staging / DATABASE):
+            try:
+                shutil.copyfile(images.upload_folder() / name, staging / UPLOADS / name)
+            except FileNotFoundError:
+                # Deleted after the snapshot; its post no longer shows it.
+                missing.append(name)
+        files = {}
+        for path in sorted(staging.rglob("*")):
+            if path.is_file():
+                relative = path.relative_to(staging).as_posix()
+                files[relative] = {"size": path.stat().st_size, "sha256": sha256(path)}
+        manifest = {
+            "format": FORMAT,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "database": DATABASE,
+            "files": files,
+            "missing_images": missing,
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        verify(staging)
+        if target.exists():
+            target.rmdir()
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return manifest
+
+
+# -- copies of database files -------------------------------------------------
+
+
+def copy_to_file(target: Path, app: Flask | None = None) -> None:
+    """Copy the live database into the new file ``target`` in one snapshot."""
+    # SQLite's online backup API, from a pooled connection that is already set
+    # up (busy timeout, WAL). pages=-1 copies everything in one step, so the
+    # copy is one consistent snapshot instead of restarting each time a writer
+    # commits, and the site keeps serving meanwhile.
+    create_private_file(target)  # password hashes and drafts, like the original
+    live = get_engine(app).raw_connection()
+    try:
+        # Only an invalidated connection has no driver connection.
+        assert live.driver_connection is not None
+        with connect_file(target) as copy:
+            live.driver_connection.backup(copy, pages=-1)
+            # One self-contained file: no -wal or -shm beside it.
+            copy.execute("PRAGMA journal_mode = DELETE")
+    finally:
+        live.close()
+
+
+def copy_from_file(source: Path, app: Flask | None = None) -> None:
+    """Replace the live database's content with the database file ``source``."""
+    # The backup API writes into the live database in one transaction: other
+    # connections, in this process or in Apache's, see either the old content
+    # or the new, and wait on the busy timeout meanwhile.
+    live = get_engine(app).raw_connection()
+    try:
+        assert live.driver_connection is not None  # as in copy_to_file
+        with connect_file(source, read_only=True) as copy:
+            copy.backup(live.driver_connection, pages=-1)
+    finally:
+        live.close()
+
+
+def copy_file(source: Path, target: Path) -> None:
+    """Copy the stand-alone database file ``source`` into the new file ``target``."""
+    with connect_file(source, read_only=True) as copy, connect_file(target) as out:
+        copy.backup(out)
+
+
+def make_self_contained(path: Path) -> None:
+    """Switch a stand-alone database file back to a rollback journal (no -wal)."""
+    with connect_file(path) as connection:
+        connection.execute("PRAGMA journal_mode = DELETE")
+
+
+def _safe_relative(name: str) -> bool:
+    """Tell whether a manifest entry names a file a backup may contain."""
+    if name == DATABASE:
+        return True
+    folder, _, file = name.partition("/")
+    return folder == UPLOADS and bool(images.NAME.fullmatch(file))
+
+
+def read_manifest(folder: Path) -> dict:
+    """Read a backup's manifest and check that it has every field, well typed."""
+    path = folder / MANIFEST
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_MANIFEST_BYTES + 1)
+    except FileNotFoundError as exc:
+        raise BackupError(f"{folder} has no {MANIFEST}; it is not a backup") from exc
+    except OSError as exc:
+        raise BackupError(f"{path} cannot be read: {exc.strerror}") from exc
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise BackupError(f"{path} is too large to be a manifest")
+    try:
+        manifest = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        # Invalid UTF-8 is a ValueError too. json's decoder gives up on deep
+        # nesting at the interpreter's recursion limit, a thousand levels or
+        # so, which costs nothing worth bounding further.
+        raise BackupError(f"{path} is damaged") from exc
+    if not isinstance(manifest, dict) or not _is_int(manifest.get("format")):
+        raise BackupError(f"{path} is damaged: it has no format number")
+    if manifest["format"] != FORMAT:
+        raise BackupError(f"{folder} is not a backup this version can read")
+    created_at = manifest.get("created_at")
+    if not isinstance(created_at, str) or not _is_date(created_at):
+        raise BackupError(f"{path} is damaged: 'created_at' is not a date")
+    if manifest.get("database") != DATABASE:
+        raise BackupError(f"{path} is damaged: 'database' is not {DATABASE!r}")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or DATABASE not in files:
+        raise BackupError(f"{path} lists no database")
+    for name, expected in files.items():
+        # A manifest is data from disk: it must not point outside the folder.
+        if not _safe_relative(name):
+            raise BackupError(f"{path} lists an unexpected file {name!r}")
+        if not (
+            isinstance(expected, dict)
+            and _is_int(expected.get("size"))
+            and isinstance(expected.get("sha256"), str)
+            and _SHA256.fullmatch(expected["sha256"])
+        ):
+            raise BackupError(f"{path} is damaged: no size and SHA-256 for {name!r}")
+    missing = manifest.get("missing_images")
+    if not isinstance(missing, list) or not all(isinstance(n, str) for n in missing):
+        raise BackupError(f"{path} is damaged: 'missing_images' is not a list")
+    return manifest
+
+
+def _is_int(value: object) -> bool:
+    """Tell whether a JSON value is a whole number (JSON's true is not 1)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_date(text: str) -> bool:
+    """Tell whether ``text`` is an ISO 8601 date and time."""
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def verify(folder: Path) -> dict:
+    """Check a backup folder's manifest, checksums and database; return the manifest."""
+    manifest = read_manifest(folder)
+    for name, expected in manifest["files"].items():
+        path = folder / name
+        if not path.is_file():
+            raise BackupError(f"{path} is missing")
+        if (
+            path.stat().st_size != expected["size"]
+            or sha256(path) != expected["sha256"]
+        ):
+            raise BackupError(f"{path} does not match its checksum")
+    try:
+        with connect_file(folder / DATABASE, read_only=True) as conn:
+            result = [row[0] for row in conn.execute("PRAGMA integrity_check")]
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.DatabaseError as exc:
+        raise BackupError(f"{folder / DATABASE} is not a database: {exc}") from exc
+    if result != ["ok"]:
+        raise BackupError(f"{folder / DATABASE} failed its integrity check: {result}")
+    if not {"posts", "authors", "images"} <= tables:
+        raise BackupError(f"{folder / DATABASE} is not this blog's database")
+    return manifest
+
+
+@contextmanager
+def scratch_folder() -> Iterator[Path]:
+    """Make a temporary folder beside the live database; remove it afterwards."""
+    # Beside the database rather than in /tmp: that file system has room for
+    # a copy of the database, and a small /tmp (often in memory) may not.
+    with tempfile.TemporaryDirectory(
+        prefix=".restore-", dir=live_database().parent
+    ) as folder:
+        yield Path(folder)
+
+
+def checked_copy(folder: Path, scratch: Path) -> Path:
+    """Copy a backup's database into ``scratch``, upgrade it and check that it fits.
+
+    The copy gets what ``init-db`` would add (tables, columns and indexes
+    newer than the backup) and a search index rebuilt from its posts. Then
+    every table and column of the models must be there, and every row of
+    every model must load; otherwise the restore is refused, naming what is
+    wrong, before anything of the site is touched.
+
+    :raise BackupError: the database does not fit this version's models.
+    """
+    copy = scratch / DATABASE
+    copy_file(folder / DATABASE, copy)
+    unfit = f"{folder / DATABASE} does not fit this version of homepage"
+    engine = make_engine(f"sqlite:///{copy}", pool_size=1, max_overflow=0)
+    try:
+        try:
+            with engine.begin() as connection:
+                # Derived from the posts: rebuilt rather than trusted, so a
+                # table of that name that is not the index cannot break search.
+                connection.exec_driver_sql("DROP TABLE IF EXISTS post_search")
+            init_db(engine=engine)
+            problems = _schema_problems(engine) or _unreadable_rows(engine)
+        except RuntimeError as exc:
+            # upgrade_schema cannot add a required column without a default.
+            raise BackupError(f"{unfit}: {exc}") from exc
+        except SQLAlchemyError as exc:
+            raise BackupError(f"{unfit}: {_reason(exc)}") from exc
+        if problems:
+            raise BackupError(f"{unfit}: {'; '.join(problems)}")
+    finally:
+        engine.dispose()
+    # One self-contained file again, which copy_from_file opens read-only.
+    make_self_contained(copy)
+    return copy
+
+
+def _reason(exc: Exception) -> str:
+    """Return what the database said, without SQLAlchemy's statement dump."""
+    return str(getattr(exc, "orig", None) or exc).splitlines()[0]
+
+
+def _schema_problems(engine: Engine) -> list[str]:
+    """List what an upgraded copy lacks of the models, or has that they forbid."""
+    inspector = inspect(engine)
+    problems = []
+    for table in Base.metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            problems.append(f"the table {table.name} is missing")
+            continue
+        found = {column["name"]: column for column in inspector.get_columns(table.name)}
+        problems += [
+            f"the column {table.name}.{column.name} is missing"
+            for column in table.columns
+            if column.name not in found
+        ]
+        # A column this version does not know is harmless unless every insert
+        # would have to fill it.
+        problems += [
+            f"the column {table.name}.{name} is required but unknown here"
+            for name, column in found.items()
+            if name not in table.columns
+            and not column["nullable"]
+            and column["default"] is None
+        ]
+        key = inspector.get_pk_constraint(table.name)["constrained_columns"]
+        if key != [column.name for column in table.primary_key]:
+            problems.append(f"the table {table.name} has the wrong primary key")
+    # homepage makes no triggers; one in a backup would run on the site's writes.
+    with engine.connect() as connection:
+        triggers = connection.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
+        )
+        problems += [
+            f"the trigger {name} is not homepage's" for name in triggers.scalars()
+        ]
+    return problems
+
+
+def _unreadable_rows(engine: Engine) -> list[str]:
+    """Load every row of every model from an upgraded copy; list what fails."""
+    problems = []
+    mapped = set()
+    with standalone_session(engine) as scratch:
+        for mapper in Base.registry.mappers:
+            table = mapper.local_table
+            assert isinstance(table, Table)  # each model maps one whole table
+            mapped.add(table.name)
+            query = select(mapper.class_).execution_options(yield_per=500)
+            problems += _read_all(lambda q=query: scratch.scalars(q), table.name)
+        for table in Base.metadata.sorted_tables:
+            if table.name not in mapped:
+                query = select(table).execution_options(yield_per=500)
+                problems += _read_all(lambda q=query: scratch.execute(q), table.name)
+    return problems
+
+
+def _read_all(run, name: str) -> list[str]:
+    """Run a query to its last row; return a problem if any row fails to load."""
+    try:
+        for _row in run():
+            pass
+    # Any failure (a text where a date belongs, a missing key) means pages
+    # would fail on this row; what it is matters only for the message.
+    except Exception as exc:
+        return [f"the rows of {name} cannot be read: {_reason(exc)}"]
+    return []
+
+
+def restore_backup(source: Path) -> dict:
+    """Replace the site's database and images with a verified backup."""
+    manifest = verify(source)
+    with scratch_folder() as scratch:
+        replace_site(source, manifest, checked_copy(source, scratch))
+    return manifest
+
+
+def replace_site(source: Path, manifest: dict, database: Path) -> None:
+    """Put a verified backup's images and checked database copy in place."""
+    live_database()
+    # The restored copy carries its own, older content version; numbering
+    # must go on from the live one, or a cached page (or a reader's ETag)
+    # from before the restore could match different content after it.
+    live_version = session.scalar(select(SiteState.version)) or 0
+    session.commit()  # release the write lock before the backup API needs it
+    folder = images.upload_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    # Images first: the restored database may point at them the moment it is
+    # in place. Names are random and never reused, so copying over an
+    # existing file writes the same bytes.
+    for name in manifest["files"]:
+        if name.startswith(UPLOADS + "/"):
+            file = name.partition("/")[2]
+            temporary = folder / f".{file}.restoring"
+            shutil.copyfile(source / name, temporary)
+            os.replace(temporary, folder / file)
+    copy_from_file(database)
+    # The copy was upgraded already; this only repeats what it did.
+    init_db()
+    # Sessions in the copy belong to another time (maybe other passwords):
+    # everyone logs in again.
+    session.execute(delete(LoginSession))
+    content.content_changed(after=live_version)
+    known = set(session.scalars(select(Image.name)))
+    session.commit()
+    for path in folder.iterdir():
+        if images.NAME.fullmatch(path.name) and path.name not in known:
+            path.unlink(missing_ok=True)
+
+
+def _summary(manifest: dict) -> str:
+    """Describe a manifest's contents in a few words."""
+    count = sum(1 for name in manifest["files"] if name.startswith(UPLOADS + "/"))
+    return f"the database and {count} image{'s' if count != 1 else ''}"
+
+
+@click.command("backup")
+@with_appcontext
+@click.argument("path", type=click.Path(path_type=Path, file_okay=False))
+def backup_command(path: Path) -> None:
+    """Write a verified backup of the database and images to the folder PATH."""
+    manifest = write_backup(path)
+    for name in manifest["missing_images"]:
+        click.echo(f"warning: {name} was deleted while backing up", err=True)
+    click.echo(f"Backed up {_summary(manifest)} to {path}; integrity check: ok.")
+
+
+@click.command("restore")
+@with_appcontext
+@click.argument("path", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--no-safety-backup",
+    is_flag=True,
+    help="Do not back up the current site first.",
+)
+def restore_command(path: Path, yes: bool, no_safety_backup: bool) -> None:
+    """Replace the site's database and images with the backup in PATH."""
+    manifest = verify(path)
+    with scratch_folder() as scratch:
+        # Checked before asking: an unfit backup is refused before anything,
+        # the safety backup included, is written.
+        database = checked_copy(path, scratch)
+        click.echo(f"{path} holds {_summary(manifest)} from {manifest['created_at']}.")
+        if not yes:
+            click.confirm("Replace the site's posts and images with it?", abort=True)
+        if not no_safety_backup:
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            safety = (
+                Path(current_app.instance_path) / "backups" / f"before-restore-{stamp}"
+            )
+            write_backup(safety)
+            click.echo(f"Backed up the current site to {safety} first.")
+        replace_site(path, manifest, database)
+    click.echo(f"Restored {_summary(manifest)}. Everyone must log in again.")

@@ -1,0 +1,97 @@
+"""Command-line tools for the site owner: authors, their roles and first run."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import func, select
+
+from ..core.authors import AuthorError, create_author, find_author
+from ..core.models import AUTHOR, OWNER, ROLES, Author, LastOwner, set_role
+from ..core.schema import init_db
+from ..db import session
+
+
+def add_author(username: str, password: str, role: str) -> Author:
+    """Create an author, turning a refusal into the command's usage error."""
+    try:
+        return create_author(username, password, role)
+    except AuthorError as refused:
+        raise click.BadParameter(refused.message, param_hint=refused.field) from None
+
+
+@click.command("add-author")
+@with_appcontext
+@click.argument("name")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input.",
+)
+@click.option(
+    "--role",
+    type=click.Choice(ROLES),
+    default=AUTHOR,
+    show_default=True,
+    help="owner: everything and the authors; editor: every post and image; "
+    "author: their own posts and images.",
+)
+def add_author_command(name: str, password_stdin: bool, role: str) -> None:
+    """Create an author who can log in at /admin/login."""
+    init_db()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    author = add_author(name, password, role)
+    click.echo(f"Created {author.role} {author.username!r}.")
+    if author.role != role:
+        click.echo("The site had no owner, so this author owns it.")
+
+
+@click.command("set-role")
+@with_appcontext
+@click.argument("name")
+@click.argument("role", type=click.Choice(ROLES))
+def set_role_command(name: str, role: str) -> None:
+    """Make the author NAME an owner, editor or author."""
+    init_db()
+    author = find_author(name.strip())
+    if author is None:
+        session.rollback()
+        raise click.ClickException(f"There is no author called {name.strip()!r}.")
+    try:
+        set_role(session, author, role)
+    except LastOwner as refused:
+        session.rollback()
+        raise click.ClickException(str(refused)) from None
+    session.commit()
+    click.echo(f"{author.username} is now {role}.")
+
+
+@click.command("first-run")
+@with_appcontext
+@click.option("--username", default="admin", show_default=True)
+def first_run_command(username: str) -> None:
+    """Create the schema and, if no author exists, an owner with a random password."""
+    init_db()
+    if session.execute(select(func.count(Author.id))).scalar_one():
+        click.echo("An author already exists; log in at /admin/login.")
+        return
+    password = secrets.token_urlsafe(12)
+    add_author(username, password, OWNER)
+    click.echo("Created the site's owner. Note these down; they are shown once:")
+    click.echo(f"    user name: {username}")
+    click.echo(f"    password:  {password}")
+
+
+@click.command("init-db")
+@with_appcontext
+def init_db_command() -> None:
+    """Create the database schema; existing data is kept."""
+    init_db()
+    click.echo(f"Initialized the database at {current_app.config['DATABASE_URL']}.")

@@ -1,0 +1,484 @@
+"""``flask --app homepage doctor``: check a deployment before Apache finds the fault.
+
+Each check prints one verdict (OK, WARN or FAIL), what it found and, when something
+is wrong, how to fix it. The command exits with status 1 when any check fails.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import stat
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from werkzeug.sansio.utils import host_is_trusted
+
+from ..core.images import upload_folder
+from ..core.schema import schema_is_current
+from ..db import get_engine, journal_mode, sqlite_path
+
+OK, WARN, FAIL = "OK", "WARN", "FAIL"
+_COLOURS = {OK: "green", WARN: "yellow", FAIL: "red"}
+
+#: Keys copied from tutorials and templates, compared without case or punctuation.
+PLACEHOLDER_KEYS = frozenset(
+    {
+        "",
+        "changeme",
+        "changethis",
+        "default",
+        "dev",
+        "development",
+        "mysecretkey",
+        "password",
+        "replaceme",
+        "secret",
+        "secretkey",
+        "test",
+        "testsecret",
+        "yoursecretkey",
+    }
+)
+#: 32 characters: the length of ``secrets.token_hex(16)``, 128 random bits.
+MIN_KEY_LENGTH = 32
+#: Debian's Apache runs with systemd's PrivateTmp: it sees its own /tmp and
+#: /var/tmp, so a database there is not the one the command line sees.
+PRIVATE_TMP = (Path("/tmp"), Path("/var/tmp"))
+
+
+@dataclass
+class Verdict:
+    """The outcome of one check."""
+
+    status: str
+    check: str
+    message: str
+    fix: str = ""
+
+
+# -- what a user may do with a path ------------------------------------------
+
+
+def current_user() -> str:
+    """Return the name of the user this process runs as."""
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def _access_as(user: str, path: Path, mode: str) -> bool:
+    """Tell whether ``user`` may read (r), write (w) or search (x) ``path``."""
+    if user == current_user():
+        flags = {"r": os.R_OK, "w": os.W_OK, "x": os.X_OK}[mode]
+        return os.access(path, flags)
+    entry = pwd.getpwnam(user)
+    if os.geteuid() == 0:
+        # Ask the kernel as that user: it honours ACLs, read-only mounts and
+        # every folder on the way, which mode bits alone would miss.
+        result = subprocess.run(
+            ["test", f"-{mode}", str(path)],
+            user=entry.pw_uid,
+            group=entry.pw_gid,
+            extra_groups=os.getgrouplist(user, entry.pw_gid),
+            check=False,
+        )
+        return result.returncode == 0
+    return _mode_bits_allow(entry, path, mode)
+
+
+def _mode_bits_allow(entry: pwd.struct_passwd, path: Path, mode: str) -> bool:
+    """Judge access by ownership and mode bits (when we cannot become the user)."""
+    groups = set(os.getgrouplist(entry.pw_name, entry.pw_gid))
+    shift = {"r": 2, "w": 1, "x": 0}
+
+    def allowed(target: Path, want: str) -> bool:
+        try:
+            info = target.stat()
+        except OSError:
+            return False
+        if entry.pw_uid == 0:
+            return True
+        if info.st_uid == entry.pw_uid:
+            bits = info.st_mode >> 6
+        elif info.st_gid in groups:
+            bits = info.st_mode >> 3
+        else:
+            bits = info.st_mode
+        return bool(bits & (1 << shift[want]))
+
+    folders = list(reversed(path.absolute().parents))
+    return all(allowed(folder, "x") for folder in folders) and allowed(path, mode)
+
+
+def _owner(path: Path) -> str:
+    try:
+        uid = path.stat().st_uid
+        return pwd.getpwuid(uid).pw_name
+    except (OSError, KeyError):
+        return "?"
+
+
+# -- the checks ----------------------------------------------------------------
+
+
+def check_database_path(url: str) -> Verdict:
+    """Check that the database is a SQLite file named by an absolute path."""
+    path = sqlite_path(url)
+    fix = (
+        "set DATABASE_URL = 'sqlite:////srv/homepage/blog.db' (four slashes: an "
+        "absolute path) in instance/config.py"
+    )
+    if path is None:
+        return Verdict(FAIL, "database path", f"{url!r} is not a SQLite file.", fix)
+    if not path.is_absolute():
+        return Verdict(
+            FAIL,
+            "database path",
+            f"{path} is relative, so it would depend on the working directory, "
+            "which is / under Apache.",
+            fix,
+        )
+    if any(path.is_relative_to(tmp) for tmp in PRIVATE_TMP):
+        return Verdict(
+            WARN,
+            "database path",
+            f"{path} is in a temporary folder; Debian's Apache has a private "
+            "/tmp and /var/tmp, so it would not see the same file.",
+            "move the database to a folder such as /srv/homepage or /var/lib/homepage",
+        )
+    return Verdict(OK, "database path", f"{path} is an absolute path.")
+
+
+def check_database_folder(path: Path, user: str) -> Verdict:
+    """Check that ``user`` can write the database, its folder and its WAL files."""
+    folder = path.parent
+    chown = f"sudo chown {user}: {folder}"
+    if not folder.is_dir():
+        return Verdict(
+            FAIL,
+            "database folder",
+            f"{folder} does not exist (SQLite: 'unable to open database file').",
+            f"sudo install -d -o {user} -g {user} {folder}",
+        )
+    if not (_access_as(user, folder, "w") and _access_as(user, folder, "x")):
+        return Verdict(
+            FAIL,
+            "database folder",
+            f"{user} cannot write {folder}, where SQLite creates {path.name}-wal "
+            f"and {path.name}-shm beside the database (SQLite: 'unable to open "
+            "database file' or 'attempt to write a readonly database'; a folder "
+            "on the way may also be closed to that user).",
+            chown,
+        )
+    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
+        file = folder / name
+        if file.exists() and not _access_as(user, file, "w"):
+            return Verdict(
+                FAIL,
+                "database folder",
+                f"{user} cannot write {file} (owned by {_owner(file)}), so every "
+                "save fails with 'attempt to write a readonly database'. This "
+                "happens when a command ran as root created it.",
+                f"sudo chown {user}: {folder}/{path.name}*",
+            )
+    return Verdict(
+        OK, "database folder", f"{user} can write {folder} and the files in it."
+    )
+
+
+def _cause(error: SQLAlchemyError) -> BaseException:
+    """Return the driver's error behind ``error``, or ``error`` if it has none."""
+    # Only DBAPIError wraps a driver error; other SQLAlchemy errors have no orig.
+    if isinstance(error, DBAPIError) and error.orig is not None:
+        return error.orig
+    return error
+
+
+def check_journal_mode(path: Path, user: str) -> Verdict:
+    """Check that SQLite runs the database in WAL mode."""
+    if not path.exists():
+        return _missing_database("journal mode", path, user)
+    try:
+        mode = journal_mode()
+    except SQLAlchemyError as error:
+        return Verdict(FAIL, "journal mode", f"cannot open {path}: {_cause(error)}.")
+    if mode.lower() != "wal":
+        return Verdict(
+            FAIL,
+            "journal mode",
+            f"the database uses journal_mode={mode}, not WAL: readers would block "
+            "writers and saves would fail with 'database is locked'. SQLite refuses "
+            "WAL on some network file systems and read-only media.",
+            "keep the database on a local disk the serving user can write",
+        )
+    return Verdict(OK, "journal mode", "WAL: readers and the writer do not block.")
+
+
+def check_schema(path: Path, user: str) -> Verdict:
+    """Check that every table, column and index of the models exists."""
+    if not path.exists():
+        return _missing_database("schema", path, user)
+    try:
+        current = schema_is_current()
+    except SQLAlchemyError as error:
+        return Verdict(FAIL, "schema", f"cannot read {path}: {_cause(error)}.")
+    if not current:
+        return Verdict(
+            FAIL,
+            "schema",
+            "tables, columns or indexes are missing (a new version of the code?).",
+            f"run `sudo -u {user} .venv/bin/flask --app homepage init-db`, which "
+            "adds what is missing and keeps the data",
+        )
+    return Verdict(OK, "schema", "every table, column and index exists.")
+
+
+def check_upload_folder(folder: Path, user: str) -> Verdict:
+    """Check that ``user`` can store uploaded images in ``folder``."""
+    fix = (
+        f"set UPLOAD_FOLDER to a folder {user} owns (e.g. next to the database) "
+        f"in instance/config.py, or: sudo install -d -o {user} -g {user} {folder}"
+    )
+    # The app creates the folder on the first upload, so a missing one is fine
+    # as long as the closest existing folder above it can be written.
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not (_access_as(user, existing, "w") and _access_as(user, existing, "x")):
+        return Verdict(
+            FAIL,
+            "upload folder",
+            f"{user} cannot write {existing}, so uploading an image would fail "
+            "with 'Permission denied'.",
+            fix,
+        )
+    if existing != folder:
+        message = f"{folder} does not exist yet; {user} can create it."
+    else:
+        message = f"{user} can store images in {folder}."
+    return Verdict(OK, "upload folder", message)
+
+
+def _missing_database(check: str, path: Path, user: str) -> Verdict:
+    return Verdict(
+        FAIL,
+        check,
+        f"{path} does not exist yet.",
+        f"create it as the serving user: sudo -u {user} .venv/bin/flask "
+        "--app homepage init-db",
+    )
+
+
+def check_secret_key(app: Flask, user: str) -> Verdict:
+    """Check that the key that signs logins is random, long and readable."""
+    key = app.config.get("SECRET_KEY") or ""
+    key = key.decode(errors="replace") if isinstance(key, bytes) else str(key)
+    fix = (
+        "remove SECRET_KEY from the configuration so that the app keeps a random "
+        "one in instance/secret_key, or set SECRET_KEY to the output of "
+        "python3 -c 'import secrets; print(secrets.token_hex(32))'"
+    )
+    normalized = "".join(char for char in key.lower() if char.isalnum())
+    if normalized in PLACEHOLDER_KEYS:
+        return Verdict(
+            FAIL,
+            "secret key",
+            "SECRET_KEY is a well-known placeholder: anyone could forge a login.",
+            fix,
+        )
+    if len(key) < MIN_KEY_LENGTH or len(set(key)) < 8:
+        return Verdict(
+            FAIL,
+            "secret key",
+            f"SECRET_KEY is too short or too regular (use {MIN_KEY_LENGTH} or more "
+            "random characters).",
+            fix,
+        )
+    key_file = Path(app.instance_path) / "secret_key"
+    if key_file.exists() and key_file.read_text().strip() == key:
+        if not _access_as(user, key_file, "r"):
+            return Verdict(
+                FAIL,
+                "secret key",
+                f"{user} cannot read {key_file} (owned by {_owner(key_file)}, mode "
+                f"{stat.filemode(key_file.stat().st_mode)}): every daemon would "
+                "fail to start.",
+                f"sudo chown {user}: {key_file}",
+            )
+        return Verdict(OK, "secret key", f"random, kept in {key_file}.")
+    return Verdict(
+        OK, "secret key", f"set in the configuration, {len(key)} characters."
+    )
+
+
+def check_file_modes(app: Flask, database: Path | None) -> Verdict:
+    """Check that other local users cannot read the site's private files."""
+    instance = Path(app.instance_path)
+    files = [instance / "config.py", instance / "secret_key"]
+    if database is not None:
+        files = [database, Path(f"{database}-wal"), Path(f"{database}-shm"), *files]
+    open_files = [path for path in files if _open_to_others(path)]
+    if open_files:
+        names = " ".join(str(path) for path in open_files)
+        return Verdict(
+            FAIL,
+            "file modes",
+            f"every local user can read {names}: password hashes, drafts or the "
+            "key that signs logins.",
+            f"chmod o= {names}",
+        )
+    open_folders = [
+        path for path in (instance, upload_folder()) if _open_to_others(path)
+    ]
+    if open_folders:
+        names = " ".join(str(path) for path in open_folders)
+        return Verdict(
+            WARN,
+            "file modes",
+            f"every local user can look into {names} (uploaded images of drafts, "
+            "backups, the names of the files).",
+            f"chmod o= {names}",
+        )
+    return Verdict(
+        OK,
+        "file modes",
+        "the database, settings, key and uploads are closed to other users.",
+    )
+
+
+def _open_to_others(path: Path) -> bool:
+    """Tell whether users outside the owner and group have any access to ``path``."""
+    try:
+        return bool(path.stat().st_mode & 0o007)
+    except OSError:
+        return False
+
+
+def check_trusted_hosts(app: Flask) -> Verdict:
+    """Check that requests cannot choose the host name that pages link to."""
+    hosts = app.config.get("TRUSTED_HOSTS") or []
+    hosts = [hosts] if isinstance(hosts, str) else list(hosts)
+    site_url = app.config.get("SITE_URL")
+    if not hosts and not site_url:
+        return Verdict(
+            WARN,
+            "trusted hosts",
+            "neither TRUSTED_HOSTS nor SITE_URL is set: the site answers to any "
+            "host name, and canonical links, feeds and the sitemap name whatever "
+            "host each request claims.",
+            "set SITE_URL = 'https://blog.example.org' and TRUSTED_HOSTS = "
+            "['blog.example.org'] in instance/config.py",
+        )
+    site_host = urlsplit(site_url).hostname if site_url else None
+    if hosts and site_host and not host_is_trusted(site_host, hosts):
+        return Verdict(
+            FAIL,
+            "trusted hosts",
+            f"SITE_URL names {site_host}, which TRUSTED_HOSTS lacks: every request "
+            "to the site's own address would be refused with 400.",
+            f"add {site_host!r} to TRUSTED_HOSTS in instance/config.py",
+        )
+    if hosts:
+        return Verdict(
+            OK,
+            "trusted hosts",
+            f"the site answers only to {', '.join(hosts)}; other host names get 400.",
+        )
+    return Verdict(
+        OK,
+        "trusted hosts",
+        f"links name {site_url} (SITE_URL); TRUSTED_HOSTS would also refuse "
+        "other host names.",
+    )
+
+
+def check_pool_size(app: Flask, threads: int) -> Verdict:
+    """Check that each process has a pooled connection for each of its threads."""
+    size = app.config["DATABASE_POOL_SIZE"]
+    if size < threads:
+        return Verdict(
+            FAIL,
+            "pool size",
+            f"DATABASE_POOL_SIZE is {size} but each process runs {threads} threads; "
+            "the others would queue for a connection and time out under load.",
+            f"set DATABASE_POOL_SIZE = {threads} in instance/config.py, or lower "
+            "threads= in WSGIDaemonProcess",
+        )
+    return Verdict(
+        OK, "pool size", f"{size} connections for {threads} threads per process."
+    )
+
+
+def run_checks(app: Flask, user: str, threads: int) -> Iterator[Verdict]:
+    """Run every check in order and yield its verdict."""
+    url = app.config["DATABASE_URL"]
+    yield (path_verdict := check_database_path(url))
+    path = sqlite_path(url)
+    if path_verdict.status != FAIL and path is not None:
+        # The folder is looked at before anything opens the database, which
+        # would create the -wal and -shm files as the user running the doctor.
+        yield check_database_folder(path, user)
+        try:
+            yield check_journal_mode(path, user)
+            yield check_schema(path, user)
+        finally:
+            # Close this process's connections; as the last user of the file,
+            # SQLite removes the -wal and -shm it may have created.
+            get_engine(app).dispose()
+    yield check_upload_folder(upload_folder(), user)
+    yield check_file_modes(app, path if path_verdict.status != FAIL else None)
+    yield check_secret_key(app, user)
+    yield check_trusted_hosts(app)
+    yield check_pool_size(app, threads)
+
+
+def _check_user(_ctx, _param, value: str | None) -> str:
+    user = value or current_user()
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        raise click.BadParameter(f"there is no user named {user!r}") from None
+    return user
+
+
+@click.command("doctor")
+@click.option(
+    "--user",
+    callback=_check_user,
+    help="The user the server runs as, e.g. www-data. Default: you.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=15,
+    show_default=True,
+    help="Threads per server process (WSGIDaemonProcess threads=).",
+)
+@with_appcontext
+def doctor_command(user: str, threads: int) -> None:
+    """Check that this installation is ready to be served, and say how to fix it."""
+    # current_app is a LocalProxy, which Flask's annotations call a Flask.
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    verdicts = list(run_checks(app, user, threads))
+    width = max(len(verdict.check) for verdict in verdicts)
+    for verdict in verdicts:
+        status = click.style(f"{verdict.status:<4}", fg=_COLOURS[verdict.status])
+        click.echo(f"{status}  {verdict.check:<{width}}  {verdict.message}")
+        if verdict.fix:
+            click.echo(f"      {'':<{width}}  fix: {verdict.fix}")
+    failed = sum(verdict.status == FAIL for verdict in verdicts)
+    if user == "root":
+        click.echo(
+            "Note: checked as root, who may write anything; pass --user www-data "
+            "to check as Apache's user."
+        )
+    if failed:
+        click.echo(f"{failed} of {len(verdicts)} checks failed.")
+        raise SystemExit(1)
+    click.echo(f"All {len(verdicts)} checks passed.")

@@ -1,0 +1,32 @@
+"""The uploaded images, served to every reader."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, send_from_directory
+
+from ..core.images import CONTENT_TYPES, NAME, upload_folder
+
+bp = Blueprint("media", __name__)
+
+
+@bp.get("/media/<name>")
+def serve(name: str):
+    """Serve an uploaded image."""
+    if not NAME.fullmatch(name):
+        abort(404)
+    extension = name.rsplit(".", 1)[1]
+    response = send_from_directory(
+        upload_folder(),
+        name,
+        mimetype=CONTENT_TYPES[extension],
+        max_age=365 * 24 * 3600,
+    )
+    # A name is never reused for other content, so caches may keep it forever.
+    response.cache_control.public = True
+    response.cache_control.immutable = True
+    # Even if a browser were talked into treating it as a document, nothing
+    # in it could run.
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; img-src 'self'; sandbox"
+    )
+    return response

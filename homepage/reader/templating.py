@@ -1,0 +1,83 @@
+"""Template filters and globals shared by every blueprint: dates, URLs, the menu."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, request, url_for
+from flask import session as cookie
+from sqlalchemy import Row
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..core.models import PAGE
+from .queries import visible_pages
+
+
+def format_date(value: datetime) -> str:
+    """Format a date for readers, e.g. "5 March 2026"."""
+    return f"{value.day} {value:%B %Y}"
+
+
+def rfc3339(value: datetime) -> str:
+    """Format a moment for feeds and sitemaps, e.g. "2026-03-05T14:30:00Z"."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def absolute_url(endpoint: str, **values) -> str:
+    """Return the full URL of ``endpoint``, on ``SITE_URL`` when it is set."""
+    # Feeds, sitemaps and canonical links outlive the request; a configured
+    # SITE_URL keeps them on the real address whatever Host header came in.
+    site_url = current_app.config.get("SITE_URL")
+    if site_url:
+        return site_url.rstrip("/") + url_for(endpoint, **values)
+    return url_for(endpoint, _external=True, **values)
+
+
+def site_host() -> str:
+    """Return the site's host name, without a port, for tag: URIs."""
+    site_url = current_app.config.get("SITE_URL")
+    host = urlsplit(site_url or f"//{request.host}").hostname
+    return host or "localhost"
+
+
+def post_endpoint(kind: str) -> str:
+    """Return the endpoint that shows a post or a page."""
+    return "blog.page" if kind == PAGE else "blog.post"
+
+
+def post_url(post, external: bool = False) -> str:
+    """Return the address of a post or page (anything with kind and slug)."""
+    endpoint = post_endpoint(post.kind)
+    if external:
+        return absolute_url(endpoint, slug=post.slug)
+    return url_for(endpoint, slug=post.slug)
+
+
+def nav_pages() -> Sequence[Row]:
+    """Return the standalone pages linked from the site's navigation."""
+    try:
+        return visible_pages()
+    except SQLAlchemyError:
+        # The error page must render even when the database is what failed.
+        current_app.logger.exception("Could not load the navigation's pages")
+        return []
+
+
+def init_app(app: Flask) -> None:
+    """Register filters and globals."""
+    app.add_template_filter(format_date, "date")
+    app.add_template_filter(rfc3339, "rfc3339")
+    app.add_template_global(absolute_url)
+    app.add_template_global(post_url)
+    app.add_template_global(nav_pages)
+
+    @app.context_processor
+    def site():
+        """Give every template the site's name and the login state."""
+        return {
+            "site_title": app.config["SITE_TITLE"],
+            "site_description": app.config["SITE_DESCRIPTION"],
+            "logged_in": "author_id" in cookie,
+        }
