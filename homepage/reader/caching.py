@@ -23,9 +23,10 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
-from flask import Blueprint, Flask, current_app, g, request
+from flask import Blueprint, Flask, Request, current_app, request
 from flask import session as cookie
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy.exc import SQLAlchemyError
@@ -36,7 +37,7 @@ from werkzeug.http import (
     parse_etags,
     quote_etag,
 )
-from werkzeug.wrappers import Request
+from werkzeug.wrappers import Request as WSGIRequest
 from werkzeug.wsgi import get_host
 
 from ..core import content
@@ -196,11 +197,8 @@ def validators_for(
     return Validators(etag, last_modified, private=viewer is not None)
 
 
-def compute_validators() -> Validators | None:
-    """Return the validators of the page being requested, or None."""
-    # Already computed by the middleware for an anonymous reader.
-    if ENVIRON_KEY in request.environ:
-        return request.environ[ENVIRON_KEY]
+def compute_validators(request: Request) -> Validators | None:
+    """Return the validators of the page ``request`` asks for, or None."""
     # A page that shows a flashed message is a one-off; it is not cached.
     if "_flashes" in cookie:
         return None
@@ -213,6 +211,28 @@ def compute_validators() -> Validators | None:
         reader_now(),
         page_origin(app, request.environ),
     )
+
+
+class ReaderRequest(Request):
+    """A request that carries the validators of the reader page it asks for."""
+
+    #: Set when the page came from the page cache, so it is not stored again.
+    served_from_cache = False
+
+    @cached_property
+    def validators(self) -> Validators | None:
+        """Return the page's validators: the middleware's, or computed once now."""
+        # The middleware computed them already for an anonymous reader (None
+        # when the database could not say), before Flask ran; the only way to
+        # hand them over is the WSGI environ.
+        if ENVIRON_KEY in self.environ:
+            return self.environ[ENVIRON_KEY]
+        return compute_validators(self)
+
+
+def this_request() -> ReaderRequest:
+    """Return the current request, which init_app made a :class:`ReaderRequest`."""
+    return request._get_current_object()  # type: ignore[attr-defined]
 
 
 def cache_headers(validators: Validators) -> list[tuple[str, str]]:
@@ -276,13 +296,14 @@ def answer_not_modified():
     cache); otherwise the view runs first, and :func:`add_validators` answers
     the conditional request once the page turned out to be there.
     """
-    if request.method not in ("GET", "HEAD"):
+    reader = this_request()
+    if reader.method not in ("GET", "HEAD"):
         return None
-    validators = g.validators = compute_validators()
+    validators = reader.validators
     if validators is None:
         return None
     pages = current_app.extensions[EXTENSION_KEY]["pages"]
-    not_modified, page = stored_or_not_modified(request.environ, validators, pages)
+    not_modified, page = stored_or_not_modified(reader.environ, validators, pages)
     if not_modified:
         return current_app.response_class(
             status=304, headers=[*cache_headers(validators), VARY]
@@ -290,7 +311,7 @@ def answer_not_modified():
     if page is None:
         return None
     status, headers, body = page
-    g.served_from_cache = True
+    reader.served_from_cache = True
     return current_app.response_class(body, status=status, headers=headers)
 
 
@@ -300,17 +321,20 @@ def add_validators(response):
     A conditional request that :func:`answer_not_modified` left to the view
     gets its 304 here, now that the page is known to exist.
     """
-    validators = g.get("validators")
+    reader = this_request()
+    # Only GET and HEAD have validators; reading them on a POST would cost a
+    # query for nothing.
+    validators = reader.validators if reader.method in ("GET", "HEAD") else None
     response.vary.add("Cookie")
     if validators is not None and response.status_code == 200:
         _apply(response, validators)
-        _mark_cacheable(validators, response)
-        if request.if_none_match or request.if_modified_since:
-            response.make_conditional(request)
+        _mark_cacheable(reader, validators, response)
+        if reader.if_none_match or reader.if_modified_since:
+            response.make_conditional(reader)
     return response
 
 
-def _mark_cacheable(validators: Validators, response) -> None:
+def _mark_cacheable(reader: ReaderRequest, validators: Validators, response) -> None:
     """Mark an anonymous reader's page for the page cache.
 
     The middleware stores it once the response is final, with the headers
@@ -318,12 +342,12 @@ def _mark_cacheable(validators: Validators, response) -> None:
     """
     if (
         validators.private
-        or g.get("served_from_cache")
-        or request.method != "GET"
+        or reader.served_from_cache
+        or reader.method != "GET"
         or response.is_streamed
     ):
         return
-    request.environ[CACHEABLE_KEY] = validators.etag
+    reader.environ[CACHEABLE_KEY] = validators.etag
 
 
 class NotModifiedMiddleware:
@@ -378,7 +402,7 @@ class NotModifiedMiddleware:
         try:
             return validators_for(
                 self.app,
-                Request(environ).full_path,
+                WSGIRequest(environ).full_path,
                 None,
                 utcnow(),
                 page_origin(self.app, environ),
@@ -444,5 +468,6 @@ def init_app(app: Flask) -> None:
             app.config["PAGE_CACHE_MAX_PAGE_BYTES"],
         ),
     }
+    app.request_class = ReaderRequest
     # Flask documents wrapping wsgi_app; mypy sees only a method.
     app.wsgi_app = NotModifiedMiddleware(app, app.wsgi_app)  # type: ignore[method-assign]
