@@ -46,25 +46,34 @@ TEST_SETTINGS = {"TESTING": True, "SECRET_KEY": "test secret"}
 
 
 @pytest.fixture
-def make_app(tmp_path: Path) -> Callable[..., Flask]:
+def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Flask]:
     """Return a factory of apps, each on its own database file under ``tmp_path``.
 
     ``name`` names the database file; ``owner`` adds alice as the site's
     owner; other keywords are settings. The schema is created unless
-    ``create`` is false.
+    ``create`` is false. ``bare`` starts from the given settings alone (no
+    test defaults), for tests of the factory itself. The instance folder is
+    ``instance`` (default ``tmp_path/instance``), never the project's.
     """
 
     def make(
-        name: str = "blog.db", *, create: bool = True, owner: bool = True, **settings
+        name: str = "blog.db",
+        *,
+        create: bool = True,
+        owner: bool = True,
+        bare: bool = False,
+        instance: Path | None = None,
+        **settings,
     ) -> Flask:
-        app = create_app(
-            {
-                **TEST_SETTINGS,
-                "DATABASE_URL": f"sqlite:///{tmp_path / name}",
-                "UPLOAD_FOLDER": str(tmp_path / "uploads"),
-                **settings,
-            }
+        monkeypatch.setenv(
+            "HOMEPAGE_INSTANCE_PATH", str(instance or tmp_path / "instance")
         )
+        defaults = {
+            **TEST_SETTINGS,
+            "DATABASE_URL": f"sqlite:///{tmp_path / name}",
+            "UPLOAD_FOLDER": str(tmp_path / "uploads"),
+        }
+        app = create_app(settings if bare else {**defaults, **settings})
         if create:
             with app.app_context():
                 init_db()

@@ -12,7 +12,6 @@ import requests
 from flask import Flask
 from sqlalchemy import event, select, text
 
-from homepage import create_app
 from homepage.core.models import Author, Post
 from homepage.db import (
     DEFAULT_DATABASE_URL,
@@ -44,16 +43,18 @@ def statements_during(app: Flask, action) -> list[str]:
     return seen
 
 
-def test_default_database_is_blog_db_at_the_project_root():
-    app = create_app({"SECRET_KEY": "x"})
+def test_default_database_is_blog_db_at_the_project_root(make_app):
+    app = make_app(bare=True, create=False, SECRET_KEY="x")
     assert DEFAULT_DATABASE_URL == f"sqlite:///{PROJECT_ROOT / 'blog.db'}"
     assert app.config["DATABASE_URL"] == DEFAULT_DATABASE_URL
     assert (PROJECT_ROOT / "homepage" / "db.py").exists()
 
 
-def test_relative_database_paths_are_refused():
+def test_relative_database_paths_are_refused(make_app):
     with pytest.raises(RuntimeError, match="absolute path"):
-        create_app({"SECRET_KEY": "x", "DATABASE_URL": "sqlite:///blog.db"})
+        make_app(
+            bare=True, create=False, SECRET_KEY="x", DATABASE_URL="sqlite:///blog.db"
+        )
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,6 @@ import pytest
 from click.testing import Result
 from flask import Flask
 
-from homepage import create_app
-from homepage.core.schema import init_db
 from homepage.db import get_engine
 from homepage.ops import doctor
 
@@ -40,9 +38,12 @@ MakeApp = Callable[..., Flask]
 
 
 @pytest.fixture
-def make_app(tmp_path: Path, monkeypatch) -> MakeApp:
-    """Return a factory of apps on ``tmp_path/blog.db`` with a good secret key."""
-    monkeypatch.setenv("HOMEPAGE_INSTANCE_PATH", str(tmp_path / "instance"))
+def make_app(make_app: MakeApp, tmp_path: Path) -> MakeApp:
+    """Return a factory of deployed-like apps: ``folder/blog.db``, a strong key.
+
+    No test settings and no author: doctor sees what a fresh installation has.
+    A setting given as None is left out.
+    """
 
     def make(folder: Path = tmp_path, create: bool = True, **config) -> Flask:
         settings = {
@@ -50,11 +51,10 @@ def make_app(tmp_path: Path, monkeypatch) -> MakeApp:
             "DATABASE_URL": f"sqlite:///{folder / 'blog.db'}",
             **config,
         }
-        app = create_app({key: value for key, value in settings.items() if value})
-        if create:
-            with app.app_context():
-                init_db()
-            get_engine(app).dispose()
+        given = {key: value for key, value in settings.items() if value}
+        app = make_app(bare=True, create=create, owner=False, **given)
+        # doctor opens the file afresh, as the serving user would.
+        get_engine(app).dispose()
         return app
 
     return make

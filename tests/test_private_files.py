@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from homepage import create_app
 from homepage.db import get_engine
 
 
@@ -30,11 +29,13 @@ def others_bits(path: Path) -> int:
 
 
 def test_init_db_creates_a_database_only_its_owner_and_group_read(
-    tmp_path, monkeypatch, open_umask
+    make_app, tmp_path, open_umask
 ):
-    monkeypatch.setenv("HOMEPAGE_INSTANCE_PATH", str(tmp_path / "instance"))
-    app = create_app(
-        {"DATABASE_URL": f"sqlite:///{tmp_path / 'blog.db'}", "SECRET_KEY": "x"}
+    app = make_app(
+        bare=True,
+        create=False,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'blog.db'}",
+        SECRET_KEY="x",
     )
     result = app.test_cli_runner().invoke(args=["init-db"])
     assert result.exit_code == 0, result.output

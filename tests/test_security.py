@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from homepage import create_app
 from homepage.core.models import LoginSession, utcnow
 from homepage.db import PROJECT_ROOT, session
 
@@ -209,12 +208,10 @@ def test_a_trusted_host_is_served_and_named_in_the_page(app, site):
     assert reader.get("/posts/hello").status_code == 200
 
 
-def test_trusted_hosts_can_come_from_the_environment(tmp_path, monkeypatch):
+def test_trusted_hosts_can_come_from_the_environment(make_app, monkeypatch):
     # As `make run` passes them: flask parses FLASK_ variables as JSON.
     monkeypatch.setenv("FLASK_TRUSTED_HOSTS", '["127.0.0.1", "localhost"]')
-    app = create_app(
-        {"DATABASE_URL": f"sqlite:///{tmp_path / 'blog.db'}", "SECRET_KEY": "x"}
-    )
+    app = make_app()
     assert app.config["TRUSTED_HOSTS"] == ["127.0.0.1", "localhost"]
     assert_refused_host(app.test_client().get("/", headers=FORGED))
 
@@ -245,12 +242,15 @@ def test_make_run_and_dev_trust_only_the_hosts_they_serve(host, trusted):
 
 
 def test_the_secret_key_is_random_and_kept_in_the_instance_folder(
-    tmp_path: Path, monkeypatch
+    make_app, tmp_path: Path
 ):
     def app_in(folder: Path):
-        monkeypatch.setenv("HOMEPAGE_INSTANCE_PATH", str(folder))
-        return create_app(
-            {"DATABASE_URL": f"sqlite:///{tmp_path / 'blog.db'}", "TESTING": True}
+        return make_app(
+            bare=True,
+            create=False,
+            instance=folder,
+            DATABASE_URL=f"sqlite:///{tmp_path / 'blog.db'}",
+            TESTING=True,
         )
 
     first = app_in(tmp_path / "one")
