@@ -23,7 +23,6 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property
 from pathlib import Path
 
 from flask import Blueprint, Flask, Request, current_app, request
@@ -216,12 +215,14 @@ def compute_validators(request: Request) -> Validators | None:
 class ReaderRequest(Request):
     """A request that carries the validators of the reader page it asks for."""
 
+    #: Set by :func:`answer_not_modified` before the view runs; None for a
+    #: page that is not cached (an admin page, a flashed message, no state).
+    validators: Validators | None = None
     #: Set when the page came from the page cache, so it is not stored again.
     served_from_cache = False
 
-    @cached_property
-    def validators(self) -> Validators | None:
-        """Return the page's validators: the middleware's, or computed once now."""
+    def find_validators(self) -> Validators | None:
+        """Return the page's validators: the middleware's, or computed now."""
         # The middleware computed them already for an anonymous reader (None
         # when the database could not say), before Flask ran; the only way to
         # hand them over is the WSGI environ.
@@ -299,7 +300,7 @@ def answer_not_modified():
     reader = this_request()
     if reader.method not in ("GET", "HEAD"):
         return None
-    validators = reader.validators
+    validators = reader.validators = reader.find_validators()
     if validators is None:
         return None
     pages = current_app.extensions[EXTENSION_KEY]["pages"]
@@ -322,9 +323,7 @@ def add_validators(response):
     gets its 304 here, now that the page is known to exist.
     """
     reader = this_request()
-    # Only GET and HEAD have validators; reading them on a POST would cost a
-    # query for nothing.
-    validators = reader.validators if reader.method in ("GET", "HEAD") else None
+    validators = reader.validators
     response.vary.add("Cookie")
     if validators is not None and response.status_code == 200:
         _apply(response, validators)
