@@ -102,7 +102,7 @@ def index():
 def change_password():
     """Change the logged-in author's password and log out everywhere else."""
     author = current_author()
-    assert author is not None  # login_required let the request in
+    assert author is not None  # the admin area's login gate let the request in
     current = request.form.get("current_password", "")
     new = request.form.get("new_password", "")
     confirm = request.form.get("confirm_password", "")

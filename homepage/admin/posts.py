@@ -20,7 +20,7 @@ def index():
     """List the posts the author may work on, newest first, with their status."""
     query = select(Post).options(joinedload(Post.author))
     author = current_author()
-    assert author is not None  # login_required let the request in
+    assert author is not None  # the admin area's login gate let the request in
     if not author.sees_all:
         query = query.where(Post.author_id == author.id)
     listed = session.scalars(
