@@ -8,10 +8,10 @@ from pathlib import Path
 
 from homepage import create_app
 from homepage.core import markdown
+from homepage.core.authors import create_author
 from homepage.core.models import PUBLISHED, Post, Tag
 from homepage.core.schema import init_db
 from homepage.db import get_engine, session
-from homepage.ops.cli import create_author
 
 PASSWORD = "benchmark password"
 SECRET_KEY = "benchmark-key-" + "k" * 50

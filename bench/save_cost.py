@@ -25,8 +25,8 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(Path(args.root).resolve()))
     from homepage import create_app
+    from homepage.core.authors import create_author
     from homepage.core.schema import init_db
-    from homepage.ops.cli import create_author
 
     folder = Path(tempfile.mkdtemp())
     app = create_app(
