@@ -28,6 +28,10 @@ class Config:
     POSTS_PER_PAGE = 10
     #: How many of the latest posts a feed carries.
     FEED_SIZE = 20
+    #: How many posts (or tags) one sitemap file covers: the ids of the
+    #: posts-N.xml files run in ranges of this size. The protocol allows
+    #: 50,000; smaller files are each answered faster.
+    SITEMAP_URLS_PER_FILE = 10_000
 
     #: The largest post body the form accepts, in bytes of UTF-8.
     MAX_BODY_BYTES = 1_000_000

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from datetime import UTC, datetime, timedelta
 
-from homepage.core.models import Post
+from sqlalchemy import insert, select, update
+
+from homepage.core.models import (
+    DRAFT,
+    PAGE,
+    POST,
+    PUBLISHED,
+    Author,
+    Post,
+    Tag,
+    post_tags,
+    utcnow,
+)
 from homepage.db import session
 
 
@@ -38,3 +50,64 @@ def set_published_at(app, slug: str, when) -> None:
     with app.app_context():
         session.execute(update(Post).where(Post.slug == slug).values(published_at=when))
         session.commit()
+
+
+def add_posts(app, count: int, *, tags: int = 3, start: datetime | None = None):
+    """Insert ``count`` posts at once, as an import would; return every post's row.
+
+    Every tenth is a draft and every tenth (offset by five) is scheduled; the
+    rest are published, one hour apart, every third edited a day after it was
+    published, every seventh a page. Each post gets one of ``tags`` tags.
+    Core inserts skip the ORM and its flush hooks: run this before the first
+    request, since the content version does not move.
+    """
+    start = start or datetime(2020, 1, 1, tzinfo=UTC)
+    with app.app_context():
+        author_id = session.scalar(select(Author.id))
+        tag_ids = [
+            session.execute(insert(Tag).values(name=f"bulk-{n}")).inserted_primary_key[
+                0
+            ]
+            for n in range(tags)
+        ]
+        rows = []
+        for number in range(count):
+            published = start + timedelta(hours=number)
+            if number % 10 == 5:
+                published = utcnow() + timedelta(days=30)
+            rows.append(
+                {
+                    "title": f"Bulk {number}",
+                    "slug": f"bulk-{number}",
+                    "body": "Body.",
+                    "body_html": "<p>Body.</p>",
+                    "status": DRAFT if number % 10 == 9 else PUBLISHED,
+                    "kind": PAGE if number % 7 == 6 else POST,
+                    "author_id": author_id,
+                    "created_at": published,
+                    "updated_at": published
+                    + timedelta(days=1 if number % 3 == 0 else 0),
+                    "published_at": published,
+                    "version": 1,
+                }
+            )
+        if rows:
+            session.execute(insert(Post), rows)
+        ids = session.scalars(select(Post.id).order_by(Post.id)).all()
+        if tag_ids and ids:
+            links = [
+                {"post_id": post_id, "tag_id": tag_ids[index % len(tag_ids)]}
+                for index, post_id in enumerate(ids)
+            ]
+            session.execute(insert(post_tags), links)
+        session.commit()
+        return session.execute(
+            select(
+                Post.id,
+                Post.slug,
+                Post.kind,
+                Post.status,
+                Post.published_at,
+                Post.updated_at,
+            ).order_by(Post.id)
+        ).all()

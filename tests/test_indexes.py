@@ -86,3 +86,42 @@ def test_conditional_requests_find_the_newest_due_date_through_an_index(app):
     finally:
         database.close()
     assert "USING COVERING INDEX ix_posts_status_published_at" in details, details
+
+
+def query_plan(app: Flask, statement: str) -> str:
+    """Return SQLite's plan for ``statement``, its steps joined by " | "."""
+    database = sqlite3.connect(sqlite_path(app.config["DATABASE_URL"]))
+    try:
+        # The plan does not depend on the values; any will do.
+        params = [None] * statement.count("?")
+        plan = database.execute(f"EXPLAIN QUERY PLAN {statement}", params)
+        return " | ".join(row[-1] for row in plan)
+    finally:
+        database.close()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/sitemap.xml",
+        "/sitemaps/lists.xml",
+        "/sitemaps/posts-1.xml",
+        "/sitemaps/tags-1.xml",
+    ],
+)
+def test_sitemaps_read_posts_through_indexes_without_a_full_scan(app, auth, path):
+    auth.login()
+    assert auth.create_post("Hello", tags="news").status_code == 302
+    assert auth.create_post("About", kind="page").status_code == 302
+    client = app.test_client()
+
+    statements = [s for s in statements_of(app, client, path) if "posts" in s]
+
+    assert statements, "the sitemap read no posts"
+    for statement in statements:
+        plan = query_plan(app, statement)
+        assert "SCAN posts" not in plan, f"{statement}\n{plan}"
+        if "posts.id BETWEEN" in statement:
+            # A range of ids is one seek and a walk along the index, which
+            # holds every column a sitemap file reads.
+            assert "USING COVERING INDEX ix_posts_status_id" in plan, plan
