@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
+from flask import Flask
 from sqlalchemy import insert, select, update
 
 from homepage.core.models import (
@@ -17,7 +19,7 @@ from homepage.core.models import (
     post_tags,
     utcnow,
 )
-from homepage.db import session
+from homepage.db import session, sqlite_path
 
 
 def edit_post(auth, app, current_slug: str, **fields):
@@ -111,3 +113,15 @@ def add_posts(app, count: int, *, tags: int = 3, start: datetime | None = None):
                 Post.updated_at,
             ).order_by(Post.id)
         ).all()
+
+
+def query_plan(app: Flask, statement: str) -> str:
+    """Return SQLite's plan for ``statement``, its steps joined by " | "."""
+    database = sqlite3.connect(sqlite_path(app.config["DATABASE_URL"]))
+    try:
+        # The plan does not depend on the values; any will do.
+        params = [None] * statement.count("?")
+        plan = database.execute(f"EXPLAIN QUERY PLAN {statement}", params)
+        return " | ".join(row[-1] for row in plan)
+    finally:
+        database.close()

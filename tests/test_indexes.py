@@ -12,6 +12,8 @@ from homepage.core import content
 from homepage.core.schema import init_db, schema_is_current
 from homepage.db import get_engine, sqlite_path
 
+from .reader_support import query_plan
+
 KIND_INDEX = "ix_posts_kind_status_published_at"
 
 
@@ -86,18 +88,6 @@ def test_conditional_requests_find_the_newest_due_date_through_an_index(app):
     finally:
         database.close()
     assert "USING COVERING INDEX ix_posts_status_published_at" in details, details
-
-
-def query_plan(app: Flask, statement: str) -> str:
-    """Return SQLite's plan for ``statement``, its steps joined by " | "."""
-    database = sqlite3.connect(sqlite_path(app.config["DATABASE_URL"]))
-    try:
-        # The plan does not depend on the values; any will do.
-        params = [None] * statement.count("?")
-        plan = database.execute(f"EXPLAIN QUERY PLAN {statement}", params)
-        return " | ".join(row[-1] for row in plan)
-    finally:
-        database.close()
 
 
 @pytest.mark.parametrize(
