@@ -232,6 +232,7 @@ def hits(match: str, posts: Sequence[Row]) -> list[Hit]:
         ).where(_whole_index.match(match), _index.c.rowid.between(min(ids), max(ids)))
     ).all()
     marks = {rowid: (title, snippet) for rowid, title, snippet in rows}
+    # A post deleted since it was ranked is left out rather than shown bare.
     return [
         Hit(
             post.slug,
@@ -241,6 +242,7 @@ def hits(match: str, posts: Sequence[Row]) -> list[Hit]:
             marked(marks[post.id][1]),
         )
         for post in posts
+        if post.id in marks
     ]
 
 
