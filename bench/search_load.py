@@ -37,9 +37,6 @@ sys.path.insert(0, str(BENCH))
 from blogdata import SECRET_KEY, fill  # noqa: E402
 from run import HEADER, Result, _milliseconds, serve, warm_up, wrk  # noqa: E402
 
-from homepage import create_app  # noqa: E402
-from homepage.core.schema import init_db  # noqa: E402
-from homepage.db import get_engine  # noqa: E402
 from tests.modwsgi import PROJECT_ROOT, give_to_server, make_data_dir  # noqa: E402
 
 #: A wrk script: every request a new address (the page cache keys pages by
@@ -106,15 +103,9 @@ def wrk_search(name: str, url: str, args, script: Path) -> tuple[Result, str]:
 
 
 def prepare(data: Path, posts: int) -> Path:
-    """Fill the blog and bring its schema up to date, as init-db would."""
+    """Fill the blog (its schema brought up to date, as init-db would)."""
     database = data / "blog.db"
     fill(database, posts, spread="past")
-    app = create_app(
-        {"SECRET_KEY": SECRET_KEY, "DATABASE_URL": f"sqlite:///{database}"}
-    )
-    with app.app_context():
-        init_db()
-    get_engine(app).dispose()
     return database
 
 
