@@ -58,8 +58,9 @@ def add_posts(app, count: int, *, tags: int = 3, start: datetime | None = None):
     """Insert ``count`` posts at once, as an import would; return every post's row.
 
     Every tenth is a draft and every tenth (offset by five) is scheduled; the
-    rest are published, one hour apart, every third edited a day after it was
-    published, every seventh a page. Each post gets one of ``tags`` tags.
+    rest are published, one hour apart, a third of them last edited a day
+    after they were published and a third a day before; every seventh is a
+    page. Each post gets one of ``tags`` tags.
     Core inserts skip the ORM and its flush hooks: run this before the first
     request, since the content version does not move.
     """
@@ -87,8 +88,8 @@ def add_posts(app, count: int, *, tags: int = 3, start: datetime | None = None):
                     "kind": PAGE if number % 7 == 6 else POST,
                     "author_id": author_id,
                     "created_at": published,
-                    "updated_at": published
-                    + timedelta(days=1 if number % 3 == 0 else 0),
+                    # Edited after it was published, or before (then due).
+                    "updated_at": published + timedelta(days=number % 3 - 1),
                     "published_at": published,
                     "version": 1,
                 }

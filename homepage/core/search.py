@@ -166,10 +166,10 @@ def ranked(match: str, *criteria, limit: int) -> tuple[list[Row], bool]:
     """Return the newest ``limit`` posts matching ``match`` and ``criteria``, ranked.
 
     Returns rows of the posts' id, slug, kind and publish date, best first,
-    and whether more posts match. Ranking every
-    match of a common word (bm25 reads each one's hits) cost seconds at
-    100,000 posts; the newest ``limit`` matches come straight off the
-    index, which keeps its entries in id order, and only they are ranked.
+    and whether more posts match. Ranking every match of a common word (bm25
+    reads each one's hits) grew with the blog (see docs/performance.md); the
+    newest ``limit`` matches come straight off the index, which keeps its
+    entries in id order, and only they are ranked.
     """
     candidates = (
         select(
@@ -185,8 +185,8 @@ def ranked(match: str, *criteria, limit: int) -> tuple[list[Row], bool]:
         .where(_whole_index.match(match), *criteria)
         # Newest first along the index itself, so that the index drives the
         # query and it stops after ``limit`` matches; led by the posts
-        # instead, SQLite looked every visible post up in the index, a second
-        # even for a word no post contains.
+        # instead, SQLite looked every visible post up in the index, even for
+        # a word no post contains.
         .order_by(_index.c.rowid.desc())
         # One more than asked tells whether there are more.
         .limit(limit + 1)
