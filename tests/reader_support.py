@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
+from homepage.core import counts
 from homepage.core.models import Post
 from homepage.db import session
 
@@ -33,8 +34,10 @@ def set_published_at(app, slug: str, when) -> None:
     """Move a post's publish date in the database, as time passing would.
 
     A bulk UPDATE does not go through the session's flush, so, like the clock,
-    it changes what is due without counting as an edit.
+    it changes what is due without counting as an edit; like every bulk
+    statement on posts, it is followed by a recount of the months and tags.
     """
     with app.app_context():
         session.execute(update(Post).where(Post.slug == slug).values(published_at=when))
+        counts.recount(session.connection())
         session.commit()

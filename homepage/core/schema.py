@@ -12,7 +12,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
 from ..db import Base, get_engine, make_private, sqlite_path
-from . import content, images, models, search
+from . import content, counts, images, models, search
 
 
 def init_db(app: Flask | None = None, engine: Engine | None = None) -> None:
@@ -33,6 +33,9 @@ def init_db(app: Flask | None = None, engine: Engine | None = None) -> None:
         models.ensure_owner(connection)
         content.create_state(connection)
         search.create_index(connection)
+        # Counted afresh: cheap next to an upgrade, and it also covers a
+        # database written by an older version or by bulk statements.
+        counts.recount(connection)
     # Images stored before uploads were stripped of their metadata; only the
     # site's own database names the files in its upload folder.
     if own_database:
