@@ -66,6 +66,14 @@ def fill(
         _make(partial, posts, seed, spread)
         partial.rename(cached)
     shutil.copyfile(cached, database)
+    # The kept file may predate a schema change: upgrade the copy, as
+    # `flask init-db` upgrades a live blog.
+    app = create_app(
+        {"SECRET_KEY": SECRET_KEY, "DATABASE_URL": f"sqlite:///{database}"}
+    )
+    with app.app_context():
+        init_db()
+    get_engine(app).dispose()
     return slugs
 
 
