@@ -16,7 +16,7 @@ from flask import (
     url_for,
 )
 from sqlalchemy import select
-from sqlalchemy.orm import load_only
+from sqlalchemy.orm import load_only, selectinload
 
 from ..core import counts
 from ..core.models import PAGE, POST, Post, Tag
@@ -46,29 +46,31 @@ def page_number() -> int:
     return int(raw)
 
 
-def listing_page(endpoint: str, query, **values):
-    """Return the stretch of ``query`` the request asks for, or a redirect.
+def listing_page(endpoint: str, *criteria, **values):
+    """Return the stretch of posts the request asks for, or a redirect.
 
-    ``?before=`` and ``?after=`` name a place in the list; the old numbered
-    ``?page=N`` addresses lead there with a permanent redirect.
+    ``?before=`` and ``?after=`` name a place in the list of visible posts
+    matching ``criteria``; the old numbered ``?page=N`` addresses lead there
+    with a permanent redirect.
     """
     size = current_app.config["POSTS_PER_PAGE"]
     if "page" in request.args:
-        cursor = queries.cursor_for_page(query, page_number(), size)
+        cursor = queries.cursor_for_page(criteria, page_number(), size)
         before = str(cursor) if cursor else None
         return redirect(url_for(endpoint, before=before, **values), 301)
     return queries.stretch(
-        query,
+        criteria,
         queries.Cursor.parse(request.args.get("before")),
         queries.Cursor.parse(request.args.get("after")),
         size,
+        options=(selectinload(Post.tags),),
     )
 
 
 @bp.get("/")
 def index():
     """Show the newest published posts, or an older stretch of them."""
-    listing = listing_page("blog.index", queries.listed())
+    listing = listing_page("blog.index")
     if not isinstance(listing, queries.Stretch):
         return listing
     return render_template("reader/index.html", listing=listing)
@@ -121,7 +123,7 @@ def tag(name: str):
     tag = session.scalars(select(Tag).where(Tag.name == name.lower())).first()
     if tag is None:
         abort(404)
-    tagged = queries.listed().where(Post.tags.any(Tag.id == tag.id))
+    tagged = Post.tags.any(Tag.id == tag.id)
     listing = listing_page("blog.tag", tagged, name=tag.name)
     if not isinstance(listing, queries.Stretch):
         return listing
@@ -161,8 +163,11 @@ def _months(year: int | None = None) -> list[tuple[date, int]]:
     return [(month, n) for month, n in months if year is None or month.year == year]
 
 
-def _render_archive(months: list[tuple[date, int]], period: str = ""):
-    """Render months grouped by year, with every title when there are few."""
+def _render_archive(months: list[tuple[date, int]], period: str = "", *criteria) -> str:
+    """Render months grouped by year, with every title when there are few.
+
+    :param criteria: what the posts of ``months`` have in common (a year).
+    """
     total = sum(number for _, number in months)
     if not months and period:
         abort(404)
@@ -170,9 +175,7 @@ def _render_archive(months: list[tuple[date, int]], period: str = ""):
     if months and total <= ARCHIVE_TITLES:
         rows = session.execute(
             select(Post.title, Post.slug, Post.published_at)
-            .where(*queries.visible())
-            .where(Post.published_at >= _month_start(months[-1][0]))
-            .where(Post.published_at < _month_end(months[0][0]))
+            .where(*queries.visible(), *criteria)
             .order_by(Post.published_at.desc(), Post.id.desc())
         ).all()
         for row in rows:
@@ -210,7 +213,13 @@ def archive_year(year: int):
     """
     if not 1 <= year < 9999:
         abort(404)
-    return _render_archive(_months(year), str(year))
+    start = datetime(year, 1, 1, tzinfo=UTC)
+    return _render_archive(
+        _months(year),
+        str(year),
+        Post.published_at >= start,
+        Post.published_at < start.replace(year=year + 1),
+    )
 
 
 @bp.get("/archive/<int:year>/<int:month>")
@@ -222,18 +231,13 @@ def archive_month(year: int, month: int):
     if not (1 <= year < 9999 and 1 <= month <= 12):
         abort(404)
     first = date(year, month, 1)
-    query = (
-        select(Post)
-        .options(load_only(Post.title, Post.slug, Post.published_at))
-        .where(*queries.visible())
-        .where(Post.published_at >= _month_start(first))
-        .where(Post.published_at < _month_end(first))
-    )
     listing = queries.stretch(
-        query,
+        (Post.published_at >= _month_start(first),),
         queries.Cursor.parse(request.args.get("before")),
         queries.Cursor.parse(request.args.get("after")),
         ARCHIVE_TITLES,
+        until=_month_end(first),
+        options=(load_only(Post.title, Post.slug, Post.published_at),),
     )
     if not listing.items:
         abort(404)

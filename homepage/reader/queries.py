@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from math import ceil
 
 from flask import abort, current_app, g, has_app_context
@@ -74,11 +74,6 @@ def published():
     )
 
 
-def listed():
-    """Return :func:`published` with each post's tags, as the lists show them."""
-    return published().options(selectinload(Post.tags))
-
-
 #: How a cursor names a place in a list: the publish date to the microsecond
 #: and the id, which together order posts without ties ("20260305143000000000-42").
 _CURSOR = re.compile(r"(\d{20})-([1-9]\d{0,17})")
@@ -114,19 +109,22 @@ class Cursor:
     def __str__(self) -> str:
         return f"{self.published_at:{_CURSOR_DATE}}-{self.id}"
 
-    def older(self) -> tuple:
-        """Return the criteria of the posts after this place (older ones)."""
-        # A range on the date alone, so that the index on (kind, status,
-        # published_at) drives the scan; the rare posts of the very same
+    def older(self, now: datetime) -> tuple:
+        """Return the criteria of the posts after this place readers see at ``now``."""
+        # One upper bound on the date, the lower of the two, so that the index
+        # on (kind, status, published_at) starts its range right here; given
+        # "before now" and "before here" apart, SQLite may start from now and
+        # step over every post in between. The rare posts of the very same
         # moment are told apart by id.
         return (
-            Post.published_at <= self.published_at,
+            *visible_criteria(min(now, self.published_at)),
             not_(and_(Post.published_at == self.published_at, Post.id >= self.id)),
         )
 
-    def newer(self) -> tuple:
-        """Return the criteria of the posts before this place (newer ones)."""
+    def newer(self, now: datetime) -> tuple:
+        """Return the criteria of the posts before this place readers see at ``now``."""
         return (
+            *visible_criteria(now),
             Post.published_at >= self.published_at,
             not_(and_(Post.published_at == self.published_at, Post.id <= self.id)),
         )
@@ -152,67 +150,78 @@ class Stretch:
     address: dict[str, str] = field(default_factory=dict)
 
 
-def stretch(query, before: Cursor | None, after: Cursor | None, size: int) -> Stretch:
-    """Load ``size`` posts of ``query`` (visible posts, any order) around a cursor.
+def stretch(
+    criteria: tuple,
+    before: Cursor | None,
+    after: Cursor | None,
+    size: int,
+    *,
+    until: datetime | None = None,
+    options: tuple = (),
+) -> Stretch:
+    """Load ``size`` visible posts matching ``criteria`` around a cursor.
 
     ``before`` gives the posts older than it, ``after`` the ones newer than
     it; neither gives the newest. Each costs an index range scan of ``size``
-    rows, plus one row to tell whether more lie beyond.
+    rows, plus one row to tell whether more lie beyond. ``until`` is an end
+    date (exclusive) that the posts must precede, such as a month's end.
 
     :raise 404: when the stretch is empty, unless it is the start of the list.
     """
+    query = select(Post).where(Post.kind == POST, *criteria).options(*options)
+    now = reader_now()
+    if until is not None:
+        # Folded into the one moment of the visibility rule (dates are
+        # stored to the microsecond), for the reason Cursor.older gives.
+        now = min(now, until - timedelta(microseconds=1))
     newest_first = (Post.published_at.desc(), Post.id.desc())
-    query = query.order_by(None)  # each direction orders for itself
+    oldest_first = (Post.published_at, Post.id)
     if after is not None:
         rows = list(
             session.scalars(
-                query.where(*after.newer())
-                .order_by(Post.published_at, Post.id)
-                .limit(size + 1)
+                query.where(*after.newer(now)).order_by(*oldest_first).limit(size + 1)
             )
         )
-        more = len(rows) > size
         items = rows[:size][::-1]
         if not items:
             abort(404)
-        older = _first(query.where(*Cursor.of(items[-1]).older()))
+        older = _any(query.where(*Cursor.of(items[-1]).older(now)))
         return Stretch(
             items,
             older=Cursor.of(items[-1]) if older else None,
-            newer=Cursor.of(items[0]) if more else "",
+            newer=Cursor.of(items[0]) if len(rows) > size else "",
             address={"after": str(after)},
         )
-    window = query if before is None else query.where(*before.older())
+    window = query.where(*(before.older(now) if before else visible_criteria(now)))
     rows = list(session.scalars(window.order_by(*newest_first).limit(size + 1)))
     items = rows[:size]
+    older_start = Cursor.of(items[-1]) if len(rows) > size else None
     if before is None:
-        return Stretch(items, older=Cursor.of(items[-1]) if len(rows) > size else None)
+        return Stretch(items, older=older_start)
     if not items:
         abort(404)
-    beyond = list(
-        session.execute(
-            query.with_only_columns(Post.id)
-            .where(*Cursor.of(items[0]).newer())
-            .order_by(Post.published_at, Post.id)
-            .limit(size + 1)
-        )
-    )
+    beyond = session.execute(
+        query.with_only_columns(Post.id)
+        .where(*Cursor.of(items[0]).newer(now))
+        .order_by(*oldest_first)
+        .limit(size + 1)
+    ).all()
     return Stretch(
         items,
-        older=Cursor.of(items[-1]) if len(rows) > size else None,
+        older=older_start,
         newer=Cursor.of(items[0]) if len(beyond) > size else "",
         address={"before": str(before)},
     )
 
 
-def _first(query) -> bool:
+def _any(query) -> bool:
     """Tell whether ``query`` has any row."""
     return (
         session.execute(query.with_only_columns(Post.id).limit(1)).first() is not None
     )
 
 
-def cursor_for_page(query, number: int, size: int) -> Cursor | None:
+def cursor_for_page(criteria: tuple, number: int, size: int) -> Cursor | None:
     """Return where the old numbered page ``number`` started, for a redirect.
 
     :raise 404: when the list has no such page.
@@ -222,8 +231,8 @@ def cursor_for_page(query, number: int, size: int) -> Cursor | None:
     if number == 1:
         return None
     row = session.execute(
-        query.with_only_columns(Post.published_at, Post.id)
-        .order_by(None)
+        select(Post.published_at, Post.id)
+        .where(Post.kind == POST, *criteria, *visible_criteria(reader_now()))
         .order_by(Post.published_at.desc(), Post.id.desc())
         .offset((number - 1) * size - 1)
         .limit(1)
@@ -284,16 +293,16 @@ def is_visible(post: Post) -> bool:
 
 def neighbours(post: Post) -> tuple:
     """Return the title and slug of the visible posts before and after ``post``."""
-    here = Cursor.of(post)
+    here, now = Cursor.of(post), reader_now()
     older = session.execute(
         select(Post.title, Post.slug)
-        .where(*visible(), *here.older())
+        .where(Post.kind == POST, *here.older(now))
         .order_by(Post.published_at.desc(), Post.id.desc())
         .limit(1)
     ).first()
     newer = session.execute(
         select(Post.title, Post.slug)
-        .where(*visible(), *here.newer())
+        .where(Post.kind == POST, *here.newer(now))
         .order_by(Post.published_at, Post.id)
         .limit(1)
     ).first()
