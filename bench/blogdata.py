@@ -66,23 +66,15 @@ def fill(
         _make(partial, posts, seed, spread)
         partial.rename(cached)
     shutil.copyfile(cached, database)
-    _upgrade(database)
-    return slugs
-
-
-def _upgrade(database: Path) -> None:
-    """Add what the code's schema has and a kept database lacks, as init-db does.
-
-    A database kept from an older checkout misses newer indexes, without which
-    the pages that need them would be measured on a full scan. The kept file
-    itself is left alone: another checkout may be measuring with it.
-    """
+    # The kept file may predate a schema change: upgrade the copy, as
+    # `flask init-db` upgrades a live blog.
     app = create_app(
         {"SECRET_KEY": SECRET_KEY, "DATABASE_URL": f"sqlite:///{database}"}
     )
     with app.app_context():
         init_db()
     get_engine(app).dispose()
+    return slugs
 
 
 def _dates(posts: int, spread: str) -> list[datetime]:

@@ -27,8 +27,12 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 from blogdata import SECRET_KEY, TAGS, TAGS_PER_POST, fill  # noqa: E402
 from flask import Flask  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 
 from homepage import create_app  # noqa: E402
+from homepage.core.models import Post  # noqa: E402
+from homepage.db import session  # noqa: E402
+from homepage.reader import queries  # noqa: E402
 
 
 def pages(app: Flask, posts: int) -> dict[str, str]:
@@ -59,20 +63,25 @@ def pages(app: Flask, posts: int) -> dict[str, str]:
 
 
 def follow_older(client, post_path: str, listing: str) -> str:
-    """Return the address of ``listing``'s page that shows the post at ``post_path``.
+    """Return the address of ``listing``'s stretch that starts at ``post_path``.
 
-    Follows the site's own "Older posts" links would take thousands of
-    requests; instead the page number is computed from the post's position
-    (the listings show POSTS_PER_PAGE posts, newest first).
+    Following the site's own "Older posts" links would take thousands of
+    requests; the cursor of the post (or, on a site that numbers its pages,
+    the page number of its position) leads there at once.
     """
-    per_page = client.application.config["POSTS_PER_PAGE"]
+    app = client.application
     number = int(post_path.rsplit("-", 1)[1])
-    posts = client.application.config["BENCH_POSTS"]
-    newer = posts - 1 - number
-    if listing != "/":
-        # A tag holds about TAGS_PER_POST / TAGS of the posts.
-        newer = newer * TAGS_PER_POST // TAGS
-    return f"{listing}?page={newer // per_page + 1}"
+    if not hasattr(queries, "Cursor"):
+        newer = app.config["BENCH_POSTS"] - 1 - number
+        if listing != "/":
+            # A tag holds about TAGS_PER_POST / TAGS of the posts.
+            newer = newer * TAGS_PER_POST // TAGS
+        return f"{listing}?page={newer // app.config['POSTS_PER_PAGE'] + 1}"
+    with app.app_context():
+        post = session.scalars(
+            select(Post).where(Post.slug == post_path.rsplit("/", 1)[1])
+        ).one()
+        return f"{listing}?before={queries.Cursor.of(post)}"
 
 
 def month_of(client, post_path: str) -> str:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from flask import Flask
 from sqlalchemy import insert, select, update
 
+from homepage.core import counts
 from homepage.core.models import (
     DRAFT,
     PAGE,
@@ -47,10 +48,12 @@ def set_published_at(app, slug: str, when) -> None:
     """Move a post's publish date in the database, as time passing would.
 
     A bulk UPDATE does not go through the session's flush, so, like the clock,
-    it changes what is due without counting as an edit.
+    it changes what is due without counting as an edit; like every bulk
+    statement on posts, it is followed by a recount of the months and tags.
     """
     with app.app_context():
         session.execute(update(Post).where(Post.slug == slug).values(published_at=when))
+        counts.recount(session.connection())
         session.commit()
 
 
@@ -61,8 +64,9 @@ def add_posts(app, count: int, *, tags: int = 3, start: datetime | None = None):
     rest are published, one hour apart, a third of them last edited a day
     after they were published and a third a day before; every seventh is a
     page. Each post gets one of ``tags`` tags.
-    Core inserts skip the ORM and its flush hooks: run this before the first
-    request, since the content version does not move.
+    Core inserts skip the ORM and its flush hooks: the counts are made again
+    here, but the content version does not move, so run this before the
+    first request.
     """
     start = start or datetime(2020, 1, 1, tzinfo=UTC)
     with app.app_context():
@@ -103,6 +107,7 @@ def add_posts(app, count: int, *, tags: int = 3, start: datetime | None = None):
                 for index, post_id in enumerate(ids)
             ]
             session.execute(insert(post_tags), links)
+        counts.recount(session.connection())
         session.commit()
         return session.execute(
             select(

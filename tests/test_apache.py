@@ -217,7 +217,7 @@ class Readers:
         "/posts/seeded-post-0",
         "/tags/apache",
         "/archive",
-        "/?page=2",
+        "/?before=29990101000000000000-1",
         "/posts/seeded-post-7",
         "/tags/sqlite",
     )

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from homepage.core.models import Post
 from homepage.db import session
+from homepage.reader import blog
+
+from .reader_support import set_published_at
 
 # Threaded servers, Hypothesis or many requests per test: too slow for make
 # test-fast, which runs the quick part of the suite in under 30 s.
@@ -17,12 +21,8 @@ pytestmark = pytest.mark.slow
 
 def set_dates(app, dates: dict[str, datetime]) -> None:
     """Backdate posts, so archive and order tests do not depend on the clock."""
-    with app.app_context():
-        for slug, when in dates.items():
-            session.execute(
-                update(Post).where(Post.slug == slug).values(published_at=when)
-            )
-        session.commit()
+    for slug, when in dates.items():
+        set_published_at(app, slug, when)
 
 
 def test_empty_blog_says_so(client):
@@ -51,18 +51,77 @@ def test_summary_falls_back_to_the_first_paragraph(client, auth):
     assert "Second paragraph." not in html
 
 
+def pager_link(html: str, rel: str) -> str | None:
+    """Return where the pager's ``rel`` link ("next" is older, "prev" newer) leads."""
+    match = re.search(rf'<a rel="{rel}" href="([^"]+)"', html)
+    return match and match.group(1).replace("&amp;", "&")
+
+
+def titles(html: str) -> list[str]:
+    """Return the titles of the posts a listing shows, in order."""
+    return re.findall(r'<article class="summary">\s*<h2><a [^>]+>([^<]+)</a>', html)
+
+
+def walk(client, path: str) -> list[list[str]]:
+    """Follow "Older posts" from ``path`` to the end; return each stretch's titles."""
+    stretches = []
+    while path:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        html = response.get_data(as_text=True)
+        stretches.append(titles(html))
+        path = pager_link(html, "next")
+    return stretches
+
+
 def test_index_is_paginated(app, client, auth):
     auth.login()
     for number in range(23):
         auth.create_post(f"Post {number:02d}")
+    stretches = walk(client, "/")
+    assert [len(titles) for titles in stretches] == [10, 10, 3]
+    newest_first = [f"Post {number:02d}" for number in range(22, -1, -1)]
+    assert sum(stretches, []) == newest_first
     first = client.get("/").get_data(as_text=True)
-    assert first.count('<article class="summary">') == 10
-    assert "Post 22" in first and "Post 12" not in first
-    assert 'href="/?page=2"' in first
-    third = client.get("/?page=3")
-    assert third.status_code == 200
-    assert third.get_data(as_text=True).count('<article class="summary">') == 3
-    assert "Post 00" in third.get_data(as_text=True)
+    assert pager_link(first, "prev") is None
+    second = client.get(pager_link(first, "next")).get_data(as_text=True)
+    third_path = pager_link(second, "next")
+    third = client.get(third_path).get_data(as_text=True)
+    assert pager_link(third, "next") is None
+    # "Newer posts" goes back the same way, to the plain address at the top.
+    assert (
+        titles(client.get(pager_link(third, "prev")).get_data(as_text=True))
+        == (stretches[1])
+    )
+    assert pager_link(second, "prev") == "/"
+
+
+def test_an_older_stretch_keeps_its_address_as_posts_are_added(client, auth):
+    auth.login()
+    for number in range(12):
+        auth.create_post(f"Post {number:02d}")
+    older = pager_link(client.get("/").get_data(as_text=True), "next")
+    before = titles(client.get(older).get_data(as_text=True))
+    auth.create_post("Newest post")
+    assert titles(client.get(older).get_data(as_text=True)) == before
+    html = client.get(older).get_data(as_text=True)
+    assert (
+        f'<link rel="canonical" href="http://localhost{older.replace("&", "&amp;")}">'
+        in html
+    )
+
+
+def test_old_numbered_pages_lead_to_the_same_posts(client, auth):
+    auth.login()
+    for number in range(23):
+        auth.create_post(f"Post {number:02d}")
+    stretches = walk(client, "/")
+    for number, expected in enumerate(stretches, start=1):
+        response = client.get(f"/?page={number}")
+        assert response.status_code == 301
+        assert titles(client.get(response.location).get_data(as_text=True)) == expected
+    assert client.get("/?page=1").location == "/"
+    assert client.get("/?page=4").status_code == 404
 
 
 def test_page_size_is_configurable(make_app):
@@ -95,11 +154,28 @@ def author_post(app, count: int) -> None:
     session.commit()
 
 
-@pytest.mark.parametrize("page", ["0", "2", "-1", "abc", "1.5", "99999999999999"])
-def test_out_of_range_pages_are_styled_404s(client, auth, page):
+@pytest.mark.parametrize(
+    "query",
+    [
+        "page=0",
+        "page=2",
+        "page=-1",
+        "page=abc",
+        "page=1.5",
+        "page=99999999999999",
+        "before=x",
+        "before=20260230000000000000-1",
+        "before=20260101000000000000-0",
+        "after=20260101000000000000-99999999999999999999",
+        "before=1-1",
+        "before=19990101000000000000-1",
+        "after=29990101000000000000-1",
+    ],
+)
+def test_out_of_range_pages_are_styled_404s(client, auth, query):
     auth.login()
     auth.create_post("Only one")
-    response = client.get(f"/?page={page}")
+    response = client.get(f"/?{query}")
     assert response.status_code == 404
     html = response.get_data(as_text=True)
     assert "<h1>404: Not Found</h1>" in html
@@ -166,9 +242,14 @@ def test_tag_pages_are_paginated(client, auth):
     auth.login()
     for number in range(12):
         auth.create_post(f"Tagged {number}", tags="many")
-    assert client.get("/tags/many?page=2").status_code == 200
-    html = client.get("/tags/many?page=2").get_data(as_text=True)
-    assert html.count('<article class="summary">') == 2
+    auth.create_post("Untagged")
+    stretches = walk(client, "/tags/many")
+    assert [len(titles) for titles in stretches] == [10, 2]
+    assert "Untagged" not in sum(stretches, [])
+    html = client.get("/tags/many").get_data(as_text=True)
+    assert "12 posts" in html
+    assert pager_link(html, "next").startswith("/tags/many?before=")
+    assert client.get("/tags/many?page=2").status_code == 301
     assert client.get("/tags/many?page=3").status_code == 404
 
 
@@ -189,8 +270,42 @@ def test_archive_groups_by_year_and_month(app, client, auth):
     assert html.count("<h2 id=") == 2
     assert html.index("2025") < html.index("March 2025") < html.index("2023")
     assert html.index("November 2023") > html.index("Another March post")
-    assert html.count('/archive/2025/3">March 2025</a></h3>') == 1
+    march = '/archive/2025/3">March 2025</a> <span class="count">2 posts</span></h3>'
+    assert html.count(march) == 1
     assert "3 posts" in html
+
+
+def test_a_big_archive_lists_months_and_splits_them(app, client, auth, monkeypatch):
+    monkeypatch.setattr(blog, "ARCHIVE_TITLES", 2)
+    auth.login()
+    for number in range(5):
+        auth.create_post(f"March {number}")
+    auth.create_post("April")
+    set_dates(
+        app,
+        {
+            **{f"march-{n}": datetime(2025, 3, 1 + n, tzinfo=UTC) for n in range(5)},
+            "april": datetime(2025, 4, 2, tzinfo=UTC),
+        },
+    )
+    index = client.get("/archive").get_data(as_text=True)
+    assert "6 posts" in index
+    assert '/archive/2025/3">March 2025</a> <span class="count">5 posts</span>' in index
+    assert '/archive/2025/4">April 2025</a> <span class="count">1 post</span>' in index
+    assert "March 0" not in index and "April</a>" not in index
+    year = client.get("/archive/2025").get_data(as_text=True)
+    assert "March 2025" in year and "March 0" not in year
+    month = client.get("/archive/2025/3")
+    assert month.status_code == 200
+    html = month.get_data(as_text=True)
+    assert "5 posts" in html
+    seen = []
+    path = "/archive/2025/3"
+    while path:
+        html = client.get(path).get_data(as_text=True)
+        seen += re.findall(r'<a href="/posts/(march-\d)">', html)
+        path = pager_link(html, "next")
+    assert seen == [f"march-{n}" for n in range(4, -1, -1)]
 
 
 @pytest.mark.parametrize(

@@ -96,7 +96,10 @@ def test_a_stale_validator_gets_the_full_page(blog):
 
 
 def test_each_address_has_its_own_validator(blog):
-    etags = {etag_of(blog, path) for path in ["/", "/?page=1", "/archive", "/tags"]}
+    etags = {
+        etag_of(blog, path)
+        for path in ["/", "/?before=29990101000000000000-1", "/archive", "/tags"]
+    }
     assert len(etags) == 4
 
 

@@ -115,7 +115,7 @@ def test_every_page_is_valid_html5(app, client, auth, tmp_path):
     auth.logout()
     reader_paths = {
         "index": "/",
-        "index-2": "/?page=2",
+        "index-older": "/?before=29990101000000000000-1",
         "post": "/posts/rich-post",
         "post-newest": "/posts/third",
         "page": "/pages/about",

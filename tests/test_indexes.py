@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 import pytest
@@ -9,6 +10,7 @@ from flask import Flask
 from sqlalchemy import event, inspect
 
 from homepage.core import content
+from homepage.core.models import utcnow
 from homepage.core.schema import init_db, schema_is_current
 from homepage.db import get_engine, sqlite_path
 
@@ -115,3 +117,55 @@ def test_sitemaps_read_posts_through_indexes_without_a_full_scan(app, auth, path
             # A range of ids is one seek and a walk along the index, which
             # holds every column a sitemap file reads.
             assert "USING COVERING INDEX ix_posts_status_id" in plan, plan
+
+
+def plans(app: Flask, statements: list[str]) -> dict[str, str]:
+    """Return SQLite's query plan of each statement, as one line of details."""
+    database = sqlite3.connect(sqlite_path(app.config["DATABASE_URL"]))
+    try:
+        return {
+            statement: " | ".join(
+                row[-1]
+                for row in database.execute(
+                    f"EXPLAIN QUERY PLAN {statement}", [None] * statement.count("?")
+                )
+            )
+            for statement in statements
+        }
+    finally:
+        database.close()
+
+
+def test_no_reader_page_reads_all_posts_or_sorts_them(app, auth):
+    """Every list page reads a stretch of an index, whatever the blog's size."""
+    auth.login()
+    for number in range(12):
+        auth.create_post(f"Post {number}", tags="news")
+    auth.create_post("About", kind="page")
+    client = app.test_client()
+    older = re.search(r'rel="next" href="/\?before=([^"]+)"', client.get("/").text)
+    assert older, "the index has no link to older posts"
+    cursor = older.group(1)
+    month = utcnow().strftime("%Y/%m").replace("/0", "/")
+    paths = [
+        "/",
+        f"/?before={cursor}",
+        f"/?after={cursor}",
+        "/posts/post-5",
+        "/tags/news",
+        f"/tags/news?before={cursor}",
+        "/tags",
+        "/archive",
+        f"/archive/{month}",
+        "/feed.atom",
+    ]
+    for path in paths:
+        for statement, plan in plans(app, statements_of(app, client, path)).items():
+            steps = plan.split(" | ")
+            assert "SCAN posts" not in steps, f"{path}: {statement}\n{plan}"
+            assert (
+                not any(
+                    step.startswith("USE TEMP B-TREE FOR ORDER BY") for step in steps
+                )
+                or "posts" not in statement.split("FROM", 1)[-1].split()[0]
+            ), f"{path}: {statement}\n{plan}"

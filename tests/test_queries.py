@@ -11,7 +11,13 @@ from sqlalchemy import event
 from homepage.core.models import PUBLISHED, Author, Post, Tag
 from homepage.db import get_engine, session
 
-PAGES = ["/", "/posts/post-0", "/tags/tag-0", "/archive", "/?page=1"]
+PAGES = [
+    "/",
+    "/posts/post-0",
+    "/tags/tag-0",
+    "/archive",
+    "/?before=29990101000000000000-1",
+]
 
 
 def fill(app: Flask, posts: int, tags_per_post: int) -> None:

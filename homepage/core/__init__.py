@@ -9,10 +9,11 @@ and admin sides and the command-line tools all stand on the same rules.
 from __future__ import annotations
 
 from ..db import session
-from . import content, search
+from . import content, counts, search
 
 
 def init_app() -> None:
-    """Keep the content version and the search index in step with every flush."""
+    """Keep the content version, counts and search index in step with flushes."""
     content.watch(session)
+    counts.watch(session)
     search.watch(session)

@@ -288,6 +288,11 @@ def visible_criteria(now) -> tuple:
     return (Post.status == PUBLISHED, Post.published_at <= now)
 
 
+def scheduled_criteria(now) -> tuple:
+    """Return the SQL criteria of posts that are published but not yet visible."""
+    return (Post.status == PUBLISHED, Post.published_at > now)
+
+
 def modified_at(updated_at: datetime, published_at: datetime | None) -> datetime:
     """Return when readers last saw a post change: edited, or (re)published."""
     return max(updated_at, published_at or updated_at)
@@ -307,6 +312,26 @@ class SlugRedirect(Base):
 
     def __repr__(self) -> str:
         return f"<SlugRedirect {self.slug!r} -> {self.post_id}>"
+
+
+class PostCount(Base):
+    """How many published posts a tag or a month holds, scheduled ones included.
+
+    Kept by core/counts.py on every flush, so that the pages that show counts
+    (the tags, the archive) read a few rows instead of counting posts. Posts
+    still scheduled are subtracted at read time: there are few of them, and
+    their number changes with the clock, without any write.
+    """
+
+    __tablename__ = "post_counts"
+
+    #: "tag" (``key`` is the tag's id) or "month" (``key`` is "YYYY-MM").
+    scope: Mapped[str] = mapped_column(String(8), primary_key=True)
+    key: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+    def __repr__(self) -> str:
+        return f"<PostCount {self.scope}:{self.key} {self.count}>"
 
 
 class SiteState(Base):

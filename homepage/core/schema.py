@@ -15,7 +15,7 @@ from ..db import Base, get_engine, make_private, sqlite_path
 
 # sitemap declares an index on posts beside the queries it serves; importing
 # it here lets create_all, upgrade_schema and schema_is_current see it.
-from . import content, images, models, search, sitemap  # noqa: F401
+from . import content, counts, images, models, search, sitemap  # noqa: F401
 
 
 def init_db(app: Flask | None = None, engine: Engine | None = None) -> None:
@@ -36,6 +36,9 @@ def init_db(app: Flask | None = None, engine: Engine | None = None) -> None:
         models.ensure_owner(connection)
         content.create_state(connection)
         search.create_index(connection)
+        # Counted afresh: cheap next to an upgrade, and it also covers a
+        # database written by an older version or by bulk statements.
+        counts.recount(connection)
     # Images stored before uploads were stripped of their metadata; only the
     # site's own database names the files in its upload folder.
     if own_database:

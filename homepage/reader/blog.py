@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from itertools import groupby
 
-from flask import Blueprint, abort, redirect, render_template, request
-from sqlalchemy import func, select
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy import select
+from sqlalchemy.orm import load_only, selectinload
 
-from ..core.models import PAGE, POST, Post, Tag, post_tags
+from ..core import counts
+from ..core.models import PAGE, POST, Post, Tag
 from ..db import session
 from . import caching, queries
 from .templating import post_url
 
 bp = Blueprint("blog", __name__)
+
+
+@dataclass(frozen=True)
+class TagCount:
+    """A tag's name and how many posts readers see with it."""
+
+    name: str
+    count: int
+
+
 caching.cache_reader_pages(bp)
 
 
@@ -25,12 +46,33 @@ def page_number() -> int:
     return int(raw)
 
 
+def listing_page(endpoint: str, *criteria, **values):
+    """Return the stretch of posts the request asks for, or a redirect.
+
+    ``?before=`` and ``?after=`` name a place in the list of visible posts
+    matching ``criteria``; the old numbered ``?page=N`` addresses lead there
+    with a permanent redirect.
+    """
+    size = current_app.config["POSTS_PER_PAGE"]
+    if "page" in request.args:
+        cursor = queries.cursor_for_page(criteria, page_number(), size)
+        before = str(cursor) if cursor else None
+        return redirect(url_for(endpoint, before=before, **values), 301)
+    return queries.stretch(
+        criteria,
+        queries.Cursor.parse(request.args.get("before")),
+        queries.Cursor.parse(request.args.get("after")),
+        size,
+        options=(selectinload(Post.tags),),
+    )
+
+
 @bp.get("/")
 def index():
-    """Show the newest published posts."""
-    listing = queries.paginate(
-        queries.published(), queries.count_published(), page_number()
-    )
+    """Show the newest published posts, or an older stretch of them."""
+    listing = listing_page("blog.index")
+    if not isinstance(listing, queries.Stretch):
+        return listing
     return render_template("reader/index.html", listing=listing)
 
 
@@ -82,98 +124,128 @@ def tag(name: str):
     if tag is None:
         abort(404)
     tagged = Post.tags.any(Tag.id == tag.id)
-    listing = queries.paginate(
-        queries.published().where(tagged),
-        queries.count_published(tagged),
-        page_number(),
-    )
-    if not listing.total:
+    listing = listing_page("blog.tag", tagged, name=tag.name)
+    if not isinstance(listing, queries.Stretch):
+        return listing
+    if not listing.items:
         abort(404)
-    return render_template("reader/tag.html", tag=tag, listing=listing)
+    count = counts.visible_tag_count(tag.id, queries.reader_now())
+    return render_template("reader/tag.html", tag=tag, listing=listing, count=count)
 
 
 @bp.get("/tags")
 def tags():
     """List every tag that has posts, with how many."""
-    count = func.count(Post.id).label("count")
-    rows = session.execute(
-        select(Tag.name, count)
-        .join(post_tags, post_tags.c.tag_id == Tag.id)
-        .join(Post, Post.id == post_tags.c.post_id)
-        .where(*queries.visible())
-        .group_by(Tag.id)
-        .order_by(Tag.name)
-    ).all()
+    visible = counts.visible_counts(counts.TAG, queries.reader_now())
+    # Every tag's name (far fewer than posts), the counts from post_counts.
+    names = session.execute(select(Tag.id, Tag.name).order_by(Tag.name)).all()
+    rows = [
+        TagCount(name, visible[str(tag_id)])
+        for tag_id, name in names
+        if str(tag_id) in visible
+    ]
     return render_template("reader/tags.html", tags=rows)
 
 
-def _archive(start: datetime | None = None, end: datetime | None = None):
-    """Return the visible posts in [start, end), grouped by year and month."""
-    query = (
-        select(Post.title, Post.slug, Post.published_at)
-        .where(*queries.visible())
-        .order_by(Post.published_at.desc(), Post.id.desc())
+#: The most post titles an archive page lists. A blog this small gets every
+#: title on /archive; a bigger one gets its months, each its own page, and a
+#: month with more posts than this is split like the index.
+ARCHIVE_TITLES = 100
+
+
+def _months(year: int | None = None) -> list[tuple[date, int]]:
+    """Return the months readers see posts in, newest first, with how many."""
+    visible = counts.visible_counts(counts.MONTH, queries.reader_now())
+    months = sorted(
+        ((date.fromisoformat(f"{key}-01"), number) for key, number in visible.items()),
+        reverse=True,
     )
-    if start is not None:
-        query = query.where(Post.published_at >= start, Post.published_at < end)
-    rows = session.execute(query).all()
-    months = [
-        (month, list(entries))
-        for month, entries in groupby(
-            rows, key=lambda row: row.published_at.replace(day=1).date()
-        )
-    ]
+    return [(month, n) for month, n in months if year is None or month.year == year]
+
+
+def _render_archive(months: list[tuple[date, int]], period: str = "", *criteria) -> str:
+    """Render months grouped by year, with every title when there are few.
+
+    :param criteria: what the posts of ``months`` have in common (a year).
+    """
+    total = sum(number for _, number in months)
+    if not months and period:
+        abort(404)
+    entries: dict[date, list] = {}
+    if months and total <= ARCHIVE_TITLES:
+        rows = session.execute(
+            select(Post.title, Post.slug, Post.published_at)
+            .where(*queries.visible(), *criteria)
+            .order_by(Post.published_at.desc(), Post.id.desc())
+        ).all()
+        for row in rows:
+            entries.setdefault(row.published_at.date().replace(day=1), []).append(row)
     years = [
-        (year, list(year_months))
+        (year, [(month, n, entries.get(month)) for month, n in year_months])
         for year, year_months in groupby(months, key=lambda item: item[0].year)
     ]
-    return years, len(rows)
+    return render_template(
+        "reader/archive.html", years=years, total=total, period=period
+    )
+
+
+def _month_start(month: date) -> datetime:
+    return datetime(month.year, month.month, 1, tzinfo=UTC)
+
+
+def _month_end(month: date) -> datetime:
+    if month.month == 12:
+        return datetime(month.year + 1, 1, 1, tzinfo=UTC)
+    return datetime(month.year, month.month + 1, 1, tzinfo=UTC)
 
 
 @bp.get("/archive")
 def archive():
-    """List every published post, grouped by year and month."""
-    years, total = _archive()
-    return render_template("reader/archive.html", years=years, total=total)
+    """List the months with posts, by year; every title when there are few."""
+    return _render_archive(_months())
 
 
 @bp.get("/archive/<int:year>")
 def archive_year(year: int):
-    """List the posts of one year.
+    """List the months of one year with posts; every title when there are few.
 
     :raise 404: for a year without posts.
     """
     if not 1 <= year < 9999:
         abort(404)
     start = datetime(year, 1, 1, tzinfo=UTC)
-    years, total = _archive(start, start.replace(year=year + 1))
-    if not total:
-        abort(404)
-    return render_template(
-        "reader/archive.html", years=years, total=total, period=str(year)
+    return _render_archive(
+        _months(year),
+        str(year),
+        Post.published_at >= start,
+        Post.published_at < start.replace(year=year + 1),
     )
 
 
 @bp.get("/archive/<int:year>/<int:month>")
 def archive_month(year: int, month: int):
-    """List the posts of one month.
+    """List the posts of one month, a hundred titles at a time.
 
     :raise 404: for a month that does not exist or has no posts.
     """
     if not (1 <= year < 9999 and 1 <= month <= 12):
         abort(404)
-    start = datetime(year, month, 1, tzinfo=UTC)
-    end = (
-        start.replace(year=year + 1, month=1)
-        if month == 12
-        else start.replace(month=month + 1)
+    first = date(year, month, 1)
+    listing = queries.stretch(
+        (Post.published_at >= _month_start(first),),
+        queries.Cursor.parse(request.args.get("before")),
+        queries.Cursor.parse(request.args.get("after")),
+        ARCHIVE_TITLES,
+        until=_month_end(first),
+        options=(load_only(Post.title, Post.slug, Post.published_at),),
     )
-    years, total = _archive(start, end)
-    if not total:
+    if not listing.items:
         abort(404)
+    number = dict(_months(year)).get(first, len(listing.items))
     return render_template(
-        "reader/archive.html",
-        years=years,
-        total=total,
-        period=f"{start:%B} {year}",
+        "reader/archive_month.html",
+        month=first,
+        count=number,
+        listing=listing,
+        period=f"{first:%B} {year}",
     )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from math import ceil
 
 from flask import abort, current_app, g, has_app_context
-from sqlalchemy import Row, and_, func, or_, select
+from sqlalchemy import Row, and_, func, not_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from ..core import markdown
@@ -73,6 +74,174 @@ def published():
     )
 
 
+#: How a cursor names a place in a list: the publish date to the microsecond
+#: and the id, which together order posts without ties ("20260305143000000000-42").
+_CURSOR = re.compile(r"(\d{20})-([1-9]\d{0,17})")
+_CURSOR_DATE = "%Y%m%d%H%M%S%f"
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A place in a list of posts ordered newest first: just after one post."""
+
+    published_at: datetime
+    id: int
+
+    @classmethod
+    def parse(cls, text: str | None) -> Cursor | None:
+        """Read a cursor from a query argument; abort 404 when it is not one."""
+        if text is None:
+            return None
+        match = _CURSOR.fullmatch(text)
+        if match is None:
+            abort(404)
+        try:
+            date = datetime.strptime(match[1], _CURSOR_DATE).replace(tzinfo=UTC)
+        except ValueError:
+            abort(404)
+        return cls(date, int(match[2]))
+
+    @classmethod
+    def of(cls, row) -> Cursor:
+        """Return the cursor at ``row`` (a post, or a row with its date and id)."""
+        return cls(row.published_at, row.id)
+
+    def __str__(self) -> str:
+        return f"{self.published_at:{_CURSOR_DATE}}-{self.id}"
+
+    def older(self, now: datetime) -> tuple:
+        """Return the criteria of the posts after this place readers see at ``now``."""
+        # One upper bound on the date, the lower of the two, so that the index
+        # on (kind, status, published_at) starts its range right here; given
+        # "before now" and "before here" apart, SQLite may start from now and
+        # step over every post in between. The rare posts of the very same
+        # moment are told apart by id.
+        return (
+            *visible_criteria(min(now, self.published_at)),
+            not_(and_(Post.published_at == self.published_at, Post.id >= self.id)),
+        )
+
+    def newer(self, now: datetime) -> tuple:
+        """Return the criteria of the posts before this place readers see at ``now``."""
+        return (
+            *visible_criteria(now),
+            Post.published_at >= self.published_at,
+            not_(and_(Post.published_at == self.published_at, Post.id <= self.id)),
+        )
+
+
+@dataclass
+class Stretch:
+    """A run of posts from a list ordered newest first, with the ways on.
+
+    Deep in a list, the next posts are found from where the run ends (keyset
+    pagination), never by skipping the ones before: every stretch costs the
+    same whatever the blog's size, and its address stays the same as posts are
+    added.
+    """
+
+    items: list
+    #: Where the older posts start, if there are any.
+    older: Cursor | None = None
+    #: Where the newer posts end, if this is not the start of the list; None
+    #: there, and "" when the newer posts are the list's first stretch.
+    newer: Cursor | str | None = None
+    #: The query arguments that name this stretch, for its canonical address.
+    address: dict[str, str] = field(default_factory=dict)
+
+
+def stretch(
+    criteria: tuple,
+    before: Cursor | None,
+    after: Cursor | None,
+    size: int,
+    *,
+    until: datetime | None = None,
+    options: tuple = (),
+) -> Stretch:
+    """Load ``size`` visible posts matching ``criteria`` around a cursor.
+
+    ``before`` gives the posts older than it, ``after`` the ones newer than
+    it; neither gives the newest. Each costs an index range scan of ``size``
+    rows, plus one row to tell whether more lie beyond. ``until`` is an end
+    date (exclusive) that the posts must precede, such as a month's end.
+
+    :raise 404: when the stretch is empty, unless it is the start of the list.
+    """
+    query = select(Post).where(Post.kind == POST, *criteria).options(*options)
+    now = reader_now()
+    if until is not None:
+        # Folded into the one moment of the visibility rule (dates are
+        # stored to the microsecond), for the reason Cursor.older gives.
+        now = min(now, until - timedelta(microseconds=1))
+    newest_first = (Post.published_at.desc(), Post.id.desc())
+    oldest_first = (Post.published_at, Post.id)
+    if after is not None:
+        rows = list(
+            session.scalars(
+                query.where(*after.newer(now)).order_by(*oldest_first).limit(size + 1)
+            )
+        )
+        items = rows[:size][::-1]
+        if not items:
+            abort(404)
+        older = _any(query.where(*Cursor.of(items[-1]).older(now)))
+        return Stretch(
+            items,
+            older=Cursor.of(items[-1]) if older else None,
+            newer=Cursor.of(items[0]) if len(rows) > size else "",
+            address={"after": str(after)},
+        )
+    window = query.where(*(before.older(now) if before else visible_criteria(now)))
+    rows = list(session.scalars(window.order_by(*newest_first).limit(size + 1)))
+    items = rows[:size]
+    older_start = Cursor.of(items[-1]) if len(rows) > size else None
+    if before is None:
+        return Stretch(items, older=older_start)
+    if not items:
+        abort(404)
+    beyond = session.execute(
+        query.with_only_columns(Post.id)
+        .where(*Cursor.of(items[0]).newer(now))
+        .order_by(*oldest_first)
+        .limit(size + 1)
+    ).all()
+    return Stretch(
+        items,
+        older=older_start,
+        newer=Cursor.of(items[0]) if len(beyond) > size else "",
+        address={"before": str(before)},
+    )
+
+
+def _any(query) -> bool:
+    """Tell whether ``query`` has any row."""
+    return (
+        session.execute(query.with_only_columns(Post.id).limit(1)).first() is not None
+    )
+
+
+def cursor_for_page(criteria: tuple, number: int, size: int) -> Cursor | None:
+    """Return where the old numbered page ``number`` started, for a redirect.
+
+    :raise 404: when the list has no such page.
+    """
+    if number < 1:
+        abort(404)
+    if number == 1:
+        return None
+    row = session.execute(
+        select(Post.published_at, Post.id)
+        .where(Post.kind == POST, *criteria, *visible_criteria(reader_now()))
+        .order_by(Post.published_at.desc(), Post.id.desc())
+        .offset((number - 1) * size - 1)
+        .limit(1)
+    ).first()
+    if row is None:
+        abort(404)
+    return Cursor.of(row)
+
+
 def paginate(query, count_query, number: int) -> Listing:
     """Load one page of ``query``; abort 404 when the page does not exist."""
     per_page = current_app.config["POSTS_PER_PAGE"]
@@ -124,28 +293,16 @@ def is_visible(post: Post) -> bool:
 
 def neighbours(post: Post) -> tuple:
     """Return the title and slug of the visible posts before and after ``post``."""
-    same_date = Post.published_at == post.published_at
+    here, now = Cursor.of(post), reader_now()
     older = session.execute(
         select(Post.title, Post.slug)
-        .where(
-            *visible(),
-            or_(
-                Post.published_at < post.published_at,
-                and_(same_date, Post.id < post.id),
-            ),
-        )
+        .where(Post.kind == POST, *here.older(now))
         .order_by(Post.published_at.desc(), Post.id.desc())
         .limit(1)
     ).first()
     newer = session.execute(
         select(Post.title, Post.slug)
-        .where(
-            *visible(),
-            or_(
-                Post.published_at > post.published_at,
-                and_(same_date, Post.id > post.id),
-            ),
-        )
+        .where(Post.kind == POST, *here.newer(now))
         .order_by(Post.published_at, Post.id)
         .limit(1)
     ).first()
