@@ -35,9 +35,14 @@ sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
 from blogdata import SECRET_KEY, fill  # noqa: E402
-from run import HEADER, Result, _milliseconds, serve, warm_up, wrk  # noqa: E402
+from run import HEADER, Result, _milliseconds, warm_up, wrk  # noqa: E402
 
-from tests.modwsgi import PROJECT_ROOT, give_to_server, make_data_dir  # noqa: E402
+from tests.modwsgi import (  # noqa: E402
+    PROJECT_ROOT,
+    ModWsgiServer,
+    give_to_server,
+    make_data_dir,
+)
 
 #: A wrk script: every request a new address (the page cache keys pages by
 #: address), and the count of each status printed at the end.
@@ -109,15 +114,45 @@ def prepare(data: Path, posts: int) -> Path:
     return database
 
 
+def serve_unstarted(script: Path, root: Path, args, env) -> ModWsgiServer:
+    """Return the server bench/run.py's serve() starts, not started yet."""
+    root.mkdir(parents=True, exist_ok=True)
+    return ModWsgiServer(
+        script,
+        root,
+        processes=args.processes,
+        threads=args.threads,
+        env=env,
+        extra_args=[
+            "--keep-alive-timeout",
+            str(args.duration + 5),
+            "--max-clients",
+            str(max(64, 2 * args.connections)),
+            "--include-file",
+            str(BENCH / "apache-bench.conf"),
+        ],
+    )
+
+
+def start(root: Path, args, env: dict[str, str]) -> ModWsgiServer:
+    """Start the blog as bench/run.py does; never leave a failed start running."""
+    server = serve_unstarted(PROJECT_ROOT / "homepage.wsgi", root, args, env)
+    try:
+        server.start()
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
 def measure(data: Path, database: Path, args, bound: int, script: Path) -> list[str]:
     """Serve the blog with ``bound`` searches per process; return the report."""
     reader_args = argparse.Namespace(**vars(args))
     reader_args.connections = args.reader_connections
-    blog = serve(
-        PROJECT_ROOT / "homepage.wsgi",
+    blog = start(
         data / f"blog-{bound}",
         args,
-        env={
+        {
             "FLASK_DATABASE_URL": f"sqlite:///{database}",
             "FLASK_SECRET_KEY": SECRET_KEY,
             "FLASK_SEARCH_CONCURRENCY": str(bound),
