@@ -158,6 +158,8 @@ def test_a_sitemap_file_past_the_last_post_is_not_found(make_app):
         "/sitemaps/posts--1.xml",
         "/sitemaps/tags-2.xml",
         "/sitemaps/other.xml",
+        "/sitemaps/posts-99999999999999999999.xml",
+        "/sitemaps/tags-99999999999999999999.xml",
     ]:
         assert client.get(path).status_code == 404, path
 

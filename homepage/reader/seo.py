@@ -57,6 +57,9 @@ def blog_posting(post: Post) -> dict:
 #: The sitemap protocol's namespace (https://www.sitemaps.org/protocol.html).
 NAMESPACE = "http://www.sitemaps.org/schemas/sitemap/0.9"
 XML = {"Content-Type": "application/xml; charset=utf-8"}
+#: Beyond any blog's ids, and small enough that a range's bounds stay within
+#: SQLite's 64-bit integers: a larger number is a 404, not an overflow.
+MAX_FILE_NUMBER = 10**9
 _PROLOG = '<?xml version="1.0" encoding="utf-8"?>\n'
 #: What url_for's quoting leaves as it is: a slug made of these needs none.
 _PLAIN = re.compile(r"[A-Za-z0-9._~-]+")
@@ -126,7 +129,7 @@ def sitemap_lists():
     return urlset((_escape(url), lastmod) for url in lists), XML
 
 
-@bp.get("/sitemaps/posts-<int:number>.xml")
+@bp.get(f"/sitemaps/posts-<int(min=1, max={MAX_FILE_NUMBER}):number>.xml")
 def sitemap_posts(number: int):
     """List the visible posts and pages of one id range, with when each changed.
 
@@ -140,7 +143,7 @@ def sitemap_posts(number: int):
     return urlset((locs[kind](slug), lastmod) for slug, kind, lastmod in rows), XML
 
 
-@bp.get("/sitemaps/tags-<int:number>.xml")
+@bp.get(f"/sitemaps/tags-<int(min=1, max={MAX_FILE_NUMBER}):number>.xml")
 def sitemap_tags(number: int):
     """List the tag pages of one id range, with when each one's newest post changed.
 
