@@ -19,7 +19,6 @@ from sqlalchemy.orm import joinedload
 from werkzeug.datastructures import FileStorage
 
 from ..core import images as storage
-from ..core import posts
 from ..core.imagefiles import ImageError
 from ..core.images import commit_upload, shown_in, upload_folder, usage
 from ..core.models import Image, Post
@@ -27,6 +26,7 @@ from ..db import session, write_transaction
 from . import posts as admin
 from .access import find_post, require_may_change
 from .auth import current_author
+from .forms import PostForm
 
 bp = Blueprint("images", __name__)
 
@@ -156,14 +156,14 @@ def upload():
 @bp.post("/posts/<int:post_id>/image")
 def upload_into_post(post_id: int | None = None):
     """Upload an image from the post form and add it to the body, unsaved."""
-    form = posts.PostForm.from_request(request.form)
     post = None
     if post_id is not None:
         post = find_post(post_id)
         if post is None:
             # Nothing is stored for a post that is gone; the text stays.
-            return admin.render_deleted(form)
+            return admin.render_deleted(PostForm())
         require_may_change(post)
+    form = PostForm(post)
     alt = request.form.get("image_alt", "")
     try:
         image = store(request.files.get("image"))
@@ -177,8 +177,8 @@ def upload_into_post(post_id: int | None = None):
         ), error.status
     commit_upload(image)
     snippet = markdown_for(image, alt)
-    body = form.body.rstrip()
-    form.body = f"{body}\n\n{snippet}\n" if body else f"{snippet}\n"
+    body = form.body.data.rstrip()
+    form.body.data = f"{body}\n\n{snippet}\n" if body else f"{snippet}\n"
     return render_template(
         "admin/edit.html",
         form=form,
