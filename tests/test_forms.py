@@ -1,21 +1,26 @@
-"""The admin forms: one validation of a post, for the form and the importer."""
+"""The admin forms: one validation of a post, CSRF on every form, bounded input."""
 
 from __future__ import annotations
 
+import ast
 import html
 import io
 import re
+from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from homepage.core.models import Author
+from homepage.admin import account
+from homepage.admin import auth as login_views
+from homepage.core.models import Author, LoginSession
 from homepage.db import session
 from homepage.ops import transfer
 
-from .authors_support import everything
-from .support import AuthActions
+from .authors_support import add_author, everything
+from .image_files import png_with_text as png
+from .support import PASSWORD, AuthActions
 
 # Many requests per test: too slow for make test-fast.
 pytestmark = pytest.mark.slow
@@ -105,7 +110,193 @@ def test_the_importer_and_the_form_list_every_wrong_field(app, auth):
         assert f'<span class="error" id="{field}-error">' in page
 
 
-# -- what the form reads ----------------------------------------------------------
+# -- CSRF on every form -----------------------------------------------------------
+
+
+def post_one(app: Flask) -> None:
+    """Let alice write post 1 (with version 1 kept) and upload image 1; add bob."""
+    add_author(app, "bob")
+    auth = AuthActions(app.test_client())
+    auth.login()
+    assert auth.create_post("Kept").status_code == 302
+    edited = auth.post_form(
+        "/admin/posts/1/edit",
+        title="Kept",
+        body="Changed.",
+        status="published",
+        action="save",
+    )
+    assert edited.status_code == 302
+    uploaded = auth.post_form("/admin/images/", image=(io.BytesIO(png()), "a.png"))
+    assert uploaded.status_code == 302
+
+
+def post_fields() -> dict:
+    return {"title": "Forged", "body": "Forged.", "status": "published"}
+
+
+#: Every form an author posts, as (path, fields); the fields would be accepted
+#: with a token.
+FORMS = {
+    "new post": ("/admin/posts/new", lambda: {**post_fields(), "action": "save"}),
+    "edit post": (
+        "/admin/posts/1/edit",
+        lambda: {**post_fields(), "version": "2", "action": "save"},
+    ),
+    "upload into post": (
+        "/admin/posts/1/image",
+        lambda: {**post_fields(), "image": (io.BytesIO(png()), "b.png")},
+    ),
+    "upload into new post": (
+        "/admin/posts/new/image",
+        lambda: {**post_fields(), "image": (io.BytesIO(png()), "c.png")},
+    ),
+    "upload": ("/admin/images/", lambda: {"image": (io.BytesIO(png()), "d.png")}),
+    "password": (
+        "/admin/account/password",
+        lambda: {
+            "current_password": PASSWORD,
+            "new_password": "a forged new password",
+            "confirm_password": "a forged new password",
+        },
+    ),
+    "add author": (
+        "/admin/account/authors",
+        lambda: {
+            "author_username": "mallory",
+            "author_password": "mallory's password",
+            "author_role": "owner",
+        },
+    ),
+    "role": ("/admin/account/authors/2/role", lambda: {"role": "editor"}),
+}
+
+
+@pytest.mark.parametrize(("path", "fields"), FORMS.values(), ids=FORMS.keys())
+@pytest.mark.parametrize("token", [None, "forged"])
+def test_every_form_refuses_a_missing_or_forged_token(
+    app, client, auth, path, fields, token
+):
+    post_one(app)
+    auth.login()
+    before = everything(app)
+    data = fields() if token is None else {**fields(), "csrf_token": token}
+    response = client.post(path, data=data)
+    assert response.status_code == 400
+    assert "security token" in response.get_data(as_text=True)
+    assert everything(app) == before
+    # Alice's password still opens the site.
+    assert AuthActions(app.test_client()).login().status_code == 302
+
+
+@pytest.fixture
+def unguarded(make_app) -> Flask:
+    """Return an app whose global CSRF check is off, as if a view were exempt."""
+    return make_app(WTF_CSRF_CHECK_DEFAULT=False)
+
+
+@pytest.mark.parametrize(("path", "fields"), FORMS.values(), ids=FORMS.keys())
+def test_each_form_checks_the_token_itself(unguarded, path, fields):
+    post_one(unguarded)
+    client = unguarded.test_client()
+    AuthActions(client).login()
+    before = everything(unguarded)
+    response = client.post(path, data={**fields(), "csrf_token": "forged"})
+    assert response.status_code == 400
+    assert everything(unguarded) == before
+    # Alice's password still opens the site.
+    assert AuthActions(unguarded.test_client()).login().status_code == 302
+
+
+def test_the_login_form_checks_the_token_itself(unguarded):
+    client = unguarded.test_client()
+    response = client.post(
+        "/admin/login",
+        data={"username": "alice", "password": PASSWORD, "csrf_token": "forged"},
+    )
+    assert response.status_code == 400
+    assert "Wrong user name or password." in response.get_data(as_text=True)
+    assert client.get("/admin/").status_code == 302
+    assert AuthActions(client).login().status_code == 302
+
+
+# -- hostile input, bounded before costly work -------------------------------------
+
+
+@pytest.fixture
+def hashing(monkeypatch) -> list[str]:
+    """Record every password the admin views hash or check."""
+    seen: list[str] = []
+
+    def recording(module, name: str) -> None:
+        original = getattr(module, name)
+
+        def record(*args):
+            seen.append(args[-1])
+            return original(*args)
+
+        monkeypatch.setattr(module, name, record)
+
+    recording(account, "hash_password")
+    recording(account, "password_matches")
+    recording(login_views, "password_matches")
+    return seen
+
+
+LONG = "p" * 1025
+
+
+def test_an_over_long_login_password_is_refused_unhashed(client, auth, hashing):
+    response = auth.login(password=LONG)
+    assert response.status_code == 400
+    assert "Wrong user name or password." in response.get_data(as_text=True)
+    assert LONG not in hashing
+    assert client.get("/admin/").status_code == 302
+
+
+def test_an_over_long_new_password_is_refused_unhashed(app, client, auth, hashing):
+    auth.login()
+    response = auth.post_form(
+        "/admin/account/password",
+        current_password=PASSWORD,
+        new_password=LONG,
+        confirm_password=LONG,
+    )
+    assert response.status_code == 400
+    assert "Use at most 1024 characters." in response.get_data(as_text=True)
+    assert LONG not in hashing
+    auth.logout()
+    assert auth.login(password=PASSWORD).status_code == 302
+
+
+def test_an_over_long_author_password_is_refused_unhashed(app, auth, hashing):
+    auth.login()
+    before = everything(app)
+    response = auth.post_form(
+        "/admin/account/authors",
+        author_username="bob",
+        author_password=LONG,
+        author_role="author",
+    )
+    assert response.status_code == 400
+    assert "Use at most 1024 characters." in response.get_data(as_text=True)
+    assert LONG not in hashing
+    assert everything(app) == before
+
+
+def test_a_short_new_password_is_the_only_error_shown(auth):
+    # The confirmation is compared only once the new password is right.
+    auth.login()
+    response = auth.post_form(
+        "/admin/account/password",
+        current_password=PASSWORD,
+        new_password="short",
+        confirm_password="different",
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert 'id="new_password-error">Use at least 8 characters.' in page
+    assert "confirm_password-error" not in page
 
 
 @pytest.mark.parametrize(
@@ -136,3 +327,42 @@ def test_the_post_form_reads_only_text_fields(app, client, auth, kwargs):
     assert response.status_code == 400
     assert "Give the post a title." in response.get_data(as_text=True)
     assert everything(app) == before
+
+
+# -- the views use the forms ---------------------------------------------------------
+
+ADMIN = Path(__file__).resolve().parent.parent / "homepage" / "admin"
+
+
+def request_field_reads(path: Path) -> list[str]:
+    """Return where a module reads ``request.form`` or ``request.files`` itself."""
+    tree = ast.parse(path.read_text(), str(path))
+    return [
+        f"{path.name}:{node.lineno} request.{node.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr in {"form", "files", "values"}
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "request"
+    ]
+
+
+def test_admin_views_read_fields_only_through_forms():
+    found = [
+        read
+        for path in sorted(ADMIN.glob("*.py"))
+        if path.name != "forms.py"
+        for read in request_field_reads(path)
+    ]
+    assert found == []
+
+
+def test_a_dead_sessions_cookie_does_not_spoil_the_login_form(app, client, auth):
+    # Looking the author up clears a dead session's cookie, CSRF token and
+    # all; the login form must carry a token made after that.
+    auth.login()
+    with app.app_context():
+        session.execute(delete(LoginSession))
+        session.commit()
+    assert auth.login().status_code == 302
+    assert client.get("/admin/").status_code == 200

@@ -16,15 +16,32 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import request
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
 from werkzeug.datastructures import CombinedMultiDict, MultiDict
-from wtforms import Field, HiddenField, StringField
-from wtforms.validators import ValidationError
+from wtforms import Field, HiddenField, PasswordField, StringField
+from wtforms.validators import (
+    AnyOf,
+    EqualTo,
+    InputRequired,
+    Length,
+    Optional,
+    StopValidation,
+    ValidationError,
+)
 
 from ..core import posts
-from ..core.models import POST, Post
+from ..core.authors import MIN_PASSWORD, username_problem
+from ..core.models import AUTHOR, POST, ROLES, Post
+
+#: Longer passwords only cost hashing time; nobody types more.
+MAX_PASSWORD = 1024
+
+ROLE_CHOICE = f"Choose {', '.join(ROLES[:-1])} or {ROLES[-1]}."
+NO_IMAGE = "Choose an image file to upload."
 
 # A post's version as the edit form sends it: ASCII digits, bounded.
 _VERSION_RE = re.compile(r"[1-9][0-9]{0,17}")
@@ -34,9 +51,30 @@ VERSION_MISSING = (
 )
 
 
+def safe_next(target: str | None) -> str | None:
+    """Return ``target`` if it is a path on this site, else None.
+
+    Only a path like ``/admin/posts/new`` is allowed: no scheme, no host, and no
+    ``//`` or backslash that browsers would read as another host.
+    """
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target or any(ord(char) < 32 or ord(char) == 127 for char in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
 def parse_version(text: str | None) -> int | None:
     """Parse the version an edit form sends; return None when it is not one."""
     return int(text) if text and _VERSION_RE.fullmatch(text) else None
+
+
+def strip(value: Any) -> Any:
+    """Strip the spaces around a typed value."""
+    return value.strip() if isinstance(value, str) else value
 
 
 class Rule:
@@ -52,6 +90,41 @@ class Rule:
         message = self.problem(field.data)
         if message is not None:
             raise ValidationError(message)
+
+
+class StopIfWrong:
+    """A validator that skips a field's other checks while ``other`` is wrong.
+
+    The new password's confirmation is only worth comparing once the new
+    password itself is right.
+    """
+
+    def __init__(self, other: str) -> None:
+        self.other = other
+
+    def __call__(self, form: FlaskForm, field: Field) -> None:
+        if form[self.other].errors:
+            raise StopValidation()
+
+
+class PlainFileName:
+    """A validator that refuses an uploaded file whose name holds a path.
+
+    The name is never used to store the file; a browser sends only a base
+    name, so a path here means a crafted request, which is refused outright.
+    """
+
+    message = "The file name must be a plain name, not a path."
+
+    def __call__(self, form: FlaskForm, field: Field) -> None:
+        name = field.data.filename
+        if (
+            "/" in name
+            or "\\" in name
+            or name in {".", ".."}
+            or any(ord(char) < 32 or ord(char) == 127 for char in name)
+        ):
+            raise StopValidation(self.message)
 
 
 class Form(FlaskForm):
@@ -184,3 +257,95 @@ class PostForm(Form):
             for field in self
             if field.errors and field.name not in _NOT_TYPED
         ]
+
+
+class ImageUploadForm(Form):
+    """An image to upload, with its description (alternative text)."""
+
+    file_fields = ("image",)
+    image = FileField(validators=[FileRequired(NO_IMAGE), PlainFileName()])
+    #: Cut to images.MAX_ALT where it is used, rather than refused.
+    alt = StringField(default="")
+
+    #: The status of the page that shows a refused image: 413 when too large.
+    http_status = 400
+
+    def refuse_image(self, message: str, http_status: int = 400) -> None:
+        """Mark the image wrong after validation (it would not decode, say)."""
+        self.refuse("image", message)
+        self.http_status = http_status
+
+
+class PostImageForm(ImageUploadForm):
+    """The image upload inside the post form, whose fields it shares a page with."""
+
+    alt = StringField(name="image_alt", default="")
+
+
+# -- logging in and the account ----------------------------------------------------
+
+
+class LoginForm(Form):
+    """A user name and password, and the page to go back to."""
+
+    username = StringField(default="", filters=[strip], validators=[InputRequired()])
+    # Bounded before anything hashes it: no password this site sets is longer.
+    password = PasswordField(
+        default="", validators=[InputRequired(), Length(max=MAX_PASSWORD)]
+    )
+    #: Kept only if it is a path on this site.
+    next = HiddenField(filters=[safe_next])
+
+
+class PasswordForm(Form):
+    """The author's current password and the new one, twice."""
+
+    current_password = PasswordField(default="")
+    # Bounded before anything hashes it.
+    new_password = PasswordField(
+        default="",
+        validators=[
+            Length(
+                min=MIN_PASSWORD, message=f"Use at least {MIN_PASSWORD} characters."
+            ),
+            Length(max=MAX_PASSWORD, message=f"Use at most {MAX_PASSWORD} characters."),
+        ],
+    )
+    confirm_password = PasswordField(
+        default="",
+        validators=[
+            StopIfWrong("new_password"),
+            EqualTo("new_password", message="The two new passwords differ."),
+        ],
+    )
+
+
+class AddAuthorForm(Form):
+    """A new author: a name, a role, and a password or none (one is made up)."""
+
+    author_username = StringField(default="", filters=[strip])
+    author_role = StringField(
+        default=AUTHOR, validators=[AnyOf(ROLES, message=ROLE_CHOICE)]
+    )
+    author_password = PasswordField(
+        default="",
+        validators=[
+            # Empty asks for a generated password; spaces are a password.
+            Optional(strip_whitespace=False),
+            Length(
+                min=MIN_PASSWORD, message=f"Use at least {MIN_PASSWORD} characters."
+            ),
+            Length(max=MAX_PASSWORD, message=f"Use at most {MAX_PASSWORD} characters."),
+        ],
+    )
+
+    def validate_author_username(self, field: Field) -> None:
+        """Check the name by the rule every author's name follows."""
+        if problem := username_problem(field.data):
+            raise ValidationError(f"{problem.capitalize()}.")
+
+
+class RoleForm(Form):
+    """Another role for an author."""
+
+    role = StringField(default="", validators=[AnyOf(ROLES, message=ROLE_CHOICE)])
