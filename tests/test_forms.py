@@ -208,6 +208,18 @@ def test_each_form_checks_the_token_itself(unguarded, path, fields):
     assert AuthActions(unguarded.test_client()).login().status_code == 302
 
 
+@pytest.mark.parametrize(("path", "fields"), FORMS.values(), ids=FORMS.keys())
+def test_each_form_takes_its_fields_with_a_token(unguarded, path, fields):
+    # The control for the test above: only the token made it refuse.
+    post_one(unguarded)
+    auth = AuthActions(unguarded.test_client())
+    auth.login()
+    before = everything(unguarded)
+    response = auth.post_form(path, **fields())
+    assert response.status_code in {200, 302}
+    assert everything(unguarded) != before
+
+
 def test_the_login_form_checks_the_token_itself(unguarded):
     client = unguarded.test_client()
     response = client.post(
