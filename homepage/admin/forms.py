@@ -34,11 +34,8 @@ from wtforms.validators import (
 )
 
 from ..core import posts
-from ..core.authors import MIN_PASSWORD, username_problem
+from ..core.authors import MAX_PASSWORD, MIN_PASSWORD, username_problem
 from ..core.models import AUTHOR, POST, ROLES, Post
-
-#: Longer passwords only cost hashing time; nobody types more.
-MAX_PASSWORD = 1024
 
 ROLE_CHOICE = f"Choose {', '.join(ROLES[:-1])} or {ROLES[-1]}."
 NO_IMAGE = "Choose an image file to upload."
