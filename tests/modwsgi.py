@@ -202,7 +202,10 @@ class ApacheServer:
                 if requests.get(self.url + "/", timeout=5).status_code < 500:
                     if daemons_up:
                         return
-            except requests.ConnectionError:
+            # A daemon still importing the app (slow on a busy machine) may
+            # not answer within the probe's timeout: ask again until the
+            # deadline.
+            except (requests.ConnectionError, requests.Timeout):
                 pass
             time.sleep(0.2)
         self.stop()
