@@ -111,8 +111,13 @@ def main() -> int:
         database = Path(folder) / "blog.db"
         slugs = fill(database, args.posts)
         paths = args.paths or ["/", f"/posts/{slugs[len(slugs) // 2]}"]
+        # The page cache off: this profiles rendering, what a cache miss costs.
         app = create_app(
-            {"SECRET_KEY": SECRET_KEY, "DATABASE_URL": f"sqlite:///{database}"}
+            {
+                "SECRET_KEY": SECRET_KEY,
+                "DATABASE_URL": f"sqlite:///{database}",
+                "PAGE_CACHE_ENTRIES": 0,
+            }
         )
         hello = Flask("hello")
         hello.get("/")(lambda: "Hello, World!")

@@ -109,6 +109,14 @@ def wrk(name: str, url: str, args, headers: dict[str, str] | None = None) -> Res
     )
 
 
+def resident_kib(pid: int) -> int:
+    """Return the resident memory of process ``pid`` in KiB (VmRSS)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
 def warm_up(url: str) -> None:
     """Let every daemon thread compile templates and fill its pool first."""
     subprocess.run(["wrk", "-t2", "-c32", "-d2s", url], capture_output=True, check=True)
@@ -200,6 +208,18 @@ def main() -> int:
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--duration", type=int, default=10, help="seconds per run")
     parser.add_argument("--posts", type=int, default=1000)
+    parser.add_argument(
+        "--spread",
+        choices=("past", "hours"),
+        default="past",
+        help="past: every post already published (10 minutes apart); "
+        "hours: 20 hours apart from 2023, most in the future past ~1,700 posts",
+    )
+    parser.add_argument(
+        "--page-cache-off",
+        action="store_true",
+        help="render every page (PAGE_CACHE_ENTRIES=0): what a cache miss costs",
+    )
     parser.add_argument("--authors", type=int, default=2, help="in the mixed run")
     parser.add_argument("--verbose", action="store_true", help="print wrk's reports")
     parser.add_argument(
@@ -219,7 +239,7 @@ def main() -> int:
         f" {os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
     try:
-        slugs = fill(data / "blog.db", args.posts)
+        slugs = fill(data / "blog.db", args.posts, spread=args.spread)
         give_to_server(data)
         hello = serve(BENCH / "hello.wsgi", data / "hello", args)
         try:
@@ -236,6 +256,7 @@ def main() -> int:
                 "FLASK_DATABASE_URL": f"sqlite:///{data / 'blog.db'}",
                 "FLASK_SECRET_KEY": SECRET_KEY,
                 "HOMEPAGE_INSTANCE_PATH": str(data / "instance"),
+                **({"FLASK_PAGE_CACHE_ENTRIES": "0"} if args.page_cache_off else {}),
             },
         )
         try:
@@ -265,6 +286,7 @@ def main() -> int:
             mixed.errors += authors.failed
             results.append(mixed)
             tracebacks = blog.python_tracebacks()
+            memory = [resident_kib(pid) for pid in blog.daemon_pids()]
         finally:
             blog.stop()
     finally:
@@ -277,6 +299,10 @@ def main() -> int:
     print(
         f"mixed run: {authors.saved} posts saved by {args.authors} authors "
         f"({authors.saved / args.duration:.1f}/s), {authors.failed} saves failed"
+    )
+    print(
+        "resident memory of each daemon process after the runs: "
+        + ", ".join(f"{kib / 1024:.0f} MiB" for kib in memory)
     )
     if tracebacks:
         print(f"{len(tracebacks)} Python tracebacks in the error log")

@@ -202,8 +202,9 @@ class ApacheServer:
                 if requests.get(self.url + "/", timeout=5).status_code < 500:
                     if daemons_up:
                         return
-            # A daemon still loading the app on a busy machine can take
-            # longer than one probe; the deadline bounds the wait.
+            # A daemon still importing the app (slow on a busy machine) may
+            # not answer within the probe's timeout: ask again until the
+            # deadline.
             except (requests.ConnectionError, requests.Timeout):
                 pass
             time.sleep(0.2)

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image as PILImage
 from sqlalchemy import func, select
 
-from homepage.core import posts
+from homepage.admin import forms
 from homepage.core.models import EDITOR, Post, Tag
 from homepage.db import session, sqlite_path
 
@@ -368,17 +368,17 @@ def test_an_editor_edits_anyones_post_and_the_byline_stays(
 
 def test_a_role_taken_away_during_a_save_stops_it(app, auth, alices_work, monkeypatch):
     auth.login_as(add_author(app, "erin", EDITOR))
-    validate = posts.PostForm.validate
+    validate = forms.PostForm.validate
 
-    def demoted_while_rendering(form, post=None):
+    def demoted_while_rendering(form, extra_validators=None):
         # The owner's request, on its own connection, between erin's first
         # check and her write.
         with closing(sqlite3.connect(sqlite_path(app.config["DATABASE_URL"]))) as db:
             db.execute("UPDATE authors SET role = 'author' WHERE username = 'erin'")
             db.commit()
-        return validate(form, post)
+        return validate(form, extra_validators)
 
-    monkeypatch.setattr(posts.PostForm, "validate", demoted_while_rendering)
+    monkeypatch.setattr(forms.PostForm, "validate", demoted_while_rendering)
     response = auth.post_form("/admin/posts/1/edit", **save_form(body="Too late."))
     assert response.status_code == 403
     assert get_post(app, id=1).body == "Her second thought."

@@ -68,6 +68,12 @@ def test_add_author_refuses_duplicates_and_short_passwords(app, runner):
     )
     assert result.exit_code == 2
     assert "at least 8 characters" in result.output
+    # The login form refuses longer passwords unhashed: none may be given.
+    result = runner.invoke(
+        args=["add-author", "erin", "--password-stdin"], input="x" * 1025 + "\n"
+    )
+    assert result.exit_code == 2
+    assert "at most 1024 characters" in result.output
     assert set(authors(app)) == {"alice"}
 
 

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from homepage.core import posts
+from homepage.admin import forms
 from homepage.core.authors import create_author
 from homepage.core.models import EDITOR, Image, Post, Revision
 from homepage.db import get_engine, session
@@ -151,10 +151,10 @@ def test_a_save_that_changes_nothing_leaves_other_forms_valid(app, alice, bob):
 
 def test_a_save_between_validation_and_the_lock_is_a_conflict(app, alice, monkeypatch):
     started = open_form(alice)
-    validate = posts.PostForm.validate
+    validate = forms.PostForm.validate
 
-    def validate_while_someone_saves(form, post=None):
-        valid = validate(form, post)
+    def validate_while_someone_saves(form, extra_validators=None):
+        valid = validate(form, extra_validators)
         # Another author's save commits while this request renders Markdown.
         with sqlite3.connect(
             app.config["DATABASE_URL"].removeprefix("sqlite:///")
@@ -162,7 +162,7 @@ def test_a_save_between_validation_and_the_lock_is_a_conflict(app, alice, monkey
             db.execute("UPDATE posts SET body = 'Theirs.', version = 2 WHERE id = 1")
         return valid
 
-    monkeypatch.setattr(posts.PostForm, "validate", validate_while_someone_saves)
+    monkeypatch.setattr(forms.PostForm, "validate", validate_while_someone_saves)
     response = save(alice, started, body="Mine.")
     assert response.status_code == 409
     assert ">Mine.</textarea>" in text(response)
@@ -209,10 +209,10 @@ def test_uploading_into_a_post_deleted_meanwhile_keeps_the_text(app, alice, bob)
 
 def test_a_post_deleted_between_validation_and_the_lock(app, alice, monkeypatch):
     started = open_form(alice)
-    validate = posts.PostForm.validate
+    validate = forms.PostForm.validate
 
-    def validate_while_someone_deletes(form, post=None):
-        valid = validate(form, post)
+    def validate_while_someone_deletes(form, extra_validators=None):
+        valid = validate(form, extra_validators)
         with sqlite3.connect(
             app.config["DATABASE_URL"].removeprefix("sqlite:///")
         ) as db:
@@ -220,7 +220,7 @@ def test_a_post_deleted_between_validation_and_the_lock(app, alice, monkeypatch)
             db.execute("DELETE FROM posts WHERE id = 1")
         return valid
 
-    monkeypatch.setattr(posts.PostForm, "validate", validate_while_someone_deletes)
+    monkeypatch.setattr(forms.PostForm, "validate", validate_while_someone_deletes)
     response = save(alice, started, body="Mine.")
     assert response.status_code == 409
     page = text(response)

@@ -10,7 +10,6 @@ from flask import (
     flash,
     redirect,
     render_template,
-    request,
     url_for,
 )
 from sqlalchemy import select
@@ -21,18 +20,14 @@ from ..core.authors import (
     find_author,
     hash_password,
     password_matches,
-    username_problem,
 )
-from ..core.models import AUTHOR, EDITOR, OWNER, ROLES, Author, LastOwner, set_role
+from ..core.models import AUTHOR, EDITOR, OWNER, Author, LastOwner, set_role
 from ..db import session, write_transaction
 from . import throttle
 from .auth import current_author, start_session
+from .forms import AddAuthorForm, PasswordForm, RoleForm
 
 bp = Blueprint("account", __name__, url_prefix="/account")
-
-#: Longer passwords only cost hashing time; nobody types more.
-MAX_PASSWORD = 1024
-
 
 #: What each role may do, as the owner's forms explain it.
 ROLE_HINTS = {
@@ -41,18 +36,18 @@ ROLE_HINTS = {
     AUTHOR: "their own posts, pages and images",
 }
 
-_ROLE_CHOICE = f"Choose {', '.join(ROLES[:-1])} or {ROLES[-1]}."
-
 
 def _render(
-    errors: dict[str, str] | None = None,
     status: int = 200,
-    new_author: dict[str, str] | None = None,
+    *,
+    password_form: PasswordForm | None = None,
+    author_form: AddAuthorForm | None = None,
+    role_form: tuple[int, RoleForm] | None = None,
     created: dict[str, str] | None = None,
 ):
-    """Render the account page with ``errors`` next to their fields.
+    """Render the account page with each form's errors next to its fields.
 
-    :param new_author: the add-author form's input, shown again after an error.
+    :param role_form: the id of the author whose role was refused, and the form.
     :param created: the name, role and generated password of an author just added.
     """
     authors = session.scalars(select(Author).order_by(Author.username)).all()
@@ -60,10 +55,11 @@ def _render(
         "admin/account.html",
         author=current_author(),
         authors=authors,
-        errors=errors or {},
+        password_form=password_form or PasswordForm(blank=True),
+        author_form=author_form or AddAuthorForm(blank=True),
+        role_form=role_form,
         min_password=MIN_PASSWORD,
         roles=ROLE_HINTS,
-        new_author=new_author or {"username": "", "role": AUTHOR},
         created=created,
     ), status
 
@@ -103,9 +99,7 @@ def change_password():
     """Change the logged-in author's password and log out everywhere else."""
     author = current_author()
     assert author is not None  # the admin area's login gate let the request in
-    current = request.form.get("current_password", "")
-    new = request.form.get("new_password", "")
-    confirm = request.form.get("confirm_password", "")
+    form = PasswordForm()
     address = throttle.client_address()
     # The current password is asked for so that a borrowed, still logged-in
     # browser cannot take the account over; guessing it is throttled like
@@ -114,21 +108,16 @@ def change_password():
         wait = throttle.retry_after(author.username, address, known_device=True)
         attempt = None if wait else throttle.record_failure(author.username, address)
     if attempt is None:
-        return _render(
-            {"current_password": "Too many wrong passwords; try again later."}, 429
-        )
-    # Both hashes run outside the write lock.
-    errors: dict[str, str] = {}
-    right = password_matches(author, current)
+        form.refuse("current_password", "Too many wrong passwords; try again later.")
+        return _render(429, password_form=form)
+    # Lengths and equality first: the new password is bounded before
+    # anything hashes it. Both hashes run outside the write lock.
+    valid = form.validate()
+    right = password_matches(author, form.current_password.data)
     if not right:
-        errors["current_password"] = "This is not your current password."
-    if len(new) < MIN_PASSWORD:
-        errors["new_password"] = f"Use at least {MIN_PASSWORD} characters."
-    elif len(new) > MAX_PASSWORD:
-        errors["new_password"] = f"Use at most {MAX_PASSWORD} characters."
-    elif new != confirm:
-        errors["confirm_password"] = "The two new passwords differ."
-    new_hash = None if errors else hash_password(new)
+        form.refuse("current_password", "This is not your current password.")
+        valid = False
+    new_hash = hash_password(form.new_password.data) if valid else None
     if right:
         with write_transaction():
             throttle.withdraw(attempt.id)
@@ -139,8 +128,8 @@ def change_password():
                 # every session, then start a fresh one for this browser.
                 end_all_sessions(author)
                 start_session(author)
-    if errors:
-        return _render(errors, 400)
+    if not valid:
+        return _render(400, password_form=form)
     flash("Your password has been changed. Other browsers have been logged out.")
     return redirect(url_for("admin.account.index"))
 
@@ -149,17 +138,18 @@ def change_password():
 def change_role(author_id: int):
     """Give an author another role; the site always keeps one owner."""
     other = get_author(author_id)
-    role = request.form.get("role", "")
-    field = f"role-{author_id}"
-    if role not in ROLES:
-        return _render({field: _ROLE_CHOICE}, 400)
+    form = RoleForm()
+    if not form.validate():
+        return _render(400, role_form=(author_id, form))
+    role = form.role.data
     try:
         with write_transaction():
             # Again under the lock: the roles may have changed meanwhile.
             other = get_author(author_id)
             set_role(session, other, role)
     except LastOwner as refused:
-        return _render({field: str(refused)}, 400)
+        form.refuse("role", str(refused))
+        return _render(400, role_form=(author_id, form))
     flash(f"{other.username} is now {role}.")
     return redirect(url_for("admin.account.index"))
 
@@ -168,24 +158,15 @@ def change_role(author_id: int):
 def add_author():
     """Add an author with a typed password, or one generated and shown once."""
     require_owner()
-    username = request.form.get("author_username", "").strip()
-    password = request.form.get("author_password", "")
-    role = request.form.get("author_role", "")
-    kept = {"username": username, "role": role}
-    errors: dict[str, str] = {}
-    if problem := username_problem(username):
-        errors["author_username"] = f"{problem.capitalize()}."
-    if role not in ROLES:
-        errors["author_role"] = _ROLE_CHOICE
+    form = AddAuthorForm()
+    if not form.validate():
+        return _render(400, author_form=form)
+    username = form.author_username.data
+    role = form.author_role.data
+    password = form.author_password.data
     generated = not password
     if generated:
         password = secrets.token_urlsafe(12)
-    elif len(password) < MIN_PASSWORD:
-        errors["author_password"] = f"Use at least {MIN_PASSWORD} characters."
-    elif len(password) > MAX_PASSWORD:
-        errors["author_password"] = f"Use at most {MAX_PASSWORD} characters."
-    if errors:
-        return _render(errors, 400, kept)
     # Hashed before the write lock, as every password is.
     password_hash = hash_password(password)
     with write_transaction():
@@ -196,7 +177,8 @@ def add_author():
                 Author(username=username, password_hash=password_hash, role=role)
             )
     if taken:
-        return _render({"author_username": "Another author has this name."}, 400, kept)
+        form.refuse("author_username", "Another author has this name.")
+        return _render(400, author_form=form)
     if generated:
         # Shown on this response rather than after a redirect, so the password
         # never travels in the (signed, not encrypted) session cookie; admin

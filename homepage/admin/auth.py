@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 from math import ceil
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -28,6 +27,7 @@ from ..core.authors import find_author, password_matches
 from ..core.models import Author, LoginSession, utcnow
 from ..db import session, write_transaction
 from . import throttle
+from .forms import LoginForm, safe_next
 
 bp = Blueprint("auth", __name__)
 
@@ -36,22 +36,6 @@ bp = Blueprint("auth", __name__)
 #: Flask-Login's own session keys and remember-me cookie are not used.
 login_manager = LoginManager()
 login_manager.session_protection = None
-
-
-def safe_next(target: str | None) -> str | None:
-    """Return ``target`` if it is a path on this site, else None.
-
-    Only a path like ``/admin/posts/new`` is allowed: no scheme, no host, and no
-    ``//`` or backslash that browsers would read as another host.
-    """
-    if not target or not target.startswith("/") or target.startswith("//"):
-        return None
-    if "\\" in target or any(ord(char) < 32 or ord(char) == 127 for char in target):
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return None
-    return target
 
 
 def _token_hash(token: str) -> str:
@@ -143,13 +127,21 @@ def current_author() -> Author | None:
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     """Log an author in."""
-    next_url = safe_next(request.values.get("next"))
+    if request.method == "GET" and current_author() is not None:
+        next_url = safe_next(request.args.get("next"))
+        return redirect(next_url or url_for("admin.posts.index"))
+    # Made after that look-up, which clears a dead session's cookie and with
+    # it the CSRF token that the form would otherwise carry. A GET brings the
+    # page to return to in its query string; the form carries it on.
+    form = LoginForm(next=request.args.get("next"))
+    next_url = form.next.data
     if request.method == "GET":
-        if current_author() is not None:
-            return redirect(next_url or url_for("admin.posts.index"))
-        return render_template("admin/login.html", next=next_url, username="")
-    username = request.form.get("username", "").strip()
-    password = request.form.get("password", "")
+        return render_template("admin/login.html", form=form)
+    if not form.validate():
+        # An empty or over-long field is no guess worth counting or hashing.
+        return _render_wrong(form)
+    username = form.username.data
+    password = form.password.data
     address = throttle.client_address()
     known_device = throttle.is_known_device(username)
     # The attempt is counted as a failure before the password is checked and
@@ -164,8 +156,7 @@ def login():
     if wait:
         page = render_template(
             "admin/login.html",
-            next=next_url,
-            username=username,
+            form=form,
             error=f"Too many failed attempts. Wait {_duration(wait)} and try again.",
         )
         return page, 429, {"Retry-After": str(wait)}
@@ -181,15 +172,15 @@ def login():
             response = redirect(next_url or url_for("admin.posts.index"))
             throttle.remember_device(response, author.username)
             return response
-    return (
-        render_template(
-            "admin/login.html",
-            next=next_url,
-            username=username,
-            error="Wrong user name or password.",
-        ),
-        400,
+    return _render_wrong(form)
+
+
+def _render_wrong(form: LoginForm):
+    """Refuse a login without telling whether the name or the password was wrong."""
+    page = render_template(
+        "admin/login.html", form=form, error="Wrong user name or password."
     )
+    return page, 400
 
 
 def _duration(seconds: int) -> str:

@@ -11,7 +11,6 @@ from flask import (
     flash,
     redirect,
     render_template,
-    request,
     url_for,
 )
 from sqlalchemy import select
@@ -19,7 +18,6 @@ from sqlalchemy.orm import joinedload
 from werkzeug.datastructures import FileStorage
 
 from ..core import images as storage
-from ..core import posts
 from ..core.imagefiles import ImageError
 from ..core.images import commit_upload, shown_in, upload_folder, usage
 from ..core.models import Image, Post
@@ -27,28 +25,11 @@ from ..db import session, write_transaction
 from . import posts as admin
 from .access import find_post, require_may_change
 from .auth import current_author
+from .forms import ImageUploadForm, PostForm, PostImageForm
 
 bp = Blueprint("images", __name__)
 
 MAX_ALT = 200
-
-
-def display_name(filename: str | None) -> str:
-    """Return the uploaded file's name for display; refuse names with a path.
-
-    The name is never used to store the file; a browser sends only a base name,
-    so a path here means a crafted request, which is refused outright.
-    """
-    if not filename:
-        raise ImageError("Choose an image file to upload.")
-    if (
-        "/" in filename
-        or "\\" in filename
-        or filename in {".", ".."}
-        or any(ord(char) < 32 or ord(char) == 127 for char in filename)
-    ):
-        raise ImageError("The file name must be a plain name, not a path.")
-    return filename[:200]
 
 
 def read_limited(file: FileStorage) -> bytes:
@@ -64,15 +45,23 @@ def read_limited(file: FileStorage) -> bytes:
     return data
 
 
-def store(file: FileStorage | None) -> Image:
-    """Check an uploaded file and store it for the logged-in author.
+def store(form: ImageUploadForm) -> Image | None:
+    """Check the form's image and store it for the logged-in author.
 
-    :raise ImageError: when it is not stored; then no file and no row exist.
+    :return: the image, or None when it was refused; then the form's image
+        field says why, and no file and no row exist.
     """
-    if file is None:
-        raise ImageError("Choose an image file to upload.")
-    original = display_name(file.filename)
-    return storage.store(read_limited(file), original, current_author())
+    if not form.validate():
+        return None
+    file = form.image.data
+    # The name is only shown (as the image's original name), never used to
+    # store the file.
+    original = file.filename[:200]
+    try:
+        return storage.store(read_limited(file), original, current_author())
+    except ImageError as error:
+        form.refuse_image(error.message, error.status)
+        return None
 
 
 def markdown_for(image: Image, alt: str) -> str:
@@ -102,8 +91,10 @@ def get_image(image_id: int) -> Image:
 # -- views ---------------------------------------------------------------------
 
 
-def _render_index(error: str = "", status: int = 200, alt: str = ""):
-    """Render the images the author may manage, with an upload error if any."""
+def _render_index(
+    form: ImageUploadForm | None = None, error: str = "", status: int = 200
+):
+    """Render the images the author may manage, the upload form and an error."""
     query = select(Image).options(joinedload(Image.author))
     author = current_author()
     assert author is not None  # the views that call this require a login
@@ -124,8 +115,8 @@ def _render_index(error: str = "", status: int = 200, alt: str = ""):
         images=images,
         used=usage(),
         editable=editable,
+        form=form or ImageUploadForm(blank=True),
         error=error,
-        alt=alt,
         markdown_for=markdown_for,
     ), status
 
@@ -139,15 +130,14 @@ def index():
 @bp.post("/images/")
 def upload():
     """Upload an image from the images page."""
-    alt = request.form.get("alt", "")
-    try:
-        image = store(request.files.get("image"))
-    except ImageError as error:
-        return _render_index(error.message, error.status, alt)
+    form = ImageUploadForm()
+    image = store(form)
+    if image is None:
+        return _render_index(form, status=form.http_status)
     commit_upload(image)
     flash(
         f"Uploaded {image.original_name}. Copy its Markdown into a post: "
-        f"{markdown_for(image, alt)}"
+        f"{markdown_for(image, form.alt.data)}"
     )
     return redirect(url_for("admin.images.index"))
 
@@ -156,29 +146,24 @@ def upload():
 @bp.post("/posts/<int:post_id>/image")
 def upload_into_post(post_id: int | None = None):
     """Upload an image from the post form and add it to the body, unsaved."""
-    form = posts.PostForm.from_request(request.form)
     post = None
     if post_id is not None:
         post = find_post(post_id)
         if post is None:
             # Nothing is stored for a post that is gone; the text stays.
-            return admin.render_deleted(form)
+            return admin.render_deleted(PostForm())
         require_may_change(post)
-    alt = request.form.get("image_alt", "")
-    try:
-        image = store(request.files.get("image"))
-    except ImageError as error:
+    form = PostForm(post)
+    image_form = PostImageForm()
+    image = store(image_form)
+    if image is None:
         return render_template(
-            "admin/edit.html",
-            form=form,
-            post=post,
-            image_error=error.message,
-            image_alt=alt,
-        ), error.status
+            "admin/edit.html", form=form, post=post, image_form=image_form
+        ), image_form.http_status
     commit_upload(image)
-    snippet = markdown_for(image, alt)
-    body = form.body.rstrip()
-    form.body = f"{body}\n\n{snippet}\n" if body else f"{snippet}\n"
+    snippet = markdown_for(image, image_form.alt.data)
+    body = form.body.data.rstrip()
+    form.body.data = f"{body}\n\n{snippet}\n" if body else f"{snippet}\n"
     return render_template(
         "admin/edit.html",
         form=form,
@@ -202,7 +187,8 @@ def delete(image_id: int):
     if users:
         titles = ", ".join(f"“{title}”" for _, title in users)
         return _render_index(
-            f"{label} is still shown in {titles}; remove it from there first.", 400
+            error=f"{label} is still shown in {titles}; remove it from there first.",
+            status=400,
         )
     # The file goes only after the row: a failed commit leaves both in place.
     (upload_folder() / name).unlink(missing_ok=True)

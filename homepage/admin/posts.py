@@ -11,6 +11,7 @@ from ..core.models import Post
 from ..db import session, write_transaction
 from .access import find_post, get_post, require_may_change
 from .auth import current_author
+from .forms import PostForm
 
 bp = Blueprint("posts", __name__)
 
@@ -32,9 +33,10 @@ def index():
 @bp.route("/posts/new", methods=["GET", "POST"])
 def create():
     """Write a new post."""
+    form = PostForm()
     if request.method == "GET":
-        return render_template("admin/edit.html", form=posts.PostForm(), post=None)
-    return _save(posts.PostForm.from_request(request.form), None)
+        return render_template("admin/edit.html", form=form, post=None)
+    return _save(form, None)
 
 
 @bp.route("/posts/<int:post_id>/edit", methods=["GET", "POST"])
@@ -42,16 +44,17 @@ def edit(post_id: int):
     """Change an existing post."""
     if request.method == "GET":
         post = get_post(post_id)
-        form = posts.PostForm.from_post(post)
-        return render_template("admin/edit.html", form=form, post=post)
-    form = posts.PostForm.from_request(request.form)
+        return render_template(
+            "admin/edit.html", form=PostForm.for_post(post), post=post
+        )
     found = find_post(post_id)
     if found is None:
-        return render_deleted(form)
-    return _save(form, require_may_change(found))
+        return render_deleted(PostForm())
+    post = require_may_change(found)
+    return _save(PostForm(post), post)
 
 
-def render_deleted(form: posts.PostForm):
+def render_deleted(form: PostForm):
     """Show the form of a post deleted meanwhile, with its text, to create anew."""
     # 409 like a conflicting save: the request was fine, the post it was
     # about is gone. With ``post=None`` the form now creates a post.
@@ -75,27 +78,27 @@ class EditConflict(Exception):
     """The post was saved by someone else since the form was opened."""
 
 
-def _save(form: posts.PostForm, post: Post | None):
+def _save(form: PostForm, post: Post | None):
     """Validate the form, then preview it, re-show it with errors, or save it."""
     # Taken now: once the write transaction starts, a deleted post's
     # attributes (its id too) can no longer be loaded.
     post_id = post.id if post is not None else None
     # Validation renders the Markdown: slow work, done before the write lock.
-    valid = form.validate(post)
+    valid = form.validate()
     conflict = None
     # Only the form of a saved post carries a version.
-    if post is not None and "version" in form.errors:
+    if post is not None and form.version.errors:
         # Without the version it was opened at, the form cannot be checked
         # against later saves: show the current text, and count the form as
         # opened at it from now on.
         conflict = history.changes_since(post, None)
-        form.version = post.version
-    if request.form.get("action") == "preview":
+        form.reopen_at(post.version)
+    if form.action.data == "preview":
         return render_template(
             "admin/edit.html",
             form=form,
             post=post,
-            preview=form.body_html,
+            preview=form.fields.body_html,
             conflict=conflict,
         ), (200 if valid else 400)
     if not valid:
@@ -106,7 +109,7 @@ def _save(form: posts.PostForm, post: Post | None):
         with write_transaction():
             post = _write(form, post_id)
     except SaveRefused as refused:
-        form.errors[refused.field] = refused.message
+        form.refuse(refused.field, refused.message)
         return render_template("admin/edit.html", form=form, post=post), 400
     except PostDeleted:
         return render_deleted(form)
@@ -117,7 +120,7 @@ def _save(form: posts.PostForm, post: Post | None):
     return redirect(url_for("admin.posts.edit", post_id=post.id))
 
 
-def _render_conflict(form: posts.PostForm, post_id: int):
+def _render_conflict(form: PostForm, post_id: int):
     """Keep the author's text and show what others changed since they opened it."""
     # Read after the refused save, so the text shown and the version the form
     # now carries belong together; the author's next save goes through unless
@@ -125,14 +128,14 @@ def _render_conflict(form: posts.PostForm, post_id: int):
     post = find_post(post_id)
     if post is None:
         return render_deleted(form)
-    conflict = history.changes_since(post, form.version)
-    form.version = post.version
+    conflict = history.changes_since(post, form.opened_at)
+    form.reopen_at(post.version)
     return render_template(
         "admin/edit.html", form=form, post=post, conflict=conflict
     ), 409
 
 
-def _write(form: posts.PostForm, post_id: int | None) -> Post:
+def _write(form: PostForm, post_id: int | None) -> Post:
     """Store the validated form as post ``post_id`` (or a new post), under the lock.
 
     :raise PostDeleted: when the post was deleted meanwhile.
@@ -145,13 +148,14 @@ def _write(form: posts.PostForm, post_id: int | None) -> Post:
             raise PostDeleted
         # Again under the lock: the author's role may have changed meanwhile.
         require_may_change(post)
-        if post.version != form.version:
+        if post.version != form.opened_at:
             raise EditConflict
     # Checked again under the lock: another save may have taken the slug
     # since the form was validated.
-    if form.slug and posts.slug_taken(form.slug, post):
-        raise SaveRefused("slug", "Another post already uses this slug.")
-    return posts.save(post or Post(author=current_author()), form, current_author())
+    fields = form.fields
+    if fields.slug and posts.slug_taken(fields.slug, post):
+        raise SaveRefused("slug", posts.SLUG_TAKEN)
+    return posts.save(post or Post(author=current_author()), fields, current_author())
 
 
 @bp.post("/posts/<int:post_id>/delete")

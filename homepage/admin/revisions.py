@@ -5,8 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from sqlalchemy import select
 
-# admin imports this module to keep versions on save; importing the module
-# (not its names) lets the two refer to each other.
 from ..core import history, posts
 from ..core.models import Post, Revision
 from ..db import session, write_transaction
@@ -68,23 +66,24 @@ def restore(post_id: int, number: int):
     """Make an earlier version the current text, keeping the one it replaces."""
     post = get_post(post_id)
     revision = get_revision(post, number)
-    form = posts.PostForm.from_post(post)
-    form.title = revision.title
-    form.body = revision.body
-    form.summary = revision.summary
-    form.tags = revision.tags
+    fields = posts.PostFields.from_post(post)
+    fields.title = revision.title
+    fields.body = revision.body
+    fields.summary = revision.summary
+    fields.tags = revision.tags
     # The slug and status stay as they are: restoring old words should not
     # move or unpublish the post.
-    if not form.validate(post):
+    errors = posts.check_post(fields, post)
+    if errors:
         # Only possible when the limits were tightened since this version.
-        error = "This version cannot be restored: " + " ".join(form.errors.values())
+        error = "This version cannot be restored: " + " ".join(errors.values())
         return _render_show(post, revision, error, 400)
     with write_transaction():
         post = get_post(post_id)
         # The text comes from the version; everything else from the post as
         # it is now, under the lock, so a change made meanwhile is kept.
-        form.slug, form.status, form.kind = post.slug, post.status, post.kind
-        form.publish_at = post.published_at
-        posts.save(post, form, current_author())
+        fields.slug, fields.status, fields.kind = post.slug, post.status, post.kind
+        fields.publish_at = post.published_at
+        posts.save(post, fields, current_author())
     flash(f"Restored version {number}; the text it replaced is kept as a version too.")
     return redirect(url_for("admin.posts.edit", post_id=post.id))

@@ -9,6 +9,9 @@ from ..db import session
 from .models import AUTHOR, OWNER, ROLES, Author, LoginSession
 
 MIN_PASSWORD = 8
+#: Longer passwords only cost hashing time; nobody types more. The login form
+#: refuses longer ones before hashing, so no author may be given one.
+MAX_PASSWORD = 1024
 MAX_USERNAME = 80
 
 # Checked when the user name is unknown, so that a failed login takes as long
@@ -49,6 +52,8 @@ def password_problem(password: str) -> str | None:
     """Return why ``password`` is too weak to keep, or None."""
     if len(password) < MIN_PASSWORD:
         return f"use at least {MIN_PASSWORD} characters"
+    if len(password) > MAX_PASSWORD:
+        return f"use at most {MAX_PASSWORD} characters"
     return None
 
 

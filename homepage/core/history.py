@@ -21,7 +21,7 @@ from .models import Author, Post, Revision
 
 
 class NewText(Protocol):
-    """The text a save is about to store (posts.PostForm is one)."""
+    """The text a save is about to store (posts.PostFields is one)."""
 
     title: str
     body: str

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask import current_app
@@ -14,6 +15,7 @@ from sqlalchemy import delete, exists, or_, select
 from ..db import session
 from . import history, markdown
 from .models import (
+    DRAFT,
     KINDS,
     POST,
     PUBLISHED,
@@ -39,52 +41,41 @@ _DOT_TAGS = frozenset({".", ".."})
 _SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 # What an <input type="datetime-local"> sends: minutes, or seconds if typed.
 _DATETIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?")
-# A post's version as the edit form sends it: ASCII digits, bounded.
-_VERSION_RE = re.compile(r"[1-9][0-9]{0,17}")
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
+SLUG_TAKEN = "Another post already uses this slug."
+
+
+#: The typed fields whose surrounding spaces go before they are checked; the
+#: body and tags keep what was typed (the tags are normalized one by one).
+TIDIED = ("title", "slug", "summary", "published_at")
 
 
 @dataclass
-class PostForm:
-    """The author's input for a post, kept as typed so the form can show it again."""
+class PostFields:
+    """A post's fields as typed (in the admin form, a file to import, a version).
+
+    :func:`check_post` checks them and, when they are right, leaves the publish
+    date parsed and the Markdown rendered, ready for :func:`save`.
+    """
 
     title: str = ""
     slug: str = ""
     body: str = ""
     summary: str = ""
     tags: str = ""
-    status: str = "draft"
+    status: str = DRAFT
     kind: str = POST
     #: The publish date as typed (UTC), empty for "when first published".
     published_at: str = ""
-    #: The version of the post the form was opened at; None for a new post, or
-    #: when an edit form sent none or a malformed one.
-    version: int | None = None
-    errors: dict[str, str] = field(default_factory=dict)
-    #: ``published_at`` parsed by :meth:`validate`.
+    #: ``published_at`` parsed by :func:`prepare`.
     publish_at: datetime | None = None
-    #: The body and summary rendered by :meth:`validate`, before any write, so
+    #: The body and summary rendered by :func:`prepare`, before any write, so
     #: that rendering never runs while the database's write lock is held.
     body_html: str | None = None
     summary_html: str | None = None
 
     @classmethod
-    def from_request(cls, form) -> PostForm:
-        """Read the fields from a submitted form."""
-        return cls(
-            title=form.get("title", ""),
-            slug=form.get("slug", ""),
-            body=form.get("body", ""),
-            summary=form.get("summary", ""),
-            tags=form.get("tags", ""),
-            status=form.get("status", ""),
-            kind=form.get("kind", POST),
-            published_at=form.get("published_at", ""),
-            version=parse_version(form.get("version", "")),
-        )
-
-    @classmethod
-    def from_post(cls, post: Post) -> PostForm:
+    def from_post(cls, post: Post) -> PostFields:
         """Fill the fields from a stored post."""
         return cls(
             title=post.title,
@@ -97,90 +88,157 @@ class PostForm:
             published_at=(
                 post.published_at.strftime(DATETIME_FORMAT) if post.published_at else ""
             ),
-            version=post.version,
         )
+
+    def tidy(self) -> None:
+        """Strip the spaces around the fields in :data:`TIDIED`."""
+        for name in TIDIED:
+            setattr(self, name, getattr(self, name).strip())
 
     def tag_names(self) -> list[str]:
         """Return the tags, normalized, without duplicates, in the order typed."""
-        # A dict keeps the first occurrence in order, in linear time.
-        names = dict.fromkeys(
-            " ".join(raw.split()).lower() for raw in self.tags.split(",")
-        )
-        names.pop("", None)
-        return list(names)
+        return tag_names(self.tags)
 
-    def validate(self, post: Post | None = None) -> bool:
-        """Check every field, recording one message per bad field."""
-        self.errors.clear()
-        if post is not None and self.version is None:
-            self.errors["version"] = (
-                "The form did not say which version of the post it was opened "
-                "at, so saving it could undo someone else's changes."
-            )
-        self.title = self.title.strip()
-        self.slug = self.slug.strip()
-        self.summary = self.summary.strip()
-        if not self.title:
-            self.errors["title"] = "Give the post a title."
-        elif len(self.title) > MAX_TITLE:
-            self.errors["title"] = f"Keep the title under {MAX_TITLE} characters."
-        if self.slug:
-            if not _SLUG_RE.fullmatch(self.slug) or len(self.slug) > MAX_SLUG:
-                self.errors["slug"] = (
-                    "Use lower-case letters a-z, digits and single hyphens, "
-                    f"at most {MAX_SLUG} characters, or leave it empty."
-                )
-            elif slug_taken(self.slug, post):
-                self.errors["slug"] = "Another post already uses this slug."
-        limit = current_app.config["MAX_BODY_BYTES"]
-        if not self.body.strip():
-            self.errors["body"] = "Write something in the body."
-        elif len(self.body.encode("utf-8", "surrogatepass")) > limit:
-            self.errors["body"] = (
-                f"The body is too long: keep it under {limit:,} bytes."
-            )
-        elif problem := markdown.too_costly(self.body):
-            self.errors["body"] = problem
-        if len(self.summary) > MAX_SUMMARY:
-            self.errors["summary"] = f"Keep the summary under {MAX_SUMMARY} characters."
-        if problem := self._tags_problem():
-            self.errors["tags"] = problem
-        if self.status not in STATUSES:
-            self.errors["status"] = "Choose draft or published."
-        if self.kind not in KINDS:
-            self.errors["kind"] = "Choose post or page."
-        self.published_at = self.published_at.strip()
-        self.publish_at = None
-        if self.published_at:
-            self.publish_at = parse_datetime(self.published_at)
-            if self.publish_at is None:
-                self.errors["published_at"] = (
-                    "Enter a date and time in UTC, such as 2026-03-05T14:30, "
-                    "or leave it empty."
-                )
-        self.body_html = self.summary_html = None
-        if "body" not in self.errors:
-            self.body_html = markdown.render(self.body)
-            if "summary" not in self.errors:
-                self.summary_html = (
-                    markdown.render(self.summary)
-                    if self.summary
-                    else markdown.first_paragraph(self.body_html)
-                )
-        return not self.errors
 
-    def _tags_problem(self) -> str | None:
-        """Return what is wrong with the tags field, or None."""
-        # Bounded before splitting, so a huge field costs nothing to refuse.
-        if len(self.tags) > MAX_TAGS_FIELD:
-            return f"Use at most {MAX_TAGS} tags of at most {MAX_TAG} characters."
-        names = self.tag_names()
-        if len(names) > MAX_TAGS:
-            return f"Use at most {MAX_TAGS} tags."
-        for name in names:
-            if problem := tag_problem(name):
-                return problem
+def check_post(fields: PostFields, post: Post | None = None) -> dict[str, str]:
+    """Check ``fields`` as the text of ``post`` (None: a new post).
+
+    The one validation of a post, for the admin form, a restored version and
+    an import. The fields are tidied first; when they are right, the date is
+    parsed and the Markdown rendered (see :func:`prepare`).
+
+    :return: one message per wrong field, by field name, in the form's order.
+    """
+    fields.tidy()
+    found = {
+        "title": title_problem(fields.title),
+        "slug": slug_problem(fields.slug, post),
+        "body": body_problem(fields.body),
+        "summary": summary_problem(fields.summary),
+        "tags": tags_problem(fields.tags),
+        "status": status_problem(fields.status),
+        "kind": kind_problem(fields.kind),
+        "published_at": published_at_problem(fields.published_at),
+    }
+    errors = {name: message for name, message in found.items() if message}
+    prepare(fields, errors)
+    return errors
+
+
+def prepare(fields: PostFields, wrong: Collection[str]) -> None:
+    """Parse the publish date and render the Markdown of ``fields``.
+
+    :param wrong: the names of the fields found wrong, which are left alone:
+        a body that is too long or too costly is never rendered.
+    """
+    fields.publish_at = None
+    if fields.published_at and "published_at" not in wrong:
+        fields.publish_at = parse_datetime(fields.published_at)
+    fields.body_html = fields.summary_html = None
+    if "body" not in wrong:
+        fields.body_html = markdown.render(fields.body)
+        if "summary" not in wrong:
+            fields.summary_html = (
+                markdown.render(fields.summary)
+                if fields.summary
+                else markdown.first_paragraph(fields.body_html)
+            )
+
+
+# Each rule below takes a field as :meth:`PostFields.tidy` leaves it and
+# returns what is wrong with it, or None. The admin form's validators call
+# them too, so the form and the importer refuse alike.
+
+
+def title_problem(title: str) -> str | None:
+    """Return what is wrong with a post's title, or None."""
+    if not title:
+        return "Give the post a title."
+    if len(title) > MAX_TITLE:
+        return f"Keep the title under {MAX_TITLE} characters."
+    return None
+
+
+def slug_problem(slug: str, post: Post | None = None) -> str | None:
+    """Return what is wrong with the slug chosen for ``post``, or None.
+
+    An empty slug is fine: one is made from the title.
+    """
+    if not slug:
         return None
+    if not _SLUG_RE.fullmatch(slug) or len(slug) > MAX_SLUG:
+        return (
+            "Use lower-case letters a-z, digits and single hyphens, "
+            f"at most {MAX_SLUG} characters, or leave it empty."
+        )
+    if slug_taken(slug, post):
+        return SLUG_TAKEN
+    return None
+
+
+def body_problem(body: str) -> str | None:
+    """Return what is wrong with a post's Markdown body, or None.
+
+    The size is checked before anything reads the Markdown, and the cost of
+    rendering it before it is rendered.
+    """
+    limit = current_app.config["MAX_BODY_BYTES"]
+    if not body.strip():
+        return "Write something in the body."
+    if len(body.encode("utf-8", "surrogatepass")) > limit:
+        return f"The body is too long: keep it under {limit:,} bytes."
+    return markdown.too_costly(body)
+
+
+def summary_problem(summary: str) -> str | None:
+    """Return what is wrong with a post's summary, or None."""
+    if len(summary) > MAX_SUMMARY:
+        return f"Keep the summary under {MAX_SUMMARY} characters."
+    return None
+
+
+def tags_problem(tags: str) -> str | None:
+    """Return what is wrong with the comma-separated tags field, or None."""
+    # Bounded before splitting, so a huge field costs nothing to refuse.
+    if len(tags) > MAX_TAGS_FIELD:
+        return f"Use at most {MAX_TAGS} tags of at most {MAX_TAG} characters."
+    names = tag_names(tags)
+    if len(names) > MAX_TAGS:
+        return f"Use at most {MAX_TAGS} tags."
+    for name in names:
+        if problem := tag_problem(name):
+            return problem
+    return None
+
+
+def status_problem(status: str) -> str | None:
+    """Return what is wrong with a post's status, or None."""
+    return None if status in STATUSES else "Choose draft or published."
+
+
+def kind_problem(kind: str) -> str | None:
+    """Return what is wrong with a post's kind, or None."""
+    return None if kind in KINDS else "Choose post or page."
+
+
+def published_at_problem(text: str) -> str | None:
+    """Return what is wrong with a typed publish date, or None; empty is fine."""
+    if text and parse_datetime(text) is None:
+        return (
+            "Enter a date and time in UTC, such as 2026-03-05T14:30, or leave it empty."
+        )
+    return None
+
+
+def tag_names(tags: str) -> list[str]:
+    """Return the tags of a comma-separated field, normalized, without duplicates.
+
+    They stay in the order typed.
+    """
+    # A dict keeps the first occurrence in order, in linear time.
+    names = dict.fromkeys(" ".join(raw.split()).lower() for raw in tags.split(","))
+    names.pop("", None)
+    return list(names)
 
 
 def tag_problem(name: str) -> str | None:
@@ -196,11 +254,6 @@ def tag_problem(name: str) -> str | None:
     if any(unicodedata.category(char) in ("Cc", "Cs") for char in name):
         return "Tags cannot contain control characters."
     return None
-
-
-def parse_version(text: str) -> int | None:
-    """Parse the version an edit form sends; return None when it is not one."""
-    return int(text) if _VERSION_RE.fullmatch(text) else None
 
 
 def parse_datetime(text: str) -> datetime | None:
@@ -259,47 +312,47 @@ def get_or_create_tags(names: list[str]) -> list[Tag]:
     return tags
 
 
-def apply_form(post: Post, form: PostForm) -> Post:
-    """Copy validated (and so rendered) input onto ``post``."""
-    if form.body_html is None or form.summary_html is None:
-        raise ValueError("apply_form() needs a form that validate() accepted")
+def apply_fields(post: Post, fields: PostFields) -> Post:
+    """Copy checked (and so rendered) fields onto ``post``."""
+    if fields.body_html is None or fields.summary_html is None:
+        raise ValueError("apply_fields() needs fields that check_post() accepted")
     # The slug and tag look-ups below must not flush the half-filled post.
     with session.no_autoflush:
-        post.title = form.title
+        post.title = fields.title
         old_slug = post.slug
-        if form.slug:
-            post.slug = form.slug
+        if fields.slug:
+            post.slug = fields.slug
         elif not post.slug:
-            post.slug = unique_slug(form.title)
+            post.slug = unique_slug(fields.title)
         remember_old_slug(post, old_slug)
-        post.kind = form.kind
-        post.body = form.body
-        post.body_html = form.body_html
-        post.summary = form.summary
-        post.summary_html = form.summary_html
-        post.tags = get_or_create_tags(form.tag_names())
-        if form.publish_at is not None:
+        post.kind = fields.kind
+        post.body = fields.body
+        post.body_html = fields.body_html
+        post.summary = fields.summary
+        post.summary_html = fields.summary_html
+        post.tags = get_or_create_tags(fields.tag_names())
+        if fields.publish_at is not None:
             # The form shows whole minutes; an unchanged field must not move
             # the stored date by its seconds (and with it the post's order).
             current = post.published_at
             if current is None or current.strftime(DATETIME_FORMAT) != (
-                form.publish_at.strftime(DATETIME_FORMAT)
+                fields.publish_at.strftime(DATETIME_FORMAT)
             ):
-                post.published_at = form.publish_at
-        elif form.status == PUBLISHED and post.published_at is None:
+                post.published_at = fields.publish_at
+        elif fields.status == PUBLISHED and post.published_at is None:
             post.published_at = utcnow()
-        post.status = form.status
+        post.status = fields.status
         # A save that changes the post makes a new version, so that a form
-        # opened before it is recognized as stale (see admin._write). One that
-        # changes nothing does not: it cannot undo anyone's work, and readers'
-        # pages and validators stay as they are.
+        # opened before it is recognized as stale (see admin.posts._write). One
+        # that changes nothing does not: it cannot undo anyone's work, and
+        # readers' pages and validators stay as they are.
         if post.version is None or session.is_modified(post):
             post.version = (post.version or 0) + 1
     return post
 
 
-def save(post: Post, form: PostForm, editor: Author | None) -> Post:
-    """Save a validated ``form`` as ``post`` inside the caller's write transaction.
+def save(post: Post, fields: PostFields, editor: Author | None) -> Post:
+    """Save checked ``fields`` as ``post`` inside the caller's write transaction.
 
     The one way a post changes, for the admin form, a restored version and an
     import: the version it replaces is kept, the fields applied, who saved it
@@ -309,8 +362,8 @@ def save(post: Post, form: PostForm, editor: Author | None) -> Post:
     if post.id is None:
         session.add(post)
     else:
-        history.keep(post, form, editor)
-    apply_form(post, form)
+        history.keep(post, fields, editor)
+    apply_fields(post, fields)
     post.updated_by = editor
     session.flush()
     delete_orphan_tags()

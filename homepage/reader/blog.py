@@ -16,7 +16,6 @@ from flask import (
     url_for,
 )
 from sqlalchemy import select
-from sqlalchemy.orm import load_only, selectinload
 
 from ..core import counts
 from ..core.models import PAGE, POST, Post, Tag
@@ -58,13 +57,15 @@ def listing_page(endpoint: str, *criteria, **values):
         cursor = queries.cursor_for_page(criteria, page_number(), size)
         before = str(cursor) if cursor else None
         return redirect(url_for(endpoint, before=before, **values), 301)
-    return queries.stretch(
+    listing = queries.stretch(
         criteria,
         queries.Cursor.parse(request.args.get("before")),
         queries.Cursor.parse(request.args.get("after")),
         size,
-        options=(selectinload(Post.tags),),
+        columns=queries.SUMMARY_COLUMNS,
     )
+    listing.items = queries.summaries(listing.items)
+    return listing
 
 
 @bp.get("/")
@@ -237,7 +238,7 @@ def archive_month(year: int, month: int):
         queries.Cursor.parse(request.args.get("after")),
         ARCHIVE_TITLES,
         until=_month_end(first),
-        options=(load_only(Post.title, Post.slug, Post.published_at),),
+        columns=(Post.id, Post.title, Post.slug, Post.published_at),
     )
     if not listing.items:
         abort(404)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from math import ceil
+from typing import NamedTuple
 
 from flask import abort, current_app, g, has_app_context
 from sqlalchemy import Row, and_, func, not_, select
@@ -18,6 +19,8 @@ from ..core.models import (
     POST,
     Post,
     SlugRedirect,
+    Tag,
+    post_tags,
     utcnow,
     visible_at,
     visible_criteria,
@@ -157,6 +160,7 @@ def stretch(
     size: int,
     *,
     until: datetime | None = None,
+    columns: tuple = (),
     options: tuple = (),
 ) -> Stretch:
     """Load ``size`` visible posts matching ``criteria`` around a cursor.
@@ -164,11 +168,19 @@ def stretch(
     ``before`` gives the posts older than it, ``after`` the ones newer than
     it; neither gives the newest. Each costs an index range scan of ``size``
     rows, plus one row to tell whether more lie beyond. ``until`` is an end
-    date (exclusive) that the posts must precede, such as a month's end.
+    date (exclusive) that the posts must precede, such as a month's end. With
+    ``columns`` (which must include the date and id) the items are rows of
+    them, not posts: lists need a few columns, and the ORM's objects cost
+    more than the rest of the page.
 
     :raise 404: when the stretch is empty, unless it is the start of the list.
     """
-    query = select(Post).where(Post.kind == POST, *criteria).options(*options)
+    query = (
+        select(*(columns or (Post,)))
+        .where(Post.kind == POST, *criteria)
+        .options(*options)
+    )
+    load = session.execute if columns else session.scalars
     now = reader_now()
     if until is not None:
         # Folded into the one moment of the visibility rule (dates are
@@ -178,9 +190,7 @@ def stretch(
     oldest_first = (Post.published_at, Post.id)
     if after is not None:
         rows = list(
-            session.scalars(
-                query.where(*after.newer(now)).order_by(*oldest_first).limit(size + 1)
-            )
+            load(query.where(*after.newer(now)).order_by(*oldest_first).limit(size + 1))
         )
         items = rows[:size][::-1]
         if not items:
@@ -193,7 +203,7 @@ def stretch(
             address={"after": str(after)},
         )
     window = query.where(*(before.older(now) if before else visible_criteria(now)))
-    rows = list(session.scalars(window.order_by(*newest_first).limit(size + 1)))
+    rows = list(load(window.order_by(*newest_first).limit(size + 1)))
     items = rows[:size]
     older_start = Cursor.of(items[-1]) if len(rows) > size else None
     if before is None:
@@ -212,6 +222,57 @@ def stretch(
         newer=Cursor.of(items[0]) if len(beyond) > size else "",
         address={"before": str(before)},
     )
+
+
+class TagName(NamedTuple):
+    """A tag as a summary links it."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A post as a list shows it: its title, date, summary and tags."""
+
+    id: int
+    title: str
+    slug: str
+    published_at: datetime
+    summary_html: str
+    tags: list[TagName]
+
+    @property
+    def display_date(self) -> datetime:
+        """Return the date shown to readers: a listed post is published."""
+        return self.published_at
+
+
+#: The columns :func:`summaries` needs, for :func:`stretch`.
+SUMMARY_COLUMNS = (Post.id, Post.title, Post.slug, Post.published_at, Post.summary_html)
+
+
+def summaries(rows: list) -> list[Summary]:
+    """Return the summaries of ``rows`` of SUMMARY_COLUMNS, with their tags."""
+    tags: dict[int, list[TagName]] = {row.id: [] for row in rows}
+    if tags:
+        for post_id, name in session.execute(
+            select(post_tags.c.post_id, Tag.name)
+            .join(Tag, Tag.id == post_tags.c.tag_id)
+            .where(post_tags.c.post_id.in_(list(tags)))
+            .order_by(Tag.name)
+        ):
+            tags[post_id].append(TagName(name))
+    return [
+        Summary(
+            row.id,
+            row.title,
+            row.slug,
+            row.published_at,
+            row.summary_html,
+            tags[row.id],
+        )
+        for row in rows
+    ]
 
 
 def _any(query) -> bool:
