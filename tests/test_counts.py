@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from homepage.core import counts
-from homepage.core.models import Post, PostCount, Tag, utcnow
+from homepage.core.models import Post, PostCount, Tag, post_tags, utcnow
 from homepage.db import session
 
 from .reader_support import edit_post
@@ -18,6 +18,12 @@ THIS_MONTH = counts.month_key(utcnow())
 
 def stored(app) -> dict[tuple[str, str], int]:
     """Return the stored counts, by scope and key (tags by name), zeros left out."""
+    with app.app_context():
+        return counts_in_session()
+
+
+def everything(app) -> dict:
+    """Return the stored counts and every tag link's listing date."""
     with app.app_context():
         return stored_in_session()
 
@@ -31,7 +37,22 @@ def recounted(app) -> dict[tuple[str, str], int]:
         return result
 
 
-def stored_in_session() -> dict[tuple[str, str], int]:
+def listings_in_session() -> dict[tuple[int, int], object]:
+    """Return each tag link's listing date, as the current transaction sees it."""
+    return {
+        (post_id, tag_id): listed_at
+        for post_id, tag_id, listed_at in session.execute(
+            select(post_tags.c.post_id, post_tags.c.tag_id, post_tags.c.listed_at)
+        )
+    }
+
+
+def stored_in_session() -> dict:
+    """Return the counts and listing dates the current transaction sees."""
+    return {**counts_in_session(), **listings_in_session()}
+
+
+def counts_in_session() -> dict[tuple[str, str], int]:
     """Return the counts the current transaction sees."""
     names = {
         str(tag_id): name for tag_id, name in session.execute(select(Tag.id, Tag.name))
@@ -70,7 +91,7 @@ def test_counts_follow_every_change_to_posts(app, writer):
     ]
     for step in steps:
         assert step().status_code == 302
-        assert stored(app) == recounted(app)
+        assert everything(app) == recounted(app)
     assert stored(app) == {}
     assert visible(app, counts.TAG) == {}
 
@@ -107,7 +128,8 @@ def test_a_failed_save_changes_no_count(app, writer):
         post.status = "draft"
         session.flush()
         session.rollback()
-    assert stored(app) == before == recounted(app)
+    assert stored(app) == before
+    assert everything(app) == recounted(app)
 
 
 def test_init_db_recounts_a_database_changed_behind_its_back(app, writer, runner):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from homepage.core.models import Post, SlugRedirect, Tag, utcnow
-from homepage.db import session
+from homepage.db import get_engine, session
 
 from .reader_support import (
     edit_post,
@@ -86,6 +86,44 @@ def test_a_draft_page_is_neither_shown_nor_in_the_menu(client, auth):
     auth.logout()
     assert client.get("/pages/secret").status_code == 404
     assert "Secret page" not in client.get("/").get_data(as_text=True)
+
+
+def menu_queries(app, client, paths: list[str]) -> tuple[int, list[str]]:
+    """Serve ``paths``; return how often the menu was read, and the pages."""
+    reads = 0
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        nonlocal reads
+        # The menu's query: pages, oldest first.
+        if "posts.kind = ?" in statement and statement.rstrip().endswith(
+            "ORDER BY posts.published_at, posts.id"
+        ):
+            reads += 1
+
+    engine = get_engine(app)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        pages = [client.get(path).get_data(as_text=True) for path in paths]
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return reads, pages
+
+
+def test_the_menu_is_read_once_until_the_content_changes(app, client, auth):
+    auth.login()
+    auth.create_post("About me", slug="about", kind="page")
+    auth.create_post("A post", tags="news")
+    auth.logout()
+    paths = ["/", "/posts/a-post", "/tags/news", "/archive", "/tags"]
+    reads, pages = menu_queries(app, client, paths)
+    assert reads == 1
+    assert all('href="/pages/about"' in page for page in pages)
+    auth.login()
+    auth.create_post("Contact", slug="contact", kind="page")
+    auth.logout()
+    reads, pages = menu_queries(app, client, paths)
+    assert reads == 1
+    assert all('href="/pages/contact"' in page for page in pages)
 
 
 def test_the_form_refuses_an_unknown_kind(client, auth, app):

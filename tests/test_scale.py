@@ -55,6 +55,10 @@ def fill(app: Flask, posts: int) -> None:
                 for k in (0, 3)
             ],
         )
+        # A tag only the oldest post has: a list page that must not walk
+        # every newer post to find it.
+        rare = session.execute(insert(Tag).values(name="rare")).inserted_primary_key
+        session.execute(insert(post_tags).values(post_id=ids[0], tag_id=rare[0]))
         session.commit()
         # Bulk statements skip the flush hooks; init-db counts and indexes.
         init_db()
@@ -75,6 +79,7 @@ def paths(app: Flask, posts: int) -> dict[str, str]:
         "post": f"/posts/post-{posts // 2}",
         "tag": "/tags/tag-1",
         "tag, deep": f"/tags/tag-1?before={cursor}",
+        "rare tag": "/tags/rare",
         "tags": "/tags",
         "archive": "/archive",
         "archive month": f"/archive/{month}",

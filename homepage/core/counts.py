@@ -1,4 +1,4 @@
-"""How many posts each tag and each month holds, kept up to date on every flush.
+"""How many posts each tag and month holds, and each tag's list: kept on every flush.
 
 Counting posts on every page would cost time in proportion to the blog's size:
 at 100,000 posts the tags page alone joined 300,000 rows. Instead each flush
@@ -6,6 +6,9 @@ that adds, removes, publishes, unpublishes, re-dates or re-tags a post adds or
 subtracts one in ``post_counts``, in the same transaction, and pages read a few
 rows. The stored counts include published posts whose date has not come yet;
 readers' counts subtract those at read time (see :func:`visible_counts`).
+
+The same flushes keep ``post_tags.listed_at``, the date by which each tag's
+page lists the post (NULL while it is not listed), in an index of its own.
 """
 
 from __future__ import annotations
@@ -13,7 +16,18 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, delete, event, func, insert, inspect, select, text
+from sqlalchemy import (
+    Connection,
+    bindparam,
+    delete,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session, scoped_session
 
 from ..db import session
@@ -36,6 +50,8 @@ _END_OF_TIME = datetime(9999, 12, 31, tzinfo=UTC)
 
 #: Where a flush keeps its pending changes between before_flush and after_flush.
 _PENDING = "homepage.post_count_changes"
+#: And the posts whose tag links need their listing date set again.
+_RELISTED = "homepage.post_relisted"
 
 _ADD = text(
     "INSERT INTO post_counts (scope, key, count) VALUES (:scope, :key, :change) "
@@ -72,9 +88,11 @@ def _tags_before_and_after(post: Post) -> tuple[list[Tag], list[Tag]]:
 def _note_changes(db_session: Session, _context, _instances) -> None:
     """Work out, before the flush, what it changes in the counts."""
     changes: Counter = db_session.info.setdefault(_PENDING, Counter())
+    relisted: list[Post] = db_session.info.setdefault(_RELISTED, [])
     for post in db_session.new:
         if isinstance(post, Post):
             _count(changes, post.kind, post.status, post.published_at, post.tags, +1)
+            relisted.append(post)
     for post in db_session.deleted:
         if isinstance(post, Post):
             kind, status, date = (
@@ -89,6 +107,7 @@ def _note_changes(db_session: Session, _context, _instances) -> None:
         kind, status, date = (_old(post, n) for n in ("kind", "status", "published_at"))
         _count(changes, kind, status, date, old_tags, -1)
         _count(changes, post.kind, post.status, post.published_at, new_tags, +1)
+        relisted.append(post)
 
 
 def _count(changes: Counter, kind, status, published_at, tags, sign: int) -> None:
@@ -102,6 +121,24 @@ def _count(changes: Counter, kind, status, published_at, tags, sign: int) -> Non
 def _apply_changes(db_session: Session, _context) -> None:
     """Write what the flush changed in the counts, in its transaction."""
     changes: Counter = db_session.info.pop(_PENDING, Counter())
+    relisted: list[Post] = db_session.info.pop(_RELISTED, [])
+    if relisted:
+        # The links a flush wrote are in place now; date them all, a post's
+        # new tags included.
+        db_session.connection().execute(
+            update(post_tags)
+            .where(post_tags.c.post_id == bindparam("post"))
+            .values(listed_at=bindparam("listed")),
+            [
+                {
+                    "post": post.id,
+                    "listed": post.published_at
+                    if _counted(post.kind, post.status, post.published_at)
+                    else None,
+                }
+                for post in relisted
+            ],
+        )
     rows = [
         {
             "scope": scope,
@@ -118,6 +155,7 @@ def _apply_changes(db_session: Session, _context) -> None:
 def _forget_changes(db_session: Session, *_args) -> None:
     # A flush that failed leaves nothing to apply; the next one starts afresh.
     db_session.info.pop(_PENDING, None)
+    db_session.info.pop(_RELISTED, None)
 
 
 def watch(db_session: scoped_session) -> None:
@@ -149,6 +187,12 @@ def recount(connection: Connection) -> None:
     rows += [{"scope": MONTH, "key": month, "count": n} for month, n in months]
     if rows:
         connection.execute(insert(PostCount), rows)
+    listed = (
+        select(Post.published_at)
+        .where(Post.id == post_tags.c.post_id, *counted)
+        .scalar_subquery()
+    )
+    connection.execute(update(post_tags).values(listed_at=listed))
 
 
 def visible_counts(scope: str, now: datetime) -> dict[str, int]:

@@ -81,6 +81,12 @@ post_tags = Table(
         primary_key=True,
         index=True,
     ),
+    #: The post's publish date while readers' lists hold it (a published
+    #: post), NULL otherwise: each tag's posts in date order in their own
+    #: index, so a tag's page reads its stretch without walking other posts.
+    #: Kept by core/counts.py on every flush.
+    Column("listed_at", UTCDateTime, nullable=True),
+    Index("ix_post_tags_tag_id_listed_at", "tag_id", "listed_at", "post_id"),
 )
 
 

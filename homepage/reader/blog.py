@@ -45,23 +45,24 @@ def page_number() -> int:
     return int(raw)
 
 
-def listing_page(endpoint: str, *criteria, **values):
-    """Return the stretch of posts the request asks for, or a redirect.
+def listing_page(endpoint: str, timeline: queries.Timeline | None = None, **values):
+    """Return the stretch of ``timeline`` (all posts) the request asks for.
 
-    ``?before=`` and ``?after=`` name a place in the list of visible posts
-    matching ``criteria``; the old numbered ``?page=N`` addresses lead there
-    with a permanent redirect.
+    ``?before=`` and ``?after=`` name a place in the list; the old numbered
+    ``?page=N`` addresses lead there with a permanent redirect, returned
+    instead.
     """
     size = current_app.config["POSTS_PER_PAGE"]
     if "page" in request.args:
-        cursor = queries.cursor_for_page(criteria, page_number(), size)
+        cursor = queries.cursor_for_page(page_number(), size, timeline)
         before = str(cursor) if cursor else None
         return redirect(url_for(endpoint, before=before, **values), 301)
     listing = queries.stretch(
-        criteria,
+        (),
         queries.Cursor.parse(request.args.get("before")),
         queries.Cursor.parse(request.args.get("after")),
         size,
+        timeline=timeline,
         columns=queries.SUMMARY_COLUMNS,
     )
     listing.items = queries.summaries(listing.items)
@@ -124,8 +125,7 @@ def tag(name: str):
     tag = session.scalars(select(Tag).where(Tag.name == name.lower())).first()
     if tag is None:
         abort(404)
-    tagged = Post.tags.any(Tag.id == tag.id)
-    listing = listing_page("blog.tag", tagged, name=tag.name)
+    listing = listing_page("blog.tag", queries.tagged(tag.id), name=tag.name)
     if not isinstance(listing, queries.Stretch):
         return listing
     if not listing.items:

@@ -61,6 +61,10 @@ class Validators:
     etag: str
     last_modified: datetime
     private: bool
+    #: The content version and the newest due date: what readers' pages are
+    #: made of, whatever the address. Parts of pages shared by every address
+    #: (the navigation) are cached under it.
+    content: tuple[int, datetime | None] = (0, None)
 
 
 class PageCache:
@@ -193,7 +197,9 @@ def validators_for(
     )
     etag = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
     last_modified = max(changed_at, due or changed_at, state["code_time"])
-    return Validators(etag, last_modified, private=viewer is not None)
+    return Validators(
+        etag, last_modified, private=viewer is not None, content=(version, due)
+    )
 
 
 def compute_validators(request: Request) -> Validators | None:
@@ -229,6 +235,40 @@ class ReaderRequest(Request):
         if ENVIRON_KEY in self.environ:
             return self.environ[ENVIRON_KEY]
         return compute_validators(self)
+
+
+class SharedParts:
+    """Parts of readers' pages that every address shows, kept per content state.
+
+    The navigation's list of pages is the same on every page; while the
+    content version and the newest due date stay the same, so does the list.
+    One entry is kept, the current state's; threads share it.
+    """
+
+    def __init__(self) -> None:
+        self._state: tuple | None = None
+        self._parts: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str, make):
+        """Return the part ``name`` for this request's state, made once."""
+        validators = this_request().validators
+        if validators is None:
+            return make()
+        with self._lock:
+            if self._state == validators.content and name in self._parts:
+                return self._parts[name]
+        part = make()
+        with self._lock:
+            if self._state != validators.content:
+                self._state, self._parts = validators.content, {}
+            self._parts[name] = part
+        return part
+
+
+def shared_part(name: str, make):
+    """Return a part every reader page shows, cached for the content's state."""
+    return current_app.extensions[EXTENSION_KEY]["shared"].get(name, make)
 
 
 def this_request() -> ReaderRequest:
@@ -466,6 +506,7 @@ def init_app(app: Flask) -> None:
             app.config["PAGE_CACHE_BYTES"],
             app.config["PAGE_CACHE_MAX_PAGE_BYTES"],
         ),
+        "shared": SharedParts(),
     }
     app.request_class = ReaderRequest
     # Flask documents wrapping wsgi_app; mypy sees only a method.

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from math import ceil
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from flask import abort, current_app, g, has_app_context
 from sqlalchemy import Row, and_, func, not_, select
@@ -112,25 +112,65 @@ class Cursor:
     def __str__(self) -> str:
         return f"{self.published_at:{_CURSOR_DATE}}-{self.id}"
 
-    def older(self, now: datetime) -> tuple:
+    def older(self, now: datetime, timeline: Timeline | None = None) -> tuple:
         """Return the criteria of the posts after this place readers see at ``now``."""
-        # One upper bound on the date, the lower of the two, so that the index
-        # on (kind, status, published_at) starts its range right here; given
-        # "before now" and "before here" apart, SQLite may start from now and
-        # step over every post in between. The rare posts of the very same
-        # moment are told apart by id.
+        line = timeline or POSTS
+        # One upper bound on the date, the lower of the two, so that the
+        # timeline's index starts its range right here; given "before now" and
+        # "before here" apart, SQLite may start from now and step over every
+        # post in between. The rare posts of the very same moment are told
+        # apart by id.
         return (
-            *visible_criteria(min(now, self.published_at)),
-            not_(and_(Post.published_at == self.published_at, Post.id >= self.id)),
+            *line.visible(min(now, self.published_at)),
+            not_(and_(line.date == self.published_at, line.id >= self.id)),
         )
 
-    def newer(self, now: datetime) -> tuple:
+    def newer(self, now: datetime, timeline: Timeline | None = None) -> tuple:
         """Return the criteria of the posts before this place readers see at ``now``."""
+        line = timeline or POSTS
         return (
-            *visible_criteria(now),
-            Post.published_at >= self.published_at,
-            not_(and_(Post.published_at == self.published_at, Post.id <= self.id)),
+            *line.visible(now),
+            line.date >= self.published_at,
+            not_(and_(line.date == self.published_at, line.id <= self.id)),
         )
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """A list of visible posts, newest first, read along one index.
+
+    ``date`` and ``id`` order it; ``visible(moment)`` gives its criteria for
+    what readers see at that moment, with the date's only upper bound.
+    """
+
+    date: Any
+    id: Any
+    visible: Callable[[datetime], tuple]
+    joins: tuple = ()
+
+
+#: Every visible post, along the index on (kind, status, published_at).
+POSTS = Timeline(
+    Post.published_at,
+    Post.id,
+    lambda moment: (Post.kind == POST, *visible_criteria(moment)),
+)
+
+
+def tagged(tag_id: int) -> Timeline:
+    """Return the visible posts with a tag, along post_tags' (tag, listed_at) index.
+
+    Walking all posts newest first and keeping the tagged ones would cost a
+    rare tag's page the whole blog; ``post_tags.listed_at`` (the post's
+    publish date while it is listed, kept by core/counts.py) orders each
+    tag's posts in their own index.
+    """
+    return Timeline(
+        post_tags.c.listed_at,
+        post_tags.c.post_id,
+        lambda moment: (post_tags.c.tag_id == tag_id, post_tags.c.listed_at <= moment),
+        joins=((post_tags, post_tags.c.post_id == Post.id),),
+    )
 
 
 @dataclass
@@ -160,10 +200,11 @@ def stretch(
     size: int,
     *,
     until: datetime | None = None,
+    timeline: Timeline | None = None,
     columns: tuple = (),
     options: tuple = (),
 ) -> Stretch:
-    """Load ``size`` visible posts matching ``criteria`` around a cursor.
+    """Load ``size`` visible posts of ``timeline`` (all posts) around a cursor.
 
     ``before`` gives the posts older than it, ``after`` the ones newer than
     it; neither gives the newest. Each costs an index range scan of ``size``
@@ -175,34 +216,37 @@ def stretch(
 
     :raise 404: when the stretch is empty, unless it is the start of the list.
     """
-    query = (
-        select(*(columns or (Post,)))
-        .where(Post.kind == POST, *criteria)
-        .options(*options)
-    )
+    line = timeline or POSTS
+    query = select(*(columns or (Post,))).where(*criteria).options(*options)
+    for table, on in line.joins:
+        query = query.join(table, on)
     load = session.execute if columns else session.scalars
     now = reader_now()
     if until is not None:
         # Folded into the one moment of the visibility rule (dates are
         # stored to the microsecond), for the reason Cursor.older gives.
         now = min(now, until - timedelta(microseconds=1))
-    newest_first = (Post.published_at.desc(), Post.id.desc())
-    oldest_first = (Post.published_at, Post.id)
+    newest_first = (line.date.desc(), line.id.desc())
+    oldest_first = (line.date, line.id)
     if after is not None:
         rows = list(
-            load(query.where(*after.newer(now)).order_by(*oldest_first).limit(size + 1))
+            load(
+                query.where(*after.newer(now, line))
+                .order_by(*oldest_first)
+                .limit(size + 1)
+            )
         )
         items = rows[:size][::-1]
         if not items:
             abort(404)
-        older = _any(query.where(*Cursor.of(items[-1]).older(now)))
+        older = _any(query.where(*Cursor.of(items[-1]).older(now, line)))
         return Stretch(
             items,
             older=Cursor.of(items[-1]) if older else None,
             newer=Cursor.of(items[0]) if len(rows) > size else "",
             address={"after": str(after)},
         )
-    window = query.where(*(before.older(now) if before else visible_criteria(now)))
+    window = query.where(*(before.older(now, line) if before else line.visible(now)))
     rows = list(load(window.order_by(*newest_first).limit(size + 1)))
     items = rows[:size]
     older_start = Cursor.of(items[-1]) if len(rows) > size else None
@@ -212,7 +256,7 @@ def stretch(
         abort(404)
     beyond = session.execute(
         query.with_only_columns(Post.id)
-        .where(*Cursor.of(items[0]).newer(now))
+        .where(*Cursor.of(items[0]).newer(now, line))
         .order_by(*oldest_first)
         .limit(size + 1)
     ).all()
@@ -282,19 +326,24 @@ def _any(query) -> bool:
     )
 
 
-def cursor_for_page(criteria: tuple, number: int, size: int) -> Cursor | None:
+def cursor_for_page(
+    number: int, size: int, timeline: Timeline | None = None
+) -> Cursor | None:
     """Return where the old numbered page ``number`` started, for a redirect.
 
     :raise 404: when the list has no such page.
     """
+    line = timeline or POSTS
     if number < 1:
         abort(404)
     if number == 1:
         return None
+    query = select(line.date.label("published_at"), line.id.label("id"))
+    for table, on in line.joins:
+        query = query.select_from(Post).join(table, on)
     row = session.execute(
-        select(Post.published_at, Post.id)
-        .where(Post.kind == POST, *criteria, *visible_criteria(reader_now()))
-        .order_by(Post.published_at.desc(), Post.id.desc())
+        query.where(*line.visible(reader_now()))
+        .order_by(line.date.desc(), line.id.desc())
         .offset((number - 1) * size - 1)
         .limit(1)
     ).first()

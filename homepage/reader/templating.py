@@ -12,6 +12,7 @@ from sqlalchemy import Row
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..core.models import PAGE
+from . import caching
 from .queries import visible_pages
 
 
@@ -58,7 +59,8 @@ def post_url(post, external: bool = False) -> str:
 def nav_pages() -> Sequence[Row]:
     """Return the standalone pages linked from the site's navigation."""
     try:
-        return visible_pages()
+        # Every reader page shows it; the same until the content changes.
+        return caching.shared_part("nav_pages", visible_pages)
     except SQLAlchemyError:
         # The error page must render even when the database is what failed.
         current_app.logger.exception("Could not load the navigation's pages")
