@@ -117,6 +117,10 @@ def test_sitemaps_read_posts_through_indexes_without_a_full_scan(app, auth, path
             # A range of ids is one seek and a walk along the index, which
             # holds every column a sitemap file reads.
             assert "USING COVERING INDEX ix_posts_status_id" in plan, plan
+        if "post_tags" in statement:
+            # A tag's newest post is one seek down the tag's own index.
+            assert "ix_post_tags_tag_id_listed_at" in plan, plan
+            assert "SCAN post_tags" not in plan, plan
 
 
 def plans(app: Flask, statements: list[str]) -> dict[str, str]:

@@ -201,20 +201,25 @@ def test_sitemap_addresses_are_escaped_and_match_the_pages_links(client, auth, a
         assert url_for("blog.post", slug="café&co", _external=True) in entries
 
 
-def test_the_lists_change_with_the_newest_post(client, auth, app):
+def test_the_lists_and_tags_change_with_their_newest_post(client, auth, app):
     auth.login()
-    auth.create_post("First", published_at="2024-03-05T10:00")
-    auth.create_post("Second", published_at="2024-04-05T10:00")
+    auth.create_post("First", tags="news, old", published_at="2024-03-05T10:00")
+    auth.create_post("Second", tags="news", published_at="2024-04-05T10:00")
     auth.create_post("Old page", kind="page", published_at="2025-01-01T00:00")
     auth.logout()
     with app.app_context():
         second = session.scalars(select(Post).where(Post.slug == "second")).one()
         newest = rfc3339(second.modified_at)
 
+        first = session.scalars(select(Post).where(Post.slug == "first")).one()
+        older = rfc3339(first.modified_at)
+
     entries = sitemap_entries(client)
     assert entries["http://localhost/"] == newest
     assert entries["http://localhost/archive"] == newest
     assert entries["http://localhost/posts/second"] == newest
+    assert entries["http://localhost/tags/news"] == newest
+    assert entries["http://localhost/tags/old"] == older
 
 
 def json_ld(html: str) -> dict:
