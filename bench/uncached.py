@@ -118,8 +118,10 @@ def hello_world() -> Flask:
     return app
 
 
-def measure(posts: int, runs: int, folder: Path) -> dict[str, tuple[float, int, str]]:
-    """Fill a blog of ``posts`` posts and time each page.
+def measure(
+    posts: int, runs: int, folder: Path, only: list[str] | None = None
+) -> dict[str, tuple[float, int, str]]:
+    """Fill a blog of ``posts`` posts and time each page (or those ``only`` names).
 
     Returns, by label, the median milliseconds, the size in bytes and the path.
     """
@@ -137,6 +139,8 @@ def measure(posts: int, runs: int, folder: Path) -> dict[str, tuple[float, int, 
     client = app.test_client()
     results = {}
     for label, path in pages(app, posts).items():
+        if only and not any(word in label for word in only):
+            continue
 
         def get(path=path) -> bytes:
             response = client.get(path)
@@ -151,12 +155,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--posts", type=int, nargs="+", default=[1000])
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument(
+        "--only", nargs="+", help="measure the pages whose label has one of these"
+    )
     args = parser.parse_args()
     hello = hello_world().test_client()
     baseline, _ = timed(lambda: hello.get("/").get_data(), args.runs * 10)
     print(f"hello world through the same test client: {baseline:.3f} ms\n")
     with tempfile.TemporaryDirectory() as folder:
-        sizes = {posts: measure(posts, args.runs, Path(folder)) for posts in args.posts}
+        sizes = {
+            posts: measure(posts, args.runs, Path(folder), args.only)
+            for posts in args.posts
+        }
     first, last = args.posts[0], args.posts[-1]
     header = "| page (uncached) |" + "".join(
         f" {posts:,} posts |" for posts in args.posts

@@ -28,6 +28,16 @@ class Config:
     POSTS_PER_PAGE = 10
     #: How many of the latest posts a feed carries.
     FEED_SIZE = 20
+    #: The most results a search ranks and pages through (with 10 per page,
+    #: 50 pages): the newest this many matches, best first.
+    SEARCH_MAX_RESULTS = 500
+    #: Searches one server process runs at once; more get a 503 with
+    #: Retry-After, so that searches can never hold every thread.
+    SEARCH_CONCURRENCY = 2
+    #: How many posts (or tags) one sitemap file covers: the ids of the
+    #: posts-N.xml files run in ranges of this size. The protocol allows
+    #: 50,000; a file's time grows with its size (docs/performance.md).
+    SITEMAP_URLS_PER_FILE = 5_000
 
     #: The largest post body the form accepts, in bytes of UTF-8.
     MAX_BODY_BYTES = 1_000_000

@@ -476,6 +476,7 @@ def test_restore_upgrades_a_backup_from_an_older_version(
         backup,
         "DROP INDEX ix_posts_kind_status_published_at",
         "DROP INDEX ix_posts_status_published_at",
+        "DROP INDEX ix_posts_status_id",
         "ALTER TABLE posts DROP COLUMN kind",
         "ALTER TABLE images DROP COLUMN original_name",
         "DROP TABLE login_failures",

@@ -30,6 +30,9 @@ READER_PAGES = [
     "/feed.atom",
     "/tags/news/feed.atom",
     "/sitemap.xml",
+    "/sitemaps/lists.xml",
+    "/sitemaps/posts-1.xml",
+    "/sitemaps/tags-1.xml",
     "/robots.txt",
 ]
 
@@ -405,6 +408,7 @@ ABSOLUTE_URL_PAGES = [
     "/tags/news",
     "/feed.atom",
     "/sitemap.xml",
+    "/sitemaps/posts-1.xml",
     "/robots.txt",
 ]
 

@@ -104,6 +104,7 @@ def test_init_db_upgrades_an_older_database(app, runner, auth):
     # Before posts had a kind, no index could include it.
     with get_engine(app).begin() as conn:
         conn.exec_driver_sql("DROP INDEX ix_posts_kind_status_published_at")
+        conn.exec_driver_sql("DROP INDEX ix_posts_status_id")
         conn.exec_driver_sql("ALTER TABLE posts DROP COLUMN kind")
     result = runner.invoke(args=["init-db"])
     assert result.exit_code == 0, result.output

@@ -14,6 +14,8 @@ from homepage.core.models import utcnow
 from homepage.core.schema import init_db, schema_is_current
 from homepage.db import get_engine, sqlite_path
 
+from .reader_support import query_plan
+
 KIND_INDEX = "ix_posts_kind_status_published_at"
 
 
@@ -88,6 +90,37 @@ def test_conditional_requests_find_the_newest_due_date_through_an_index(app):
     finally:
         database.close()
     assert "USING COVERING INDEX ix_posts_status_published_at" in details, details
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/sitemap.xml",
+        "/sitemaps/lists.xml",
+        "/sitemaps/posts-1.xml",
+        "/sitemaps/tags-1.xml",
+    ],
+)
+def test_sitemaps_read_posts_through_indexes_without_a_full_scan(app, auth, path):
+    auth.login()
+    assert auth.create_post("Hello", tags="news").status_code == 302
+    assert auth.create_post("About", kind="page").status_code == 302
+    client = app.test_client()
+
+    statements = [s for s in statements_of(app, client, path) if "posts" in s]
+
+    assert statements, "the sitemap read no posts"
+    for statement in statements:
+        plan = query_plan(app, statement)
+        assert "SCAN posts" not in plan, f"{statement}\n{plan}"
+        if "posts.id BETWEEN" in statement:
+            # A range of ids is one seek and a walk along the index, which
+            # holds every column a sitemap file reads.
+            assert "USING COVERING INDEX ix_posts_status_id" in plan, plan
+        if "post_tags" in statement:
+            # A tag's newest post is one seek down the tag's own index.
+            assert "ix_post_tags_tag_id_listed_at" in plan, plan
+            assert "SCAN post_tags" not in plan, plan
 
 
 def plans(app: Flask, statements: list[str]) -> dict[str, str]:

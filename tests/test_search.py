@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import re
+import threading
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
-from homepage.core.models import Post, SiteState
-from homepage.core.search import fts_query
-from homepage.db import session
+from homepage.core import search
+from homepage.core.models import Post, SiteState, utcnow, visible_at
+from homepage.core.schema import init_db
+from homepage.core.search import MAX_TERMS, fts_query
+from homepage.db import get_engine, session
+
+from .reader_support import add_posts, query_plan
 
 # Threaded servers, Hypothesis or many requests per test: too slow for make
 # test-fast, which runs the quick part of the suite in under 30 s.
@@ -158,6 +163,23 @@ def test_fts_query_quotes_every_word():
     assert fts_query("* - ( ) : ^") == ""
 
 
+@pytest.mark.parametrize(
+    ("query", "terms"),
+    [
+        ("one two three four five six seven eight nine ten", 8),
+        ("one-two-three-four-five-six-seven-eight-nine-ten", 1),
+        ("a b c-d-e-f-g-h-i-j-k l", 3),
+        ("!!! ??? " * 20 + "word", 1),
+    ],
+)
+def test_a_query_keeps_at_most_max_terms_words(query, terms):
+    match = fts_query(query)
+    quoted = re.findall(r'"((?:[^"]|"")*)"', match)
+    assert len(quoted) == terms
+    assert sum(len(re.findall(r"[^\W_]+", word)) for word in quoted) <= MAX_TERMS
+    assert quoted[0].split("-")[0] in query
+
+
 def test_an_empty_query_shows_the_form(client):
     response = client.get("/search")
     text = response.get_data(as_text=True)
@@ -303,3 +325,114 @@ def test_every_page_has_a_labelled_search_box(client, path):
     assert '<label for="site-search" class="visually-hidden">Search posts</label>' in (
         text
     )
+
+
+def bulk_blog(make_app, posts: int, **settings):
+    """Return an app with ``posts`` posts from add_posts, all in the search index."""
+    app = make_app(**settings)
+    rows = add_posts(app, posts)
+    with app.app_context():
+        # Core inserts skip the flush hook that indexes posts; init-db
+        # indexes the posts the index lacks, as after an import.
+        init_db()
+    return app, rows
+
+
+def test_a_common_word_ranks_the_newest_matches_and_says_there_are_more(make_app):
+    app, rows = bulk_blog(make_app, 40, SEARCH_MAX_RESULTS=5, POSTS_PER_PAGE=2)
+    client = app.test_client()
+
+    first = client.get("/search?q=bulk")
+    text = first.get_data(as_text=True)
+    assert "More than 5 results for “bulk”" in text
+    assert "Page 1 of 3" in text
+    shown = [
+        link
+        for number in (1, 2, 3)
+        for link in result_links(client.get(f"/search?q=bulk&page={number}"))
+    ]
+    now = utcnow()
+    newest = [
+        f"/{row.kind}s/{row.slug}"
+        for row in rows
+        if visible_at(row.status, row.published_at, now)
+    ][-5:]
+    assert sorted(shown) == sorted(newest)
+    assert client.get("/search?q=bulk&page=4").status_code == 404
+
+
+def test_a_word_few_posts_have_is_counted_exactly(make_app):
+    app, _ = bulk_blog(make_app, 40, SEARCH_MAX_RESULTS=5)
+    client = app.test_client()
+    # Titles are "Bulk N"; "7" is in one title and none of the bodies.
+    text = client.get("/search?q=7").get_data(as_text=True)
+    assert "1 result for “7”" in text
+    assert "More than" not in text
+
+
+def test_search_results_come_from_the_index_first(app, auth):
+    """The index drives the query, so a word no post has costs nothing."""
+    auth.login()
+    auth.create_post("Findable", body="A needle.")
+    client = app.test_client()
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        seen.append(statement)
+
+    engine = get_engine(app)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert client.get("/search?q=needle").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+    searches = [s for s in seen if "MATCH" in s]
+    assert len(searches) == 2, searches
+    for statement in searches:
+        plan = query_plan(app, statement)
+        assert "SCAN posts" not in plan, plan
+        assert "ix_posts" not in plan, plan
+        if "JOIN posts" in statement:
+            # Matches first, newest first; each looked up by its id.
+            assert plan.index("post_search") < plan.index(
+                "SEARCH posts USING INTEGER PRIMARY KEY"
+            ), plan
+
+
+def test_searches_beyond_the_slots_are_turned_away_and_other_pages_served(
+    make_app, monkeypatch
+):
+    app = make_app(SEARCH_CONCURRENCY=1)
+    entered, release = threading.Event(), threading.Event()
+    ranked = search.ranked
+
+    def slow_ranked(*args, **kwargs):
+        entered.set()
+        assert release.wait(30)
+        return ranked(*args, **kwargs)
+
+    monkeypatch.setattr(search, "ranked", slow_ranked)
+    answers = []
+    first = threading.Thread(
+        target=lambda: answers.append(app.test_client().get("/search?q=one"))
+    )
+    first.start()
+    try:
+        assert entered.wait(30)
+        reader = app.test_client()
+        busy = reader.get("/search?q=two")
+        assert busy.status_code == 503
+        assert busy.headers["Retry-After"] == "5"
+        assert "Too many searches" in busy.get_data(as_text=True)
+        # Other pages, and the search form itself, need no slot.
+        assert reader.get("/").status_code == 200
+        assert reader.get("/search").status_code == 200
+    finally:
+        release.set()
+        first.join(30)
+    assert answers[0].status_code == 200
+    monkeypatch.setattr(search, "ranked", ranked)
+    # A search that ends in a 404 gives its slot back too.
+    assert reader.get("/search?q=two&page=9").status_code == 404
+    assert reader.get("/search?q=two").status_code == 200

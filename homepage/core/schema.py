@@ -12,7 +12,10 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
 from ..db import Base, get_engine, make_private, sqlite_path
-from . import content, counts, images, models, search
+
+# sitemap declares an index on posts beside the queries it serves; importing
+# it here lets create_all, upgrade_schema and schema_is_current see it.
+from . import content, counts, images, models, search, sitemap  # noqa: F401
 
 
 def init_db(app: Flask | None = None, engine: Engine | None = None) -> None:

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from markupsafe import Markup, escape
-from sqlalchemy import Integer, column, event, func, literal_column, select, table, text
+from sqlalchemy import (
+    Integer,
+    Row,
+    case,
+    column,
+    event,
+    func,
+    literal_column,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.sql.expression import ColumnClause
@@ -19,9 +30,12 @@ from ..db import session
 from . import markdown
 from .models import Post
 
-#: Readers rarely type more; the cap keeps a pasted essay from costing much.
+#: Readers rarely type more; the caps keep a pasted essay from costing much.
 MAX_QUERY_CHARS = 200
-MAX_TERMS = 16
+#: Words (the parts of a hyphenated word count one each): ranking reads the
+#: whole index entry of every word once, so each common word costs about as
+#: much as a search for it alone.
+MAX_TERMS = 8
 SNIPPET_TOKENS = 32
 
 # The Porter stemmer lets "running" find "run"; unicode61 folds case and, with
@@ -52,6 +66,8 @@ _OPEN = "\ue000"
 _CLOSE = "\ue001"
 _MARKERS = str.maketrans("", "", _OPEN + _CLOSE)
 _WORD_BREAKS = re.compile(r"[\s()*^:{}+]+")
+#: What the tokenizer keeps as a word: runs of letters and digits.
+_TOKENS = re.compile(r"[^\W_]+")
 
 
 def create_index(connection: Connection) -> None:
@@ -115,19 +131,29 @@ def fts_query(user_text: str) -> str:
     Every word becomes a quoted string, so FTS5 operators (``AND``, ``NEAR``,
     ``*``, ``-``, parentheses, column filters) are searched for as plain words
     and can never be a syntax error; a hyphenated word stays a phrase. Words
-    without a letter or digit are dropped. Returns '' when nothing is left.
+    without a letter or digit are dropped, and those past the first
+    MAX_TERMS. Returns '' when nothing is left.
     """
     # NFKC folds full-width Latin letters and ligatures into plain ones.
     normalized = unicodedata.normalize("NFKC", user_text[:MAX_QUERY_CHARS])
     terms = []
+    budget = MAX_TERMS
     # Splitting at FTS5's own punctuation too lets NEAR(a b) find a and b.
     for word in _WORD_BREAKS.split(normalized):
         # Control and private-use characters cannot be typed and would
         # break the quoting (FTS5 stops a string at NUL).
         word = "".join(char for char in word if char.isprintable())
-        if any(char.isalnum() for char in word):
-            terms.append('"' + word.replace('"', '""') + '"')
-    return " ".join(terms[:MAX_TERMS])
+        tokens = _TOKENS.findall(word)
+        if not tokens:
+            continue
+        if len(tokens) > budget:
+            # A phrase of the words that still fit, rather than none of it.
+            word = "-".join(tokens[:budget])
+        terms.append('"' + word.replace('"', '""') + '"')
+        budget -= min(len(tokens), budget)
+        if not budget:
+            break
+    return " ".join(terms)
 
 
 def marked(fragment: str | None) -> Markup:
@@ -136,44 +162,87 @@ def marked(fragment: str | None) -> Markup:
     return Markup(safe.replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>"))
 
 
-def count(match: str, *criteria) -> int:
-    """Count the posts matching the FTS5 query ``match`` and ``criteria``."""
-    return session.execute(
-        select(func.count())
-        .select_from(_matches)
-        .where(_whole_index.match(match), *criteria)
-    ).scalar_one()
+def ranked(match: str, *criteria, limit: int) -> tuple[list[Row], bool]:
+    """Return the newest ``limit`` posts matching ``match`` and ``criteria``, ranked.
 
-
-def hits(match: str, *criteria, limit: int, offset: int = 0) -> list[Hit]:
-    """Return the posts matching ``match`` and ``criteria``, best first, marked."""
-    rows = session.execute(
+    Returns rows of the posts' id, slug, kind and publish date, best first,
+    and whether more posts match. Ranking every match of a common word (bm25
+    reads each one's hits) grew with the blog (see docs/performance.md); the
+    newest ``limit`` matches come straight off the index, which keeps its
+    entries in id order, and only they are ranked.
+    """
+    candidates = (
         select(
+            Post.id,
             Post.slug,
             Post.kind,
             Post.published_at,
-            func.highlight(_whole_index, 0, _OPEN, _CLOSE).label("title"),
-            func.snippet(_whole_index, 2, _OPEN, _CLOSE, "…", SNIPPET_TOKENS).label(
-                "snippet"
-            ),
+            # Weights per column: title, summary, body, tags. A word in the
+            # title says more about a post than the same word in its body.
+            func.bm25(_whole_index, 10.0, 4.0, 1.0, 6.0).label("score"),
         )
         .select_from(_matches)
         .where(_whole_index.match(match), *criteria)
-        # Weights per column: title, summary, body, tags. A word in the
-        # title says more about a post than the same word in its body.
-        .order_by(
-            func.bm25(_whole_index, 10.0, 4.0, 1.0, 6.0),
-            Post.published_at.desc(),
-            Post.id.desc(),
+        # Newest first along the index itself, so that the index drives the
+        # query and it stops after ``limit`` matches; led by the posts
+        # instead, SQLite looked every visible post up in the index, even for
+        # a word no post contains.
+        .order_by(_index.c.rowid.desc())
+        # One more than asked tells whether there are more.
+        .limit(limit + 1)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            candidates.c.id,
+            candidates.c.slug,
+            candidates.c.kind,
+            candidates.c.published_at,
+        ).order_by(
+            candidates.c.score,
+            candidates.c.published_at.desc(),
+            candidates.c.id.desc(),
         )
-        .limit(limit)
-        .offset(offset)
     ).all()
+    if len(rows) <= limit:
+        return list(rows), False
+    oldest = min(row.id for row in rows)
+    return [row for row in rows if row.id != oldest], True
+
+
+def hits(match: str, posts: Sequence[Row]) -> list[Hit]:
+    """Return ``posts`` (rows from :func:`ranked`) as hits, their matches marked."""
+    if not posts:
+        return []
+    ids = [post.id for post in posts]
+    # snippet() and highlight() need the match; asked for by rowid, FTS5
+    # evaluated the whole query once per row. Walking the matches between the
+    # first and last id costs little, and only the wanted rows are marked.
+    wanted = _index.c.rowid.in_(ids)
+    rows = session.execute(
+        select(
+            _index.c.rowid,
+            case((wanted, func.highlight(_whole_index, 0, _OPEN, _CLOSE))),
+            case(
+                (
+                    wanted,
+                    func.snippet(_whole_index, 2, _OPEN, _CLOSE, "…", SNIPPET_TOKENS),
+                )
+            ),
+        ).where(_whole_index.match(match), _index.c.rowid.between(min(ids), max(ids)))
+    ).all()
+    marks = {rowid: (title, snippet) for rowid, title, snippet in rows}
+    # A post deleted since it was ranked is left out rather than shown bare.
     return [
         Hit(
-            row.slug, row.kind, row.published_at, marked(row.title), marked(row.snippet)
+            post.slug,
+            post.kind,
+            post.published_at,
+            marked(marks[post.id][0]),
+            marked(marks[post.id][1]),
         )
-        for row in rows
+        for post in posts
+        if post.id in marks
     ]
 
 

@@ -1,18 +1,19 @@
-"""What search engines and link previews read: the sitemap, robots.txt, JSON-LD."""
+"""What search engines and link previews read: sitemaps, robots.txt, JSON-LD."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Blueprint, current_app, render_template, url_for
-from sqlalchemy import func, select
+from flask import Blueprint, abort, current_app, url_for
 
 from ..core import markdown
-from ..core.models import PAGE, POST, Post, Tag, modified_at, post_tags
-from ..db import session
+from ..core import sitemap as sitemap_queries
+from ..core.models import KINDS, POST, Post
 from . import caching
-from .queries import visible
-from .templating import absolute_url, post_url, rfc3339
+from .queries import reader_now
+from .templating import absolute_url, post_endpoint, post_url, rfc3339
 
 bp = Blueprint("seo", __name__)
 caching.cache_reader_pages(bp)
@@ -53,44 +54,128 @@ def blog_posting(post: Post) -> dict:
     return data
 
 
+#: The sitemap protocol's namespace (https://www.sitemaps.org/protocol.html).
+NAMESPACE = "http://www.sitemaps.org/schemas/sitemap/0.9"
+XML = {"Content-Type": "application/xml; charset=utf-8"}
+#: Beyond any blog's ids, and small enough that a range's bounds stay within
+#: SQLite's 64-bit integers: a larger number is a 404, not an overflow.
+MAX_FILE_NUMBER = 10**9
+_PROLOG = '<?xml version="1.0" encoding="utf-8"?>\n'
+#: What url_for's quoting leaves as it is: a slug made of these needs none.
+_PLAIN = re.compile(r"[A-Za-z0-9._~-]+")
+
+
+def _escape(text: str) -> str:
+    """Escape ``text`` for an XML element's content."""
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("'", "&apos;")
+        .replace('"', "&quot;")
+    )
+
+
+def urlset(urls: Iterable[tuple[str, str | None]]) -> str:
+    """Return a sitemap file of ``urls``: pairs of an escaped address and lastmod."""
+    # Written out here rather than by a template: a file of 10,000 addresses
+    # spent most of its time in the template's loop and escaping.
+    entries = [
+        f"<url><loc>{loc}</loc><lastmod>{lastmod}</lastmod></url>\n"
+        if lastmod
+        else f"<url><loc>{loc}</loc></url>\n"
+        for loc, lastmod in urls
+    ]
+    return f'{_PROLOG}<urlset xmlns="{NAMESPACE}">\n{"".join(entries)}</urlset>\n'
+
+
+def sitemapindex(files: Iterable[str]) -> str:
+    """Return a sitemap index naming the sitemap files at ``files``."""
+    entries = "".join(
+        f"<sitemap><loc>{_escape(loc)}</loc></sitemap>\n" for loc in files
+    )
+    return f'{_PROLOG}<sitemapindex xmlns="{NAMESPACE}">\n{entries}</sitemapindex>\n'
+
+
 @bp.get("/sitemap.xml")
 def sitemap():
-    """List every page readers can reach, with when it last changed."""
-    entries = session.execute(
-        select(Post.slug, Post.kind, Post.updated_at, Post.published_at)
-        .where(*visible(None))
-        .order_by(Post.published_at.desc(), Post.id.desc())
-    ).all()
-    tag_dates = session.execute(
-        select(Tag.name, func.max(Post.published_at), func.max(Post.updated_at))
-        .join(post_tags, post_tags.c.tag_id == Tag.id)
-        .join(Post, Post.id == post_tags.c.post_id)
-        .where(*visible())
-        .group_by(Tag.id)
-        .order_by(Tag.name)
-    ).all()
-    urls = [
-        (
-            post_url(entry, external=True),
-            modified_at(entry.updated_at, entry.published_at),
-        )
-        for entry in entries
+    """List the sitemap files: posts and tags by id range, then the site's lists.
+
+    Only ranges that hold something readers see are named, so no file is
+    empty; the ranges are probed one index seek each, never read whole.
+    """
+    size = current_app.config["SITEMAP_URLS_PER_FILE"]
+    now = reader_now()
+    files = [
+        absolute_url("seo.sitemap_posts", number=number)
+        for number in sitemap_queries.post_ranges(size, now)
     ]
-    urls += [
-        (absolute_url("blog.tag", name=name), modified_at(updated, published))
-        for name, published, updated in tag_dates
+    files += [
+        absolute_url("seo.sitemap_tags", number=number)
+        for number in sitemap_queries.tag_ranges(size, now)
     ]
-    posts_only = [
-        modified_at(entry.updated_at, entry.published_at)
-        for entry in entries
-        if entry.kind != PAGE
-    ]
-    newest = max(posts_only, default=None)
+    files.append(absolute_url("seo.sitemap_lists"))
+    return sitemapindex(files), XML
+
+
+@bp.get("/sitemaps/lists.xml")
+def sitemap_lists():
+    """List the pages that list posts, with when the newest post changed."""
+    now = reader_now()
+    lastmod = sitemap_queries.newest_lastmod(now)
     lists = [absolute_url(endpoint) for endpoint in ("blog.index", "blog.archive")]
-    if tag_dates:
+    if sitemap_queries.tag_ranges(current_app.config["SITEMAP_URLS_PER_FILE"], now):
         lists.append(absolute_url("blog.tags"))
-    xml = render_template("reader/sitemap.xml", lists=lists, newest=newest, urls=urls)
-    return xml, {"Content-Type": "application/xml; charset=utf-8"}
+    return urlset((_escape(url), lastmod) for url in lists), XML
+
+
+@bp.get(f"/sitemaps/posts-<int(min=1, max={MAX_FILE_NUMBER}):number>.xml")
+def sitemap_posts(number: int):
+    """List the visible posts and pages of one id range, with when each changed.
+
+    :raise 404: when the range holds none.
+    """
+    size = current_app.config["SITEMAP_URLS_PER_FILE"]
+    rows = sitemap_queries.posts_in_range(number, size, reader_now())
+    if not rows:
+        abort(404)
+    locs = {kind: _loc_maker(post_endpoint(kind), "slug") for kind in KINDS}
+    return urlset((locs[kind](slug), lastmod) for slug, kind, lastmod in rows), XML
+
+
+@bp.get(f"/sitemaps/tags-<int(min=1, max={MAX_FILE_NUMBER}):number>.xml")
+def sitemap_tags(number: int):
+    """List the tag pages of one id range, with when each one's newest post changed.
+
+    :raise 404: when the range holds no tag with a visible post.
+    """
+    size = current_app.config["SITEMAP_URLS_PER_FILE"]
+    rows = sitemap_queries.tags_in_range(number, size, reader_now())
+    if not rows:
+        abort(404)
+    loc = _loc_maker("blog.tag", "name")
+    return urlset((loc(name), lastmod) for name, lastmod in rows), XML
+
+
+def _loc_maker(endpoint: str, argument: str) -> Callable[[str], str]:
+    """Return a function giving the escaped absolute URL of ``endpoint`` for a value.
+
+    The rule must end with that argument, as ``/posts/<slug>`` does. url_for
+    and escaping for each of 10,000 posts would be most of a sitemap file's
+    time; the addresses differ only at their end, and a plain slug needs
+    neither quoting nor escaping.
+    """
+    prefix = absolute_url(endpoint, **{argument: "x"}).removesuffix("x")
+    escaped_prefix = _escape(prefix)
+    # The converter url_for itself uses, so the addresses come out the same.
+    converter = current_app.url_map.converters["default"](current_app.url_map)
+
+    def loc(value: str) -> str:
+        if _PLAIN.fullmatch(value):
+            return escaped_prefix + value
+        return _escape(prefix + converter.to_url(value))
+
+    return loc
 
 
 @bp.get("/robots.txt")
