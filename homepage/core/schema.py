@@ -12,10 +12,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
 from ..db import Base, get_engine, make_private, sqlite_path
-
-# sitemap declares an index on posts beside the queries it serves; importing
-# it here lets create_all, upgrade_schema and schema_is_current see it.
-from . import content, counts, images, models, search, sitemap  # noqa: F401
+from . import content, counts, images, models, search
 
 
 def init_db(app: Flask | None = None, engine: Engine | None = None) -> None:

@@ -10,25 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from math import ceil
 
-from sqlalchemy import Index, String, func, select
+from sqlalchemy import String, func, select
 
 from ..db import session
 from .models import POST, Post, Tag, post_tags, visible_criteria
-
-# Every sitemap file reads the visible posts of one id range, and the index
-# asks of each range whether it holds any. Reading status and dates from the
-# posts themselves walks past their bodies (overflow pages), several times
-# slower. With everything a sitemap file needs in the index, the range is one
-# seek and a walk along the index.
-POSTS_BY_STATUS_AND_ID = Index(
-    "ix_posts_status_id",
-    Post.__table__.c.status,
-    Post.__table__.c.id,
-    Post.__table__.c.published_at,
-    Post.__table__.c.updated_at,
-    Post.__table__.c.kind,
-    Post.__table__.c.slug,
-)
 
 
 def _bounds(number: int, size: int) -> tuple[int, int]:
