@@ -1,4 +1,7 @@
-"""Default settings; ``instance/config.py`` and ``FLASK_*`` variables override them."""
+"""Default settings, and the check that root runs no settings others could change.
+
+``instance/config.py`` and ``FLASK_*`` variables override the defaults.
+"""
 
 import os
 import pwd
