@@ -13,6 +13,7 @@ THREADS ?= 15
 SERVE_USER ?= www-data
 SERVE_GROUP ?= www-data
 FLASK := $(BIN)/flask --app homepage
+AS_SERVER := $(if $(filter 0,$(shell id -u)),runuser -u $(SERVE_USER) --)
 # The host names the site answers to (Flask's TRUSTED_HOSTS); a request for any
 # other Host header gets 400, so nobody can make the pages link to their host.
 # Serving on all interfaces? Name the machine too:
@@ -32,7 +33,7 @@ help:
 	@echo "make run    set everything up and serve on http://$(HOST):$(PORT)/ under Apache mod_wsgi"
 	@echo "make dev    serve with Flask's debug server (reloads templates and code)"
 	@echo "make test   install what the tests need and run the whole suite"
-	@echo "make test-fast  run the quick tests only: no Apache, HTML validator or slow ones (< 30 s)"
+	@echo "make test-fast  run the quick tests only: no Apache, HTML validator, deploy or slow ones (< 30 s)"
 	@echo "make lint   ruff check, ruff format --check and mypy"
 
 system-deps:
@@ -58,7 +59,6 @@ run: install
 	    echo "Clone the project into a folder it can read (e.g. under /srv or /tmp)." >&2; \
 	    exit 1; \
 	fi
-	$(FLASK) first-run
 	@# Password hashes, drafts, settings and the signing key stay closed to
 	@# other local users; SQLite gives the -wal and -shm the database's mode.
 	install -d -m 0750 instance
@@ -69,13 +69,20 @@ run: install
 	    chown $(SERVE_USER):$(SERVE_GROUP) blog.db blog.db-wal blog.db-shm 2>/dev/null || true; \
 	    chown $(SERVE_USER):$(SERVE_GROUP) instance/secret_key 2>/dev/null || true; \
 	fi
+	@# As root, as the serving user: here it may write instance/config.py,
+	@# which root must never run (docs/deploy.md keeps it root's).
+	$(AS_SERVER) $(FLASK) first-run
 	@# Through a pipe: Apache reopens /dev/stderr, and when that is a file the
 	@# server's output would overwrite it from the start, credentials and all.
+	@# Every Apache worker starts up front and none is ever retired, as in the
+	@# tests and the vhost: a retiring worker drops its idle keep-alive
+	@# connections, and a browser sending on one sees the connection closed.
 	FLASK_TRUSTED_HOSTS='$(TRUSTED_HOSTS_JSON)' $(BIN)/mod_wsgi-express start-server homepage.wsgi \
 	    --host $(HOST) --port $(PORT) \
 	    --processes $(PROCESSES) --threads $(THREADS) \
 	    --url-alias /static static --locale C.UTF-8 \
 	    --server-root $(CURDIR)/.mod_wsgi \
+	    --initial-workers 1 --maximum-spare-workers 1 \
 	    $$( [ "$$(id -u)" -eq 0 ] && echo --user $(SERVE_USER) --group $(SERVE_GROUP) ) \
 	    --log-to-terminal 2>&1 | cat
 
@@ -88,7 +95,7 @@ test: install
 
 # The quick part of the suite, for the edit-test loop; CI runs `make test`.
 test-fast: $(VENV)/.installed
-	$(BIN)/pytest -m "not apache and not validator and not slow"
+	$(BIN)/pytest -m "not apache and not validator and not slow and not deploy"
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
+from .config import check_settings_file
 from .db import PROJECT_ROOT
 
 csrf = CSRFProtect()
@@ -29,6 +30,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.from_object("homepage.config.Config")
     if test_config is None:
+        # Executed as Python: root must not run what the serving user wrote.
+        check_settings_file(Path(app.instance_path) / "config.py")
         app.config.from_pyfile("config.py", silent=True)
     else:
         app.config.from_mapping(test_config)

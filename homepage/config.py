@@ -1,6 +1,15 @@
-"""Default settings; ``instance/config.py`` and ``FLASK_*`` variables override them."""
+"""Default settings, and the check that root runs no settings others could change.
 
+``instance/config.py`` and ``FLASK_*`` variables override the defaults.
+"""
+
+import os
+import pwd
+import stat
 from datetime import timedelta
+from pathlib import Path
+
+import click
 
 from .db import DEFAULT_DATABASE_URL
 
@@ -82,6 +91,9 @@ class Config:
     MAX_IMAGE_FRAMES = 5000
     #: Where uploaded images are stored; None means ``instance/uploads``.
     UPLOAD_FOLDER: str | None = None
+    #: Where ``flask backup`` without a folder, and ``restore``'s safety copy,
+    #: write backups; None means ``backups/`` beside the database.
+    BACKUP_FOLDER: str | None = None
     #: A CSRF token stays valid for as long as the login does.
     WTF_CSRF_TIME_LIMIT = None
 
@@ -90,3 +102,57 @@ class Config:
     PAGE_CACHE_ENTRIES = 512
     PAGE_CACHE_BYTES = 32 * 1024 * 1024
     PAGE_CACHE_MAX_PAGE_BYTES = 1024 * 1024
+
+
+class UnsafeSettings(click.ClickException):
+    """Root was about to run settings that another user could have changed."""
+
+
+def check_settings_file(path: Path) -> None:
+    """Refuse, when running as root, a settings file another user could change.
+
+    ``create_app`` executes ``instance/config.py``. If the serving user could
+    write it, or replace it through a folder it can write, a root command
+    would run that user's code as root.
+
+    :raise UnsafeSettings: the file or a folder above it is not root's alone.
+    """
+    if os.geteuid() != 0:
+        return
+    # The path as named and as resolved: a link on the way counts too.
+    places = {path, *path.parents, path.resolve(), *path.resolve().parents}
+    for place in sorted(places, key=lambda place: len(place.parts), reverse=True):
+        try:
+            info = place.lstat()
+        except FileNotFoundError:
+            continue  # a missing config.py: its folder decides who may add one
+        if _others_may_change(info):
+            owner = _name(info.st_uid)
+            raise UnsafeSettings(
+                f"{place} (owner {owner}, mode {stat.filemode(info.st_mode)}) can "
+                f"be changed by a user other than root, and this command would run "
+                f"{path} as root. Run it as the serving user (runuser -u www-data "
+                f"-- ...), or give it to root: chown root: {place} && "
+                f"chmod go-w {place}"
+            )
+
+
+def _others_may_change(info: os.stat_result) -> bool:
+    """Tell whether a user other than root may change (or replace) a file."""
+    if info.st_uid != 0:
+        return True
+    if stat.S_ISLNK(info.st_mode):
+        return False  # a link's own mode bits mean nothing
+    if info.st_mode & stat.S_IWGRP and info.st_gid != 0:
+        return True
+    # A world-writable folder with the sticky bit (/tmp) lets others add
+    # entries but not rename or remove root's.
+    sticky = stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX
+    return bool(info.st_mode & stat.S_IWOTH) and not sticky
+
+
+def _name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)

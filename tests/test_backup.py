@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import re
 import sqlite3
+import stat
 import threading
 from pathlib import Path
 
@@ -35,7 +38,7 @@ def png(colour: tuple[int, int, int] = (10, 200, 10)) -> bytes:
 
 @pytest.fixture
 def instance(app: Flask, tmp_path: Path) -> Path:
-    """Keep the instance folder (safety backups) under the test's tmp_path."""
+    """Keep the instance folder under the test's tmp_path (no backups go there)."""
     app.instance_path = str(tmp_path / "instance")
     return tmp_path / "instance"
 
@@ -164,8 +167,11 @@ def test_restore_puts_back_posts_and_images_and_logs_everyone_out(
     # The sessions in the copy belong to another time: everyone logs in again.
     assert client.get("/admin/").status_code == 302
     assert journal_mode(app) == "wal"
-    # What was replaced was backed up first.
-    [safety] = (instance / "backups").iterdir()
+    # What was replaced was backed up first, beside the database, not in the
+    # instance folder root runs its settings from.
+    assert not (instance / "backups").exists()
+    [safety] = (tmp_path / "backups").iterdir()
+    assert safety.name.startswith("before-restore-")
     assert backup_titles(safety) == ["Written later"]
     assert (safety / "uploads" / later_image).is_file()
 
@@ -329,6 +335,7 @@ def assert_site_unchanged(app: Flask, instance: Path, uploads_before: list) -> N
     assert titles(app) == ["In the backup", "Not in the backup"]
     assert sorted(Path(app.config["UPLOAD_FOLDER"]).iterdir()) == uploads_before
     assert not (instance / "backups").exists()
+    assert not (instance.parent / "backups").exists()
     reader = app.test_client()
     for path in ["/", "/posts/in-the-backup", "/posts/not-in-the-backup"]:
         assert reader.get(path).status_code == 200, path
@@ -501,3 +508,60 @@ def test_the_restored_database_passes_its_own_integrity_check(
         assert session.execute(select(func.count(Post.id))).scalar_one() == 1
         check = session.connection().exec_driver_sql("PRAGMA integrity_check")
         assert check.scalar() == "ok"
+
+
+def test_backup_without_a_folder_writes_a_new_one_each_time(app, runner, tmp_path):
+    first = runner.invoke(args=["backup"])
+    second = runner.invoke(args=["backup"])
+
+    assert first.exit_code == 0, first.output
+    assert second.exit_code == 0, second.output
+    made = sorted((tmp_path / "backups").iterdir())
+    assert len(made) == 2
+    assert f"to {made[0]};" in first.output + second.output
+    assert f"to {made[1]};" in first.output + second.output
+    for folder in made:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d{6}Z(-\d+)?", folder.name)
+        assert backup_titles(folder) == []
+
+
+def test_backup_goes_to_the_backup_folder_setting(app, runner, tmp_path):
+    app.config["BACKUP_FOLDER"] = str(tmp_path / "elsewhere")
+
+    assert runner.invoke(args=["backup"]).exit_code == 0
+
+    assert len(list((tmp_path / "elsewhere").iterdir())) == 1
+    assert not (tmp_path / "backups").exists()
+
+
+def test_a_backup_is_readable_by_its_owner_alone(app, runner, auth, tmp_path):
+    auth.login()
+    upload(auth, png())
+    previous = os.umask(0o022)  # the usual umask, under which files are 0644
+    try:
+        result = runner.invoke(args=["backup"])
+    finally:
+        os.umask(previous)
+
+    assert result.exit_code == 0, result.output
+    backups = tmp_path / "backups"
+    [folder] = backups.iterdir()
+    modes = {
+        path.relative_to(backups).as_posix(): stat.filemode(path.stat().st_mode)
+        for path in [backups, folder, *folder.rglob("*")]
+    }
+    assert modes.pop(".") == "drwx------"
+    assert modes.pop(folder.name) == "drwx------"
+    assert modes.pop(f"{folder.name}/uploads") == "drwx------"
+    assert len(modes) == 3  # blog.db, manifest.json and the image
+    assert set(modes.values()) == {"-rw-------"}
+
+
+def test_a_backup_folder_that_cannot_be_made_is_a_clear_error(runner, tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+
+    result = runner.invoke(args=["backup", str(tmp_path / "a-file" / "today")])
+
+    assert result.exit_code == 1
+    assert f"Error: cannot create {tmp_path / 'a-file'}" in result.output
+    assert isinstance(result.exception, SystemExit)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import sqlite3
@@ -372,3 +373,28 @@ def test_root_is_told_to_check_as_the_serving_user(make_app):
 
     has_note = "pass --user www-data" in result.output
     assert has_note == is_root()
+
+
+@needs_root
+def test_a_serving_user_that_can_change_the_settings_fails(
+    make_app, server_folder, monkeypatch
+):
+    # The instance folder is www-data's: it could write config.py, which every
+    # flask command run by root executes.
+    instance = server_folder / "instance"
+    monkeypatch.setenv("HOMEPAGE_INSTANCE_PATH", str(instance))
+    app = make_app(server_folder, UPLOAD_FOLDER=str(server_folder / "uploads"))
+    instance.mkdir(mode=0o750)
+    give_to_server(server_folder)
+
+    result = doctor_says(app, "--user", "www-data")
+
+    assert result.exit_code == 1
+    line = verdict(result, "file modes")
+    assert line.startswith(f"FAIL file modes www-data can change {instance}:")
+    assert "could become root" in line
+    assert f"fix: chown -R root: {instance}" in line
+    # The same folder, root's again: the check passes.
+    os.chown(instance, 0, 0)
+    again = doctor_says(app, "--user", "www-data")
+    assert verdict(again, "file modes").startswith("OK file modes"), again.output

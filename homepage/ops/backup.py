@@ -10,7 +10,8 @@ SQLite's backup API copies the database in one step inside a read transaction,
 so the copy is consistent while the site keeps serving (in WAL mode readers
 never block writers, and writers never block it). Files are written under a
 temporary name and renamed when verified, so a folder with a manifest is
-always a complete, checked backup.
+always a complete, checked backup. A backup holds password hashes, drafts and
+login sessions: its folder is 0700 and its files 0600, the serving user's alone.
 
 A restore checks a backup before it touches the site: the manifest's shape,
 every checksum, the database's integrity, and then whether the database fits
@@ -95,15 +96,56 @@ def _image_names(database: Path) -> list[str]:
     return [name for (name,) in rows if images.NAME.fullmatch(name)]
 
 
+def backup_folder() -> Path:
+    """Return the folder that holds backups named by the time they were made."""
+    configured = current_app.config.get("BACKUP_FOLDER")
+    return Path(configured) if configured else live_database().parent / "backups"
+
+
+def new_backup_path(folder: Path, prefix: str = "") -> Path:
+    """Return a path in ``folder`` named after the current time, not yet taken."""
+    # To the second, so that several backups a day each get their own folder.
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%SZ")
+    target = folder / f"{prefix}{stamp}"
+    number = 1
+    while target.exists():
+        number += 1
+        target = folder / f"{prefix}{stamp}-{number}"
+    return target
+
+
+def _make_private_folder(folder: Path) -> None:
+    """Create ``folder`` (and missing parents) for the current user alone."""
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BackupError(
+            f"cannot create {exc.filename or folder}: {exc.strerror}. Run the "
+            "command as the serving user (runuser -u www-data -- ...) and give "
+            "it a folder that user may write."
+        ) from exc
+
+
+def _close_to_others(folder: Path) -> None:
+    """Make a backup's folders 0700 and files 0600: the owner's alone."""
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o700 if path.is_dir() else 0o600)
+
+
 def write_backup(target: Path) -> dict:
     """Write a verified backup folder at ``target``; return its manifest."""
     live_database()
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise BackupError(f"{target} already exists; choose a new folder")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _make_private_folder(target.parent)
     staging = target.with_name(f".{target.name}.partial-{secrets.token_hex(4)}")
-    staging.mkdir()
     try:
+        staging.mkdir(mode=0o700)
+    except OSError as exc:
+        raise BackupError(f"cannot write in {target.parent}: {exc.strerror}") from exc
+    try:
+        # Before anything is written into it: the umask may have left it open.
+        staging.chmod(0o700)
         copy_to_file(staging / DATABASE)
         (staging / UPLOADS).mkdir()
         missing = []
@@ -126,6 +168,7 @@ def write_backup(target: Path) -> dict:
             "missing_images": missing,
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        _close_to_others(staging)
         verify(staging)
         if target.exists():
             target.rmdir()
@@ -448,9 +491,16 @@ def _summary(manifest: dict) -> str:
 
 @click.command("backup")
 @with_appcontext
-@click.argument("path", type=click.Path(path_type=Path, file_okay=False))
-def backup_command(path: Path) -> None:
-    """Write a verified backup of the database and images to the folder PATH."""
+@click.argument(
+    "path", type=click.Path(path_type=Path, file_okay=False), required=False
+)
+def backup_command(path: Path | None) -> None:
+    """Write a verified backup of the database and images to the folder PATH.
+
+    Without PATH, to a new folder named after the time in BACKUP_FOLDER
+    (default: backups/ beside the database).
+    """
+    path = path or new_backup_path(backup_folder())
     manifest = write_backup(path)
     for name in manifest["missing_images"]:
         click.echo(f"warning: {name} was deleted while backing up", err=True)
@@ -477,10 +527,7 @@ def restore_command(path: Path, yes: bool, no_safety_backup: bool) -> None:
         if not yes:
             click.confirm("Replace the site's posts and images with it?", abort=True)
         if not no_safety_backup:
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-            safety = (
-                Path(current_app.instance_path) / "backups" / f"before-restore-{stamp}"
-            )
+            safety = new_backup_path(backup_folder(), prefix="before-restore-")
             write_backup(safety)
             click.echo(f"Backed up the current site to {safety} first.")
         replace_site(path, manifest, database)

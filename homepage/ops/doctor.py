@@ -10,6 +10,7 @@ import os
 import pwd
 import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from werkzeug.sansio.utils import host_is_trusted
 
 from ..core.images import upload_folder
 from ..core.schema import schema_is_current
-from ..db import get_engine, journal_mode, sqlite_path
+from ..db import PROJECT_ROOT, get_engine, journal_mode, sqlite_path
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 _COLOURS = {OK: "green", WARN: "yellow", FAIL: "red"}
@@ -233,7 +234,7 @@ def check_schema(path: Path, user: str) -> Verdict:
             FAIL,
             "schema",
             "tables, columns or indexes are missing (a new version of the code?).",
-            f"run `sudo -u {user} .venv/bin/flask --app homepage init-db`, which "
+            f"run `runuser -u {user} -- .venv/bin/flask --app homepage init-db`, which "
             "adds what is missing and keeps the data",
         )
     return Verdict(OK, "schema", "every table, column and index exists.")
@@ -270,7 +271,7 @@ def _missing_database(check: str, path: Path, user: str) -> Verdict:
         FAIL,
         check,
         f"{path} does not exist yet.",
-        f"create it as the serving user: sudo -u {user} .venv/bin/flask "
+        f"create it as the serving user: runuser -u {user} -- .venv/bin/flask "
         "--app homepage init-db",
     )
 
@@ -349,6 +350,34 @@ def check_file_modes(app: Flask, database: Path | None) -> Verdict:
         OK,
         "file modes",
         "the database, settings, key and uploads are closed to other users.",
+    )
+
+
+def check_root_runs_only_root_files(app: Flask, user: str) -> Verdict | None:
+    """Check that ``user`` cannot change the code and settings root runs.
+
+    Every ``flask`` command executes ``instance/config.py`` and the code in the
+    virtualenv; run by root, anything the serving user wrote there would run
+    as root. Returns nothing when all is well.
+    """
+    if user == "root":
+        return None
+    instance = Path(app.instance_path)
+    places = [instance / "config.py", instance, PROJECT_ROOT, PROJECT_ROOT / "homepage"]
+    places += [Path(sys.prefix), Path(sys.prefix) / "bin"]
+    writable = [
+        place for place in places if place.exists() and _access_as(user, place, "w")
+    ]
+    if not writable:
+        return None
+    names = " ".join(str(place) for place in writable)
+    return Verdict(
+        FAIL,
+        "file modes",
+        f"{user} can change {names}: code or settings that a flask command run "
+        "by root would execute, so that user could become root.",
+        f"chown -R root: {names} && chmod -R go-w {names}; keep the database, "
+        "uploads and backups in a data folder of their own",
     )
 
 
@@ -432,7 +461,9 @@ def run_checks(app: Flask, user: str, threads: int) -> Iterator[Verdict]:
             # SQLite removes the -wal and -shm it may have created.
             get_engine(app).dispose()
     yield check_upload_folder(upload_folder(), user)
-    yield check_file_modes(app, path if path_verdict.status != FAIL else None)
+    yield check_root_runs_only_root_files(app, user) or check_file_modes(
+        app, path if path_verdict.status != FAIL else None
+    )
     yield check_secret_key(app, user)
     yield check_trusted_hosts(app)
     yield check_pool_size(app, threads)
