@@ -46,14 +46,21 @@ def make_app(make_app: MakeApp, tmp_path: Path) -> MakeApp:
     A setting given as None is left out.
     """
 
-    def make(folder: Path = tmp_path, create: bool = True, **config) -> Flask:
+    def make(
+        folder: Path = tmp_path,
+        create: bool = True,
+        instance: Path | None = None,
+        **config,
+    ) -> Flask:
         settings = {
             "SECRET_KEY": secrets.token_hex(32),
             "DATABASE_URL": f"sqlite:///{folder / 'blog.db'}",
             **config,
         }
         given = {key: value for key, value in settings.items() if value}
-        app = make_app(bare=True, create=create, owner=False, **given)
+        app = make_app(
+            bare=True, create=create, owner=False, instance=instance, **given
+        )
         # doctor opens the file afresh, as the serving user would.
         get_engine(app).dispose()
         return app
@@ -376,14 +383,13 @@ def test_root_is_told_to_check_as_the_serving_user(make_app):
 
 
 @needs_root
-def test_a_serving_user_that_can_change_the_settings_fails(
-    make_app, server_folder, monkeypatch
-):
+def test_a_serving_user_that_can_change_the_settings_fails(make_app, server_folder):
     # The instance folder is www-data's: it could write config.py, which every
     # flask command run by root executes.
     instance = server_folder / "instance"
-    monkeypatch.setenv("HOMEPAGE_INSTANCE_PATH", str(instance))
-    app = make_app(server_folder, UPLOAD_FOLDER=str(server_folder / "uploads"))
+    app = make_app(
+        server_folder, instance=instance, UPLOAD_FOLDER=str(server_folder / "uploads")
+    )
     instance.mkdir(mode=0o750)
     give_to_server(server_folder)
 
