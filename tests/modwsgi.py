@@ -202,7 +202,9 @@ class ApacheServer:
                 if requests.get(self.url + "/", timeout=5).status_code < 500:
                     if daemons_up:
                         return
-            except requests.ConnectionError:
+            # A daemon still importing the app on a busy machine can take
+            # longer than the probe's timeout to answer its first request.
+            except (requests.ConnectionError, requests.Timeout):
                 pass
             time.sleep(0.2)
         self.stop()

@@ -1,0 +1,31 @@
+"""Fixtures of the browser tests: Debian's Chromium, and fresh pages per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from .support import CHROMIUM, Browsing
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Browser]:
+    """Start Debian's Chromium once for every browser test."""
+    with sync_playwright() as playwright:
+        # As root, Chromium refuses to start without this; the pages it opens
+        # are the test's own server's.
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox"]
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browsing(chromium: Browser) -> Iterator[Browsing]:
+    """Open pages in fresh browser contexts (no cookies); close them after."""
+    opened = Browsing(chromium)
+    yield opened
+    opened.close()
