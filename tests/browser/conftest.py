@@ -7,7 +7,15 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from .support import CHROMIUM, Browsing
+from .support import (
+    CHROMIUM,
+    DEEP_HEADINGS,
+    STORIES,
+    WIDE_CONTENT,
+    Browsing,
+    Site,
+    serve,
+)
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +37,13 @@ def browsing(chromium: Browser) -> Iterator[Browsing]:
     opened = Browsing(chromium)
     yield opened
     opened.close()
+
+
+@pytest.fixture(scope="session")
+def site() -> Iterator[Site]:
+    """Serve a blog of a few posts, a page, and two posts with awkward content.
+
+    Tests that use it only read; the author's journey has a blog of its own.
+    """
+    with serve((*STORIES, DEEP_HEADINGS, WIDE_CONTENT)) as served:
+        yield served

@@ -39,7 +39,11 @@ BODY = (
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[Site]:
-    """Serve a blog with one author, alice, and no posts yet."""
+    """Serve a blog with one author, alice, and no posts yet.
+
+    In this module it stands for the seeded blog of conftest.py, which the
+    journeys below would change under the other tests.
+    """
     with serve(()) as served:
         yield served
 
@@ -102,22 +106,22 @@ def test_author_journey(browsing: Browsing, site: Site, actor_kind: type[Actor])
     actor.type_into(page.get_by_label("Password"), "not the password")
     actor.activate(page.get_by_role("button", name="Log in"))
     expect(page.get_by_role("alert")).to_be_visible()
-    assert_accessible(page)
+    actor.check_accessible()
     actor.type_into(page.get_by_label("Password"), PASSWORD)
     actor.activate(page.get_by_role("button", name="Log in"))
     expect(heading(page)).to_have_text("Posts")
-    assert_accessible(page)
+    actor.check_accessible()
 
     # A title of spaces passes the browser's check and not the blog's.
     actor.activate(page.get_by_role("link", name="Write a new post"))
     expect(heading(page)).to_have_text("New post")
-    assert_accessible(page)
+    actor.check_accessible()
     actor.type_into(page.get_by_label("Title"), "   ")
     actor.type_into(page.get_by_label("Body"), BODY)
     actor.activate(page.get_by_role("button", name="Save", exact=True))
     expect(page.get_by_role("alert")).to_contain_text("The post was not saved")
     expect(page.get_by_label("Body")).to_have_value(BODY.rstrip("\n") + "\n")
-    assert_accessible(page)
+    actor.check_accessible()
 
     actor.type_into(page.get_by_label("Title"), title)
     actor.type_into(page.get_by_label("Tags"), "bread, diary")
@@ -125,7 +129,7 @@ def test_author_journey(browsing: Browsing, site: Site, actor_kind: type[Actor])
     preview = page.get_by_role("region", name="Preview (not saved)")
     expect(preview.get_by_role("heading", name="Rising")).to_be_visible()
     expect(preview.locator("strong")).to_have_text("twice")
-    assert_accessible(page)
+    actor.check_accessible()
 
     actor.choose_file(page.get_by_label("Image file"), "loaf.png", png_bytes())
     actor.type_into(page.get_by_label("Description"), "A loaf on the board")
@@ -134,13 +138,13 @@ def test_author_journey(browsing: Browsing, site: Site, actor_kind: type[Actor])
     expect(page.get_by_label("Body")).to_have_value(
         re.compile(r"!\[A loaf on the board\]\(/media/[0-9a-f]{32}\.png\)")
     )
-    assert_accessible(page)
+    actor.check_accessible()
 
     actor.choose(page.get_by_label("Published", exact=True))
     actor.activate(page.get_by_role("button", name="Save", exact=True))
     expect(page.get_by_role("status")).to_have_text(f"Saved “{title}”.")
     expect(heading(page)).to_have_text(f"Edit “{title}”")
-    assert_accessible(page)
+    actor.check_accessible()
 
     # The reader's page, from the admin list.
     open_admin_link(actor, title)
@@ -150,7 +154,7 @@ def test_author_journey(browsing: Browsing, site: Site, actor_kind: type[Actor])
     image = page.get_by_role("img", name="A loaf on the board")
     expect(image).to_be_visible()
     assert image.evaluate("image => image.complete && image.naturalWidth") == 320
-    assert_accessible(page)
+    actor.check_accessible()
 
     # A new title and address; the old address leads to the new one.
     new_title = f"Sourdough notes by {actor.name}"
@@ -174,12 +178,12 @@ def test_author_journey(browsing: Browsing, site: Site, actor_kind: type[Actor])
     title_diff = page.get_by_role("region", name="Title")
     expect(title_diff.locator("del")).to_have_text(f"-{title}")
     expect(title_diff.locator("ins")).to_have_text(f"+{new_title}")
-    assert_accessible(page)
+    actor.check_accessible()
     actor.activate(page.get_by_role("button", name="Restore version 1"))
     expect(page.get_by_role("status")).to_contain_text("Restored version 1")
     expect(heading(page)).to_have_text(f"Edit “{title}”")
     expect(page.get_by_label("Title")).to_have_value(title)
-    assert_accessible(page)
+    actor.check_accessible()
 
     # A post for later: the author sees it scheduled, readers do not see it.
     later = f"Bread for next year by {actor.name}"
@@ -195,7 +199,7 @@ def test_author_journey(browsing: Browsing, site: Site, actor_kind: type[Actor])
     actor.activate(page.locator("header").get_by_role("link", name="Admin", exact=True))
     row = page.get_by_role("row").filter(has_text=later)
     expect(row.get_by_text("scheduled", exact=True)).to_be_visible()
-    assert_accessible(page)
+    actor.check_accessible()
 
     reader = browsing.page()
     reader.goto(site.url + "/")

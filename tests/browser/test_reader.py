@@ -7,7 +7,6 @@ search box; axe-core checks every page state on the way.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -15,15 +14,11 @@ from playwright.sync_api import Browser, Page, expect
 from .support import (
     CHROMIUM,
     COLOR_SCHEMES,
-    DEEP_HEADINGS,
-    STORIES,
     VIEWPORTS,
-    WIDE_CONTENT,
     Browsing,
     Site,
     assert_accessible,
     screenshot,
-    serve,
 )
 
 # These tests drive Chromium; make test-fast leaves them out.
@@ -34,13 +29,6 @@ LOOKS = [
     for viewport in VIEWPORTS
     for scheme in COLOR_SCHEMES
 ]
-
-
-@pytest.fixture(scope="module")
-def site() -> Iterator[Site]:
-    """Serve a blog of a few posts, a page, and two posts with awkward content."""
-    with serve((*STORIES, DEEP_HEADINGS, WIDE_CONTENT)) as served:
-        yield served
 
 
 def follow(page: Page, name: str, *, within: str = "main") -> None:
