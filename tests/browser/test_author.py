@@ -25,8 +25,9 @@ from .support import (
     serve,
 )
 
-# These tests drive Chromium; make test-fast leaves them out.
-pytestmark = pytest.mark.browser
+# These tests drive Chromium against Apache mod_wsgi-express; make test-fast
+# leaves them out, and so does -m "not apache" (for machines without Apache).
+pytestmark = [pytest.mark.browser, pytest.mark.apache]
 
 BODY = (
     "Day one of a new loaf.\n\n"
