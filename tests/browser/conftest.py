@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 
 from .support import (
     CHROMIUM,
@@ -16,6 +16,10 @@ from .support import (
     Site,
     serve,
 )
+
+# What the page shows may take a while to come on a busy CI machine; a
+# failing expectation waits this long before it fails.
+expect.set_options(timeout=15_000)
 
 
 @pytest.fixture(scope="session")

@@ -234,6 +234,15 @@ def assert_accessible(page: Page) -> None:
     assert not found, f"axe-core on {page.url}:\n" + "\n".join(found)
 
 
+def assert_no_console_errors(browsing: Browsing) -> None:
+    """Check that no page logged an error, but for the missing favicon.
+
+    test_reader.py's test_pages_find_their_favicon covers that one.
+    """
+    errors = [e for e in browsing.console_errors if "favicon.ico" not in e]
+    assert not errors, errors
+
+
 def screenshot(page: Page, name: str) -> None:
     """Save what the viewport shows as docs/screenshots/NAME.png."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -376,13 +385,16 @@ class Browsing:
         context.set_default_timeout(15_000)
         self.contexts.append(context)
         page = context.new_page()
-        page.on("console", self._console)
+        page.on("console", lambda message: self._console(page, message))
         page.on("pageerror", lambda error: self.console_errors.append(str(error)))
         return page
 
-    def _console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
-            self.console_errors.append(f"{message.text} ({message.location['url']})")
+    def _console(self, page: Page, message: ConsoleMessage) -> None:
+        url = message.location["url"]
+        # A page's own status (a 404 page, a form refused with 400) is no
+        # error of the page; the tests check those statuses themselves.
+        if message.type == "error" and url != page.url:
+            self.console_errors.append(f"{message.text} ({url})")
 
     def close(self) -> None:
         """Close every context opened."""

@@ -19,6 +19,7 @@ from .support import (
     Browsing,
     Site,
     assert_accessible,
+    assert_no_console_errors,
     screenshot,
 )
 
@@ -96,6 +97,7 @@ def test_admin_pages_are_accessible(
         page.goto(site.url + path)
         expect(page.get_by_role("heading", level=1)).to_have_text(title)
         assert_accessible(page)
+    assert_no_console_errors(browsing)
 
 
 @pytest.mark.xfail(

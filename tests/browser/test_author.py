@@ -21,6 +21,7 @@ from .support import (
     KeyboardActor,
     Site,
     assert_accessible,
+    assert_no_console_errors,
     png_bytes,
     serve,
 )
@@ -202,6 +203,7 @@ def test_author_journey(browsing: Browsing, site: Site, actor_kind: type[Actor])
     expect(row.get_by_text("scheduled", exact=True)).to_be_visible()
     actor.check_accessible()
 
+    assert_no_console_errors(browsing)
     reader = browsing.page()
     reader.goto(site.url + "/")
     expect(reader.get_by_role("link", name=title, exact=True)).to_be_visible()

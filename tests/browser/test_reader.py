@@ -18,6 +18,7 @@ from .support import (
     Browsing,
     Site,
     assert_accessible,
+    assert_no_console_errors,
     screenshot,
 )
 
@@ -104,15 +105,6 @@ def test_reader_journey(browsing: Browsing, site: Site, viewport: str, scheme: s
     assert response.headers["content-type"].startswith("application/atom+xml")
     expect(page.get_by_text("Baking sourdough at home").first).to_be_visible()
     assert_no_console_errors(browsing)
-
-
-def assert_no_console_errors(browsing: Browsing) -> None:
-    """Check that no page logged an error, but for the missing favicon.
-
-    test_pages_find_their_favicon covers that one until it is fixed.
-    """
-    errors = [e for e in browsing.console_errors if "favicon.ico" not in e]
-    assert not errors, errors
 
 
 #: Reader pages the journey does not pass through, and its empty states.
