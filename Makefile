@@ -33,7 +33,7 @@ help:
 	@echo "make run    set everything up and serve on http://$(HOST):$(PORT)/ under Apache mod_wsgi"
 	@echo "make dev    serve with Flask's debug server (reloads templates and code)"
 	@echo "make test   install what the tests need and run the whole suite"
-	@echo "make test-fast  run the quick tests only: no Apache, HTML validator, deploy or slow ones (< 30 s)"
+	@echo "make test-fast  run the quick tests only: no Apache, browser, HTML validator, deploy or slow ones (< 30 s)"
 	@echo "make lint   ruff check, ruff format --check and mypy"
 
 system-deps:
@@ -95,7 +95,7 @@ test: install
 
 # The quick part of the suite, for the edit-test loop; CI runs `make test`.
 test-fast: $(VENV)/.installed
-	$(BIN)/pytest -m "not apache and not validator and not slow and not deploy"
+	$(BIN)/pytest -m "not apache and not validator and not slow and not deploy and not browser"
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages homepage needs: Debian's Python (readable by the
 # Apache user, unlike a pyenv under /root), Apache with its headers for
-# building mod_wsgi, wrk for the benchmarks, and Java for the HTML validator
-# (vnu.jar) the tests run. Does nothing when all are there.
+# building mod_wsgi, wrk for the benchmarks, Java for the HTML validator
+# (vnu.jar) the tests run, and Chromium for the browser tests (Playwright drives
+# Debian's; its own browser downloads are never used). Does nothing when all are there.
 set -euo pipefail
 
 need=()
@@ -14,6 +15,7 @@ command -v apxs >/dev/null || [ -x /usr/bin/apxs ] || need+=(apache2-dev)
 command -v wrk >/dev/null || need+=(wrk)
 command -v gcc >/dev/null || need+=(gcc)
 command -v java >/dev/null || need+=(default-jre-headless)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
     exit 0
