@@ -57,8 +57,8 @@ def test_new_post_form_has_every_field_labelled(client, logged_in):
     for field in ("title", "slug", "body", "summary", "tags"):
         assert f'<label for="{field}">' in html
         assert f'name="{field}"' in html
-    assert 'name="status" value="draft"' in html
-    assert 'name="status" value="published"' in html
+    assert 'name="action" value="draft">Save draft</button>' in html
+    assert 'name="action" value="publish" id="publish">Publish</button>' in html
     assert 'name="action" value="preview"' in html
 
 
@@ -73,7 +73,10 @@ def test_create_post(app, client, logged_in):
     assert post.status == "published"
     assert post.summary == "Short."
     assert [tag.name for tag in post.tags] == ["flask", "python"]
-    assert "Saved “First post”." in client.get(response.headers["Location"]).text
+    assert (
+        'Published “First post”. <a href="/posts/first-post">View post</a>'
+        in client.get(response.headers["Location"]).text
+    )
 
 
 def test_slugs_are_unique_and_ascii(app, logged_in):
@@ -242,12 +245,12 @@ def test_title_and_tags_are_escaped(app, logged_in):
 
 def test_enter_in_a_field_saves_the_post(client, logged_in):
     # Browsers submit a form with its first submit button when Enter is
-    # pressed in a text field; that must be Save, not Preview or Upload.
+    # pressed in a text field; that must save, not Preview, Publish or Upload.
     html = client.get("/admin/posts/new").get_data(as_text=True)
     form = html[html.index('<form class="form"') :]
     form = form[: form.index("</form>")]
     first_button = form[form.index('<button type="submit"') :].split(">", 1)[0]
-    assert 'value="save"' in first_button
+    assert 'value="draft"' in first_button
 
 
 # -- several authors ----------------------------------------------------------

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from ..core import history, posts
-from ..core.models import Post
+from ..core.models import PAGE, Post, utcnow, visible_at
+from ..core.zone import format_moment
 from ..db import session, write_transaction
 from .access import find_post, get_post, require_may_change
 from .auth import current_author
@@ -83,6 +85,10 @@ def _save(form: PostForm, post: Post | None):
     # Taken now: once the write transaction starts, a deleted post's
     # attributes (its id too) can no longer be loaded.
     post_id = post.id if post is not None else None
+    was_visible = post is not None and visible_at(
+        post.status, post.published_at, utcnow()
+    )
+    was_published = post is not None and post.is_published
     # Validation renders the Markdown: slow work, done before the write lock.
     valid = form.validate()
     conflict = None
@@ -116,8 +122,24 @@ def _save(form: PostForm, post: Post | None):
     except EditConflict:
         assert post_id is not None  # only a saved post can conflict
         return _render_conflict(form, post_id)
-    flash(f"Saved “{post.title}”.")
+    flash(saved_message(post, was_published, was_visible))
     return redirect(url_for("admin.posts.edit", post_id=post.id))
+
+
+def saved_message(post: Post, was_published: bool, was_visible: bool) -> str:
+    """Say what a save did to ``post``: a draft, published, scheduled, updated."""
+    if not post.is_published:
+        if was_published:
+            return f"Unpublished “{post.title}”: it is a draft again."
+        return "Draft saved."
+    if post.is_scheduled:
+        assert post.published_at is not None  # scheduled means dated
+        return f"Scheduled “{post.title}” for {format_moment(post.published_at)}."
+    done = "Updated" if was_visible else "Published"
+    endpoint = "blog.page" if post.kind == PAGE else "blog.post"
+    return Markup('{} “{}”. <a href="{}">View post</a>').format(
+        done, post.title, url_for(endpoint, slug=post.slug)
+    )
 
 
 def _render_conflict(form: PostForm, post_id: int):

@@ -11,6 +11,7 @@ from flask import session as cookie
 from sqlalchemy import Row
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..core import zone
 from ..core.models import PAGE
 from .queries import visible_pages
 
@@ -69,6 +70,8 @@ def init_app(app: Flask) -> None:
     """Register filters and globals."""
     app.add_template_filter(format_date, "date")
     app.add_template_filter(rfc3339, "rfc3339")
+    app.add_template_filter(zone.format_moment, "moment")
+    app.add_template_global(zone.zone_name)
     app.add_template_global(absolute_url)
     app.add_template_global(post_url)
     app.add_template_global(nav_pages)

@@ -1,0 +1,164 @@
+"""The post form says what it will do and what it did: draft, publish, schedule."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from homepage.core.models import Post
+from homepage.db import session
+
+
+def stored(app, title: str) -> Post:
+    with app.app_context():
+        return session.scalars(select(Post).where(Post.title == title)).one()
+
+
+def buttons(html: str) -> list[str]:
+    """Return the post form's submit buttons as (value, label) strings, in order."""
+    form = html[html.index('<form class="form"') :]
+    form = form[: form.index("</form>")]
+    return [
+        f"{value}:{re.sub(r'<[^>]+>', '', label).strip()}"
+        for value, label in re.findall(
+            r'<button type="submit" name="action" value="([a-z]+)"[^>]*>(.*?)</button>',
+            form,
+        )
+    ]
+
+
+@pytest.fixture
+def author(auth):
+    auth.login()
+    return auth
+
+
+def test_a_new_post_offers_save_draft_first_then_publish(client, author):
+    html = client.get("/admin/posts/new").text
+    # Enter in a text field presses the first button: it must never publish.
+    assert buttons(html) == ["draft:Save draft", "preview:Preview", "publish:Publish"]
+    assert 'name="status" value="draft"' in html
+    assert "Not saved yet." in html
+
+
+def test_save_draft_keeps_it_a_draft_and_says_so(app, client, author):
+    response = author.create_post("Thoughts", status="", action="draft")
+    assert response.status_code == 302
+    assert stored(app, "Thoughts").status == "draft"
+    page = client.get(response.headers["Location"]).text
+    assert "Draft saved." in page
+    assert (
+        '<span class="status status-draft">Draft</span> Readers cannot see it.' in page
+    )
+    assert "View post" not in page
+    # A draft still offers the harmless button first.
+    assert buttons(page)[0] == "draft:Save draft"
+
+
+def test_enter_in_a_draft_never_publishes(app, client, author):
+    author.create_post("Quiet", action="draft")
+    post = stored(app, "Quiet")
+    # The browser sends the first button's name and value with Enter; the
+    # hidden status is a draft's too.
+    response = author.post_form(
+        f"/admin/posts/{post.id}/edit",
+        title="Quiet",
+        body="Still quiet.",
+        status="draft",
+        action="draft",
+    )
+    assert response.status_code == 302
+    assert stored(app, "Quiet").status == "draft"
+    assert client.get("/posts/quiet").status_code == 404
+
+
+def test_publish_says_published_with_a_link_to_the_live_post(app, client, author):
+    author.create_post("Live now", action="draft")
+    post = stored(app, "Live now")
+    response = author.post_form(
+        f"/admin/posts/{post.id}/edit",
+        title="Live now",
+        body="Hello.",
+        status="draft",
+        action="publish",
+    )
+    assert response.status_code == 302
+    assert stored(app, "Live now").status == "published"
+    page = client.get(response.headers["Location"]).text
+    assert 'Published “Live now”. <a href="/posts/live-now">View post</a>' in page
+    # The editor shows the post is live, with a link to it.
+    assert '<span class="status status-published">Published</span>' in page
+    assert '<a href="/posts/live-now">View post<span class="visually-hidden">' in page
+    # A published post's first button updates it, keeping it published.
+    assert buttons(page) == [
+        "save:Update",
+        "preview:Preview",
+        "unpublish:Unpublish",
+    ]
+    assert 'name="status" value="published"' in page
+    assert client.get("/posts/live-now").status_code == 200
+
+
+def test_update_of_a_published_post_says_updated(client, author, app):
+    author.create_post("Edited", action="publish")
+    post = stored(app, "Edited")
+    response = author.post_form(
+        f"/admin/posts/{post.id}/edit",
+        title="Edited",
+        body="New words.",
+        status="published",
+        action="save",
+    )
+    page = client.get(response.headers["Location"]).text
+    assert 'Updated “Edited”. <a href="/posts/edited">View post</a>' in page
+    assert stored(app, "Edited").status == "published"
+
+
+def test_unpublish_takes_it_back_to_a_draft(client, author, app):
+    author.create_post("Oops", action="publish")
+    post = stored(app, "Oops")
+    response = author.post_form(
+        f"/admin/posts/{post.id}/edit",
+        title="Oops",
+        body="b",
+        status="published",
+        action="unpublish",
+    )
+    page = client.get(response.headers["Location"]).text
+    assert "Unpublished “Oops”: it is a draft again." in page
+    assert client.get("/posts/oops").status_code == 404
+
+
+def test_publish_with_a_future_date_schedules_and_says_when(client, author, app):
+    html = client.get("/admin/posts/new").text
+    assert "publish:Publish" in buttons(html)
+    response = author.create_post(
+        "Later", action="publish", published_at="2999-01-02T03:04"
+    )
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).text
+    assert "Scheduled “Later” for 2 January 2999, 03:04 (UTC)." in page
+    assert '<span class="status status-scheduled">Scheduled</span> for' in page
+    assert "View post" not in page
+    assert client.get("/posts/later").status_code == 404
+
+
+def test_a_future_date_in_a_draft_form_labels_the_button_schedule(client, author):
+    response = author.create_post(
+        "Soon", action="preview", status="draft", published_at="2999-01-02T03:04"
+    )
+    assert "publish:Schedule" in buttons(response.text)
+
+
+def test_a_page_links_to_its_page_address(client, author, app):
+    response = author.create_post("About", kind="page", action="publish")
+    page = client.get(response.headers["Location"]).text
+    assert 'Published “About”. <a href="/pages/about">View post</a>' in page
+
+
+def test_the_flash_escapes_the_title(client, author):
+    response = author.create_post("<b>bold</b>", action="publish")
+    page = client.get(response.headers["Location"]).text
+    assert "Published “&lt;b&gt;bold&lt;/b&gt;”." in page
