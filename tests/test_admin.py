@@ -151,10 +151,15 @@ def test_edit_keeps_the_slug_when_left_empty(app, logged_in):
 def test_delete_post(app, client, logged_in):
     logged_in.create_post("Doomed", tags="gone")
     post = get_post(app, slug="doomed")
-    assert client.get(f"/admin/posts/{post.id}/delete").status_code == 405
+    # GET asks for confirmation; POST moves it to the trash; purging it
+    # there deletes it for good.
+    assert client.get(f"/admin/posts/{post.id}/delete").status_code == 200
     response = logged_in.post_form(f"/admin/posts/{post.id}/delete")
     assert response.status_code == 302
     assert response.headers["Location"] == "/admin/"
+    assert client.get("/posts/doomed").status_code == 404
+    response = logged_in.post_form(f"/admin/posts/{post.id}/purge")
+    assert response.status_code == 302
     assert count(app, Post) == 0
     assert count(app, Tag) == 0
     assert client.get("/posts/doomed").status_code == 404

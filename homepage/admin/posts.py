@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import joinedload
 
 from ..core import history, posts
@@ -21,15 +23,22 @@ bp = Blueprint("posts", __name__)
 @bp.get("/")
 def index():
     """List the posts the author may work on, newest first, with their status."""
-    query = select(Post).options(joinedload(Post.author))
+    query = select(Post).where(Post.deleted_at.is_(None))
+    return render_template(
+        "admin/index.html",
+        posts=_listed(query.order_by(Post.created_at.desc(), Post.id.desc())),
+        author=current_author(),
+        in_trash=len(_listed(select(Post).where(Post.deleted_at.is_not(None)))),
+    )
+
+
+def _listed(query: Select) -> Sequence[Post]:
+    """Return the posts of ``query`` that the logged-in author may work on."""
     author = current_author()
     assert author is not None  # the admin area's login gate let the request in
     if not author.sees_all:
         query = query.where(Post.author_id == author.id)
-    listed = session.scalars(
-        query.order_by(Post.created_at.desc(), Post.id.desc())
-    ).all()
-    return render_template("admin/index.html", posts=listed, author=author)
+    return session.scalars(query.options(joinedload(Post.author))).all()
 
 
 @bp.route("/posts/new", methods=["GET", "POST"])
@@ -86,7 +95,7 @@ def _save(form: PostForm, post: Post | None):
     # attributes (its id too) can no longer be loaded.
     post_id = post.id if post is not None else None
     was_visible = post is not None and visible_at(
-        post.status, post.published_at, utcnow()
+        post.status, post.published_at, utcnow(), post.deleted_at
     )
     was_published = post is not None and post.is_published
     # Validation renders the Markdown: slow work, done before the write lock.
@@ -180,14 +189,53 @@ def _write(form: PostForm, post_id: int | None) -> Post:
     return posts.save(post or Post(author=current_author()), fields, current_author())
 
 
+@bp.get("/posts/<int:post_id>/delete")
+def confirm_delete(post_id: int):
+    """Ask whether to move a post to the trash."""
+    return render_template("admin/delete.html", post=get_post(post_id))
+
+
 @bp.post("/posts/<int:post_id>/delete")
 def delete(post_id: int):
-    """Delete a post."""
+    """Move a post to the trash, from where it can be restored."""
     with write_transaction():
         post = get_post(post_id)
+        post.deleted_at = utcnow()
+        title = post.title
+    # The category carries the post's number: the message offers to undo.
+    flash(f"Deleted “{title}”.", f"restore:{post_id}")
+    return redirect(url_for("admin.posts.index"))
+
+
+@bp.post("/posts/<int:post_id>/restore")
+def restore(post_id: int):
+    """Take a post back out of the trash, as it was."""
+    with write_transaction():
+        post = get_post(post_id, trashed=True)
+        post.deleted_at = None
+        title = post.title
+    flash(f"Restored “{title}”.")
+    return redirect(url_for("admin.posts.edit", post_id=post_id))
+
+
+@bp.get("/trash")
+def trash():
+    """List the posts in the trash the author may work on, last deleted first."""
+    query = select(Post).where(Post.deleted_at.is_not(None))
+    return render_template(
+        "admin/trash.html",
+        posts=_listed(query.order_by(Post.deleted_at.desc(), Post.id.desc())),
+    )
+
+
+@bp.post("/posts/<int:post_id>/purge")
+def purge(post_id: int):
+    """Delete a post in the trash for good, with its versions and old addresses."""
+    with write_transaction():
+        post = get_post(post_id, trashed=True)
         title = post.title
         session.delete(post)
         session.flush()
         posts.delete_orphan_tags()
-    flash(f"Deleted “{title}”.")
-    return redirect(url_for("admin.posts.index"))
+    flash(f"Deleted “{title}” for good.")
+    return redirect(url_for("admin.posts.trash"))

@@ -228,6 +228,10 @@ class Post(Base):
     #: form sends the version it was opened at, so that a save over a newer
     #: one is caught instead of undoing it.
     version: Mapped[int] = mapped_column(Integer, default=1)
+    #: When the post was moved to the trash; None while it is not there. A
+    #: post in the trash is hidden from readers whatever its status, and can
+    #: be restored as it was or purged for good.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     author: Mapped[Author] = relationship(
         back_populates="posts", foreign_keys=[author_id]
@@ -239,8 +243,13 @@ class Post(Base):
 
     @property
     def is_published(self) -> bool:
-        """Tell whether readers can see the post."""
+        """Tell whether the post is published (readers see it once it is due)."""
         return self.status == PUBLISHED
+
+    @property
+    def is_deleted(self) -> bool:
+        """Tell whether the post is in the trash."""
+        return self.deleted_at is not None
 
     @property
     def is_page(self) -> bool:
@@ -273,24 +282,44 @@ class Post(Base):
 # Which posts readers see: the one rule, as a Python predicate and as the SQL
 # criteria beside it, so that pages, feeds, search, the sitemap and the HTTP
 # validators cannot disagree. A published post whose date has not come is
-# scheduled; a draft keeps its date when it is taken back, and is hidden.
+# scheduled; a draft keeps its date when it is taken back, and is hidden; a
+# post in the trash is hidden whatever its status and date.
 
 
 def visible_at(
-    status: str | None, published_at: datetime | None, now: datetime
+    status: str | None,
+    published_at: datetime | None,
+    now: datetime,
+    deleted_at: datetime | None,
 ) -> bool:
-    """Tell whether readers see a post of ``status`` and ``published_at`` at ``now``."""
-    return status == PUBLISHED and published_at is not None and published_at <= now
+    """Tell whether readers see a post of ``status`` and ``published_at`` at ``now``.
+
+    :param deleted_at: when the post went to the trash, or None.
+    """
+    return (
+        status == PUBLISHED
+        and published_at is not None
+        and published_at <= now
+        and deleted_at is None
+    )
 
 
 def visible_criteria(now) -> tuple:
     """Return :func:`visible_at` as SQL criteria on posts, for a moment or a bind."""
-    return (Post.status == PUBLISHED, Post.published_at <= now)
+    return (
+        Post.status == PUBLISHED,
+        Post.published_at <= now,
+        Post.deleted_at.is_(None),
+    )
 
 
 def scheduled_criteria(now) -> tuple:
     """Return the SQL criteria of posts that are published but not yet visible."""
-    return (Post.status == PUBLISHED, Post.published_at > now)
+    return (
+        Post.status == PUBLISHED,
+        Post.published_at > now,
+        Post.deleted_at.is_(None),
+    )
 
 
 def modified_at(updated_at: datetime, published_at: datetime | None) -> datetime:

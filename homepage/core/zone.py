@@ -54,3 +54,8 @@ def format_moment(moment: datetime) -> str:
     """Format a moment for the author, e.g. "5 March 2026, 14:30 (Europe/Berlin)"."""
     shown = local(moment)
     return f"{shown.day} {shown:%B %Y, %H:%M} ({zone_name()})"
+
+
+def format_short(moment: datetime) -> str:
+    """Format a moment briefly in the site's time zone, e.g. "2026-03-05 14:30"."""
+    return f"{local(moment):%Y-%m-%d %H:%M}"

@@ -71,6 +71,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(format_date, "date")
     app.add_template_filter(rfc3339, "rfc3339")
     app.add_template_filter(zone.format_moment, "moment")
+    app.add_template_filter(zone.format_short, "short_date")
     app.add_template_global(zone.zone_name)
     app.add_template_global(absolute_url)
     app.add_template_global(post_url)
