@@ -356,6 +356,9 @@ def test_an_author_works_on_their_own_posts(app, client, auth, bob):
     into_post = {**changed, "image": (io.BytesIO(png()), "b.png")}
     assert auth.post_form("/admin/posts/1/image", **into_post).status_code == 200
     assert auth.post_form("/admin/posts/1/delete").status_code == 302
+    assert auth.post_form("/admin/posts/1/restore").status_code == 302
+    assert auth.post_form("/admin/posts/1/delete").status_code == 302
+    assert auth.post_form("/admin/posts/1/purge").status_code == 302
     assert count(app, Post) == 0
 
 

@@ -9,7 +9,7 @@ from markupsafe import Markup
 from sqlalchemy import Select, select
 from sqlalchemy.orm import joinedload
 
-from ..core import history, posts
+from ..core import history, markdown, posts
 from ..core.models import PAGE, Post, utcnow, visible_at
 from ..core.zone import format_moment
 from ..db import session, write_transaction
@@ -18,6 +18,9 @@ from .auth import current_author
 from .forms import PostForm
 
 bp = Blueprint("posts", __name__)
+
+#: The level of the highest heading of a post's body in its preview.
+PREVIEW_TOP = 4
 
 
 @bp.get("/")
@@ -113,7 +116,13 @@ def _save(form: PostForm, post: Post | None):
             "admin/edit.html",
             form=form,
             post=post,
-            preview=form.fields.body_html,
+            # Under the preview's own headings: the page's h1, its h2, and
+            # the post's title as an h3.
+            preview=(
+                markdown.shift_headings(form.fields.body_html, PREVIEW_TOP)
+                if form.fields.body_html is not None
+                else None
+            ),
             conflict=conflict,
         ), (200 if valid else 400)
     if not valid:

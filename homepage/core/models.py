@@ -206,6 +206,9 @@ class Post(Base):
     body_html: Mapped[str] = mapped_column(Text)
     summary: Mapped[str] = mapped_column(Text, default="")
     summary_html: Mapped[str] = mapped_column(Text, default="")
+    #: The version of core.markdown that rendered the HTML above; 0 for posts
+    #: stored before it was recorded, which ``init-db`` renders again.
+    renderer: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     status: Mapped[str] = mapped_column(String(16), default=DRAFT)
     kind: Mapped[str] = mapped_column(String(16), default=POST, server_default=POST)
     #: The byline: who wrote the post. Editing never changes it.

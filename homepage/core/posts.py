@@ -136,13 +136,21 @@ def prepare(fields: PostFields, wrong: Collection[str]) -> None:
         fields.publish_at = parse_datetime(fields.published_at)
     fields.body_html = fields.summary_html = None
     if "body" not in wrong:
-        fields.body_html = markdown.render(fields.body)
+        fields.body_html, summary_html = render_text(fields.body, fields.summary)
         if "summary" not in wrong:
-            fields.summary_html = (
-                markdown.render(fields.summary)
-                if fields.summary
-                else markdown.first_paragraph(fields.body_html)
-            )
+            fields.summary_html = summary_html
+
+
+def render_text(body: str, summary: str) -> tuple[str, str]:
+    """Render a post's body and summary as readers see them: ``(body, summary)``.
+
+    The body's headings sit below the post's title (h1 on its page), the
+    summary's below the titles of a list of posts (h2).
+    """
+    body_html = markdown.render(body, top=markdown.BODY_TOP)
+    if summary:
+        return body_html, markdown.render(summary, top=markdown.SUMMARY_TOP)
+    return body_html, markdown.first_paragraph(body_html)
 
 
 # Each rule below takes a field as :meth:`PostFields.tidy` leaves it and
@@ -330,6 +338,7 @@ def apply_fields(post: Post, fields: PostFields) -> Post:
         post.body_html = fields.body_html
         post.summary = fields.summary
         post.summary_html = fields.summary_html
+        post.renderer = markdown.RENDERER_VERSION
         post.tags = get_or_create_tags(fields.tag_names())
         if fields.publish_at is not None:
             # The form shows whole minutes; an unchanged field must not move
