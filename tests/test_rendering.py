@@ -1,4 +1,4 @@
-"""Authors' headings sit below the page's own: the outline never skips a level."""
+"""How posts render: the outline under the page's headings, wide blocks that scroll."""
 
 from __future__ import annotations
 
@@ -102,3 +102,37 @@ def test_init_db_renders_posts_stored_by_an_older_renderer(app, runner, author):
         assert post.summary_html.strip() == "<h3>Old teaser</h3>"
         assert post.renderer == markdown.RENDERER_VERSION
     assert "<h2>Old heading</h2>" in app.test_client().get("/posts/old").text
+
+
+WIDE_CODE = "```\n" + "x" * 300 + "\n```"
+WIDE_TABLE = "| a | b |\n|---|---|\n| " + "y" * 300 + " | 2 |"
+
+
+def test_code_blocks_and_tables_scroll_in_a_focusable_named_box():
+    html = markdown.render(f"Intro.\n\n{WIDE_CODE}\n\n{WIDE_TABLE}\n\nEnd.")
+    assert html.count('<div class="scroll" tabindex="0" role="group"') == 2
+    box = '<div class="scroll" tabindex="0" role="group" aria-label="{}">'
+    assert box.format("Code") + "<pre>" in html
+    assert "</pre></div>" in html
+    assert box.format("Table") + "<table>" in html
+    assert "</table></div>" in html
+
+
+def test_a_table_inside_a_table_gets_one_box():
+    html = markdown.render(
+        "<table><tr><td><table><tr><td>in</td></tr></table>"
+        "<pre>code</pre></td></tr></table>"
+    )
+    assert html.count('class="scroll"') == 1
+    assert html.endswith("</table></div>") or html.rstrip().endswith("</div>")
+
+
+def test_markup_typed_as_text_is_no_box():
+    html = markdown.render("Write `<pre>` or &lt;table&gt; in a sentence.")
+    assert "scroll" not in html
+
+
+def test_a_post_page_wraps_its_wide_blocks(client, author):
+    author.create_post("Wide", body=f"{WIDE_CODE}\n\n{WIDE_TABLE}")
+    page = client.get("/posts/wide").text
+    assert page.count('tabindex="0" role="group"') == 2
