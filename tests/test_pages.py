@@ -27,3 +27,22 @@ def test_the_search_page_names_its_search_landmarks_apart(client, path):
 
 def test_other_pages_have_one_search_landmark(client):
     assert search_landmarks(client.get("/").text) == [""]
+
+
+def test_favicon_ico_is_a_cacheable_icon(client):
+    with client.get("/favicon.ico") as response:
+        assert response.status_code == 200
+        assert response.mimetype == "image/x-icon"
+        assert response.data[:4] == b"\x00\x00\x01\x00"  # the ICO signature
+        assert "public" in response.headers["Cache-Control"]
+        assert "max-age=604800" in response.headers["Cache-Control"]
+
+
+def test_pages_link_the_svg_icon(client):
+    html = client.get("/").text
+    link = re.search(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', html)
+    assert link, "the page links no icon"
+    with client.get(link.group(1)) as icon:
+        assert icon.status_code == 200
+        assert icon.mimetype == "image/svg+xml"
+        assert icon.text.startswith('<svg xmlns="http://www.w3.org/2000/svg"')
