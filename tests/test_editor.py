@@ -162,3 +162,43 @@ def test_the_flash_escapes_the_title(client, author):
     response = author.create_post("<b>bold</b>", action="publish")
     page = client.get(response.headers["Location"]).text
     assert "Published “&lt;b&gt;bold&lt;/b&gt;”." in page
+
+
+# -- the list of posts --------------------------------------------------------
+
+
+def rows(html: str) -> list[str]:
+    """Return the admin list's rows as "title | kind | author | status | date"."""
+    body = html[html.index("<tbody>") : html.index("</tbody>")]
+    found = []
+    for row in re.findall(r"<tr>(.*?)</tr>", body, re.S):
+        cells = [
+            " ".join(re.sub(r"<[^>]+>", " ", cell).split())
+            for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        ]
+        found.append(" | ".join(cells[:-1]))
+    return found
+
+
+def test_the_list_is_ordered_by_date_with_short_unwrapped_dates(client, author):
+    author.create_post("Scheduled one", published_at="2999-01-02T03:04")
+    author.create_post("Fresh draft", action="draft")
+    author.create_post("Old news", published_at="2020-05-06T07:08")
+    html = client.get("/admin/").text
+    listed = rows(html)
+    assert [row.split(" | ")[0] for row in listed] == [
+        "Scheduled one",
+        "Fresh draft",
+        "Old news",
+    ]
+    assert listed[0].endswith("scheduled | 2999-01-02 03:04")
+    assert listed[2].endswith("published | 2020-05-06 07:08")
+    assert re.search(r"draft \| \d{4}-\d\d-\d\d \d\d:\d\d \(edited\)$", listed[1])
+    assert '<td class="date"><time datetime="2020-05-06T07:08:00Z">' in html
+
+
+def test_list_dates_do_not_wrap(client):
+    with client.get("/static/style.css") as response:
+        css = response.text
+    rule = ".admin-posts td.date, .admin-posts td.date time { white-space: nowrap; }"
+    assert rule in css

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import joinedload
 
 from ..core import history, markdown, posts
@@ -27,9 +27,12 @@ PREVIEW_TOP = 4
 def index():
     """List the posts the author may work on, newest first, with their status."""
     query = select(Post).where(Post.deleted_at.is_(None))
+    # By the date readers see (or will see); a draft without one by its last
+    # change, so what the author just worked on is near the top.
+    dated = func.coalesce(Post.published_at, Post.updated_at)
     return render_template(
         "admin/index.html",
-        posts=_listed(query.order_by(Post.created_at.desc(), Post.id.desc())),
+        posts=_listed(query.order_by(dated.desc(), Post.id.desc())),
         author=current_author(),
         in_trash=len(_listed(select(Post).where(Post.deleted_at.is_not(None)))),
     )
