@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from homepage.core.models import Post
+from homepage.core.models import Post, Revision
 from homepage.db import session
 
 
@@ -202,3 +202,61 @@ def test_list_dates_do_not_wrap(client):
         css = response.text
     rule = ".admin-posts td.date, .admin-posts td.date time { white-space: nowrap; }"
     assert rule in css
+
+
+# -- versions -----------------------------------------------------------------
+
+
+def sections(html: str) -> dict[str, str]:
+    """Return a revision page's diff sections by heading, as their text."""
+    found = {}
+    for label, body in re.findall(
+        r'<h2 id="diff-\d+">([^<]+)</h2>\s*<pre class="diff">(.*?)</pre>', html, re.S
+    ):
+        found[label] = re.sub(r"<[^>]+>", "", body)
+    return found
+
+
+def test_a_version_diff_shows_slug_status_date_and_kind(app, client, author):
+    author.create_post("Renamed", published_at="2026-03-05T14:30")
+    post = stored(app, "Renamed")
+    author.post_form(
+        f"/admin/posts/{post.id}/edit",
+        title="Renamed",
+        slug="new-name",
+        body="Another body.",
+        status="published",
+        kind="page",
+        published_at="2026-04-01T09:00",
+        action="unpublish",
+    )
+    html = client.get(f"/admin/posts/{post.id}/revisions/1").text
+    found = sections(html)
+    assert set(found) == {"Body", "Slug", "Status", "Publish date", "Kind"}
+    assert "-renamed\n+new-name" in found["Slug"]
+    assert "-published\n+draft" in found["Status"]
+    assert "-2026-03-05 14:30 (UTC)\n+2026-04-01 09:00 (UTC)" in found["Publish date"]
+    assert "-post\n+page" in found["Kind"]
+
+
+def test_an_older_version_without_those_fields_shows_its_text(app, client, author):
+    author.create_post("Kept text")
+    post = stored(app, "Kept text")
+    author.post_form(
+        f"/admin/posts/{post.id}/edit",
+        title="Kept text",
+        slug="moved",
+        body="Changed.",
+        status="published",
+        action="save",
+    )
+    with app.app_context():
+        session.execute(
+            update(Revision).values(
+                slug=None, status=None, published_at=None, kind=None
+            )
+        )
+        session.commit()
+    page = client.get(f"/admin/posts/{post.id}/revisions/1")
+    assert page.status_code == 200
+    assert set(sections(page.text)) == {"Body"}

@@ -403,6 +403,12 @@ class Revision(Base):
     summary: Mapped[str] = mapped_column(Text, default="")
     #: The tag names as the form shows them, comma-separated.
     tags: Mapped[str] = mapped_column(Text, default="")
+    #: The post's address, status, publish date and kind in this version; all
+    #: None in revisions kept before they were recorded.
+    slug: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str | None] = mapped_column(String(16))
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    kind: Mapped[str | None] = mapped_column(String(16))
     #: When this version was written (the post's ``updated_at`` back then).
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: Who had saved this version (the post's ``updated_by`` back then).
