@@ -6,14 +6,14 @@ import re
 import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from flask import current_app
 from slugify import slugify
 from sqlalchemy import delete, exists, or_, select
 
 from ..db import session
-from . import history, markdown
+from . import history, markdown, zone
 from .models import (
     DRAFT,
     KINDS,
@@ -39,8 +39,9 @@ MAX_SUMMARY = 2000
 #: Tags that would be path segments of their own address.
 _DOT_TAGS = frozenset({".", ".."})
 _SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-# What an <input type="datetime-local"> sends: minutes, or seconds if typed.
-_DATETIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?")
+# What an <input type="datetime-local"> sends: minutes, or seconds if typed;
+# typed by hand (where the field is plain text), a space may stand for the T.
+_DATETIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?")
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 SLUG_TAKEN = "Another post already uses this slug."
 
@@ -65,7 +66,8 @@ class PostFields:
     tags: str = ""
     status: str = DRAFT
     kind: str = POST
-    #: The publish date as typed (UTC), empty for "when first published".
+    #: The publish date as typed, in the site's time zone (core.zone), empty
+    #: for "when first published".
     published_at: str = ""
     #: ``published_at`` parsed by :func:`prepare`.
     publish_at: datetime | None = None
@@ -86,7 +88,9 @@ class PostFields:
             status=post.status,
             kind=post.kind,
             published_at=(
-                post.published_at.strftime(DATETIME_FORMAT) if post.published_at else ""
+                zone.local(post.published_at).strftime(DATETIME_FORMAT)
+                if post.published_at
+                else ""
             ),
         )
 
@@ -233,7 +237,8 @@ def published_at_problem(text: str) -> str | None:
     """Return what is wrong with a typed publish date, or None; empty is fine."""
     if text and parse_datetime(text) is None:
         return (
-            "Enter a date and time in UTC, such as 2026-03-05T14:30, or leave it empty."
+            f"Enter a date and time in {zone.zone_name()}, such as 2026-03-05T14:30 "
+            "(year-month-day, then hours:minutes), or leave it empty."
         )
     return None
 
@@ -265,14 +270,17 @@ def tag_problem(name: str) -> str | None:
 
 
 def parse_datetime(text: str) -> datetime | None:
-    """Parse a ``datetime-local`` value as UTC; return None when it is not one."""
+    """Parse a ``datetime-local`` value typed in the site's time zone.
+
+    :return: the moment in UTC, or None when ``text`` is no such value.
+    """
     if not _DATETIME_RE.fullmatch(text):
         return None
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return value.replace(tzinfo=UTC)
+    return zone.from_local(value)
 
 
 def slug_taken(slug: str, post: Post | None = None) -> bool:

@@ -17,7 +17,8 @@ from .queries import visible_pages
 
 
 def format_date(value: datetime) -> str:
-    """Format a date for readers, e.g. "5 March 2026"."""
+    """Format a date for readers in the site's time zone, e.g. "5 March 2026"."""
+    value = zone.local(value)
     return f"{value.day} {value:%B %Y}"
 
 
