@@ -15,7 +15,7 @@ from ..core.zone import format_moment
 from ..db import session, write_transaction
 from .access import find_post, get_post, require_may_change
 from .auth import current_author
-from .forms import PostForm
+from .forms import PostForm, PostImageForm
 
 bp = Blueprint("posts", __name__)
 
@@ -78,6 +78,22 @@ def render_deleted(form: PostForm):
     return render_template("admin/edit.html", form=form, post=None, deleted=True), 409
 
 
+IMAGE_NOT_SENT = (
+    "The post was not saved: the image “{name}” is chosen but was not uploaded. "
+    "Press “Upload and insert into the body” to add it to the post, or clear "
+    "the file field, then save again."
+)
+
+
+def chosen_image() -> str:
+    """Return the name of the file chosen in the post form's image field, or ''."""
+    # A form sent without multipart encoding carries a chosen file's name as
+    # the field's value; one sent with it carries the file.
+    if file := request.files.get("image"):
+        return file.filename or ""
+    return request.form.get("image", "").strip()
+
+
 class SaveRefused(Exception):
     """A save that the database's current state refuses; the form shows why."""
 
@@ -131,6 +147,19 @@ def _save(form: PostForm, post: Post | None):
     if not valid:
         return render_template(
             "admin/edit.html", form=form, post=post, conflict=conflict
+        ), 400
+    if chosen := chosen_image():
+        # Save sends no file: the browser sent only its name. Saving anyway
+        # would drop the image without a word, so nothing is saved and the
+        # author is told how to add it; the text stays in the form.
+        image_form = PostImageForm()
+        image_form.refuse("image", IMAGE_NOT_SENT.format(name=chosen))
+        return render_template(
+            "admin/edit.html",
+            form=form,
+            post=post,
+            conflict=conflict,
+            image_form=image_form,
         ), 400
     try:
         with write_transaction():
