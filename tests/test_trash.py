@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from homepage.core.models import EDITOR, Post, PostCount
-from homepage.db import session
+from homepage.core.schema import schema_is_current
+from homepage.db import get_engine, session
 
 from .authors_support import add_author
 from .support import csrf_from
@@ -154,3 +155,27 @@ def test_the_undo_form_carries_a_token(client, author, app):
     author.create_post("Undoable")
     author.post_form(f"/admin/posts/{post_id(app, 'undoable')}/delete")
     assert csrf_from(client.get("/admin/").text)
+
+
+def test_init_db_upgrades_a_database_from_before_the_trash(app, runner, author):
+    author.create_post("From before")
+    with get_engine(app).begin() as conn:
+        conn.exec_driver_sql("DROP INDEX ix_posts_status_published_at")
+        conn.exec_driver_sql(
+            "CREATE INDEX ix_posts_status_published_at ON posts (status, published_at)"
+        )
+        conn.exec_driver_sql("ALTER TABLE posts DROP COLUMN deleted_at")
+    with app.app_context():
+        assert not schema_is_current()
+    result = runner.invoke(args=["init-db"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        assert schema_is_current()
+        columns = [
+            index["column_names"]
+            for index in inspect(get_engine()).get_indexes("posts")
+            if index["name"] == "ix_posts_status_published_at"
+        ]
+    assert columns == [["status", "published_at", "deleted_at"]]
+    assert deleted_at(app, "from-before") is None
+    assert app.test_client().get("/posts/from-before").status_code == 200

@@ -97,9 +97,18 @@ def upgrade_schema(engine: Engine) -> list[str]:
                         f"ADD COLUMN {_column_ddl(engine, column)}"
                     )
                     added.append(f"{table.name}.{column.name}")
-            indexes = {index["name"] for index in inspector.get_indexes(table.name)}
+            indexes = {
+                index["name"]: index["column_names"]
+                for index in inspector.get_indexes(table.name)
+            }
             for index in table.indexes:
                 if index.name not in indexes:
+                    index.create(conn)
+                    added.append(str(index.name))
+                elif indexes[index.name] != [column.name for column in index.columns]:
+                    # An index the models now define on other columns: it holds
+                    # no data of its own, so it is made again.
+                    conn.exec_driver_sql(f"DROP INDEX {index.name}")
                     index.create(conn)
                     added.append(str(index.name))
     return added
@@ -131,7 +140,11 @@ def schema_is_current(app: Flask | None = None) -> bool:
         columns = {column["name"] for column in inspector.get_columns(table.name)}
         if not {column.name for column in table.columns} <= columns:
             return False
-        indexes = {index["name"] for index in inspector.get_indexes(table.name)}
-        if not {index.name for index in table.indexes} <= indexes:
-            return False
+        indexes = {
+            index["name"]: index["column_names"]
+            for index in inspector.get_indexes(table.name)
+        }
+        for index in table.indexes:
+            if indexes.get(index.name) != [column.name for column in index.columns]:
+                return False
     return True
