@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zipfile
 
 import pytest
 from sqlalchemy import func, inspect, select
@@ -179,3 +180,15 @@ def test_init_db_upgrades_a_database_from_before_the_trash(app, runner, author):
     assert columns == [["status", "published_at", "deleted_at"]]
     assert deleted_at(app, "from-before") is None
     assert app.test_client().get("/posts/from-before").status_code == 200
+
+
+def test_an_export_leaves_the_trash_out(app, runner, author, tmp_path):
+    author.create_post("Exported")
+    author.create_post("Trashed")
+    author.post_form(f"/admin/posts/{post_id(app, 'trashed')}/delete")
+    result = runner.invoke(args=["export", str(tmp_path / "site.zip")])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(tmp_path / "site.zip") as archive:
+        assert [name for name in archive.namelist() if name.startswith("posts/")] == [
+            "posts/exported.md"
+        ]
