@@ -64,6 +64,9 @@ def as_tag(payload: str) -> str:
         '<iframe srcdoc="x"></iframe>',
         '<p style="color:red">x</p>',
         '<meta http-equiv="Refresh" content="0">',
+        '<script type="module" src="https://evil.example/x.js"></script>',
+        '<script src="/static/editor.js?v=1&x=//evil"></script>',
+        '<script type="module">alert(1)</script>',
     ],
 )
 def test_checker_finds_executable_html(html):
@@ -75,6 +78,7 @@ def test_checker_allows_json_ld_and_plain_markup():
         '<script type="application/ld+json">{"@type": "BlogPosting"}</script>'
         '<a href="/posts/x">x</a><img src="https://example.com/a.png" alt="">'
         "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>"
+        '<script type="module" src="/static/editor.js?v=0123abcd"></script>'
     )
     assert executable_parts(page) == []
 

@@ -171,7 +171,7 @@ _TYPED = (
     "published_at",
 )
 #: The post form's fields that are no part of the post.
-_NOT_TYPED = frozenset({"version", "action", "csrf_token"})
+_NOT_TYPED = frozenset({"version", "action", "cursor", "csrf_token"})
 #: The post form's buttons that set the status they save the post with. Any
 #: other action ("save", the Update of a published post) keeps the status the
 #: form carries.
@@ -197,6 +197,9 @@ class PostForm(Form):
     #: with the status :data:`ACTION_STATUS` gives it ("draft", "publish",
     #: "unpublish"), or as the form's status field says ("save").
     action = HiddenField(default="")
+    #: Where the cursor was in the body, as static/editor.js counts it; empty
+    #: without JavaScript. An uploaded image is inserted there.
+    cursor = HiddenField(default="")
 
     def __init__(self, post: Post | None = None, **data: Any) -> None:
         super().__init__(**data)
@@ -223,6 +226,17 @@ class PostForm(Form):
     def opened_at(self) -> int | None:
         """Return the version the form was opened at, or None if it did not say."""
         return parse_version(self.version.data)
+
+    def chosen_image(self) -> str:
+        """Return the name of a file chosen in the form's image field, or ''."""
+        # The image field belongs to PostImageForm, which only the upload
+        # button sends with its file. The save buttons send the form without
+        # multipart encoding, which carries a chosen file's name instead.
+        if request.method != "POST":
+            return ""
+        if file := request.files.get("image"):
+            return file.filename or ""
+        return request.form.get("image", "").strip()
 
     @property
     def schedules(self) -> bool:

@@ -11,7 +11,6 @@ from flask import (
     flash,
     redirect,
     render_template,
-    request,
     url_for,
 )
 from sqlalchemy import select
@@ -163,7 +162,7 @@ def upload_into_post(post_id: int | None = None):
         ), image_form.http_status
     commit_upload(image)
     snippet = markdown_for(image, image_form.alt.data)
-    at = cursor_index(form.body.data, request.form.get("cursor", ""))
+    at = cursor_index(form.body.data, form.cursor.data or "")
     form.body.data = insert_block(form.body.data, snippet, at)
     where = "at the cursor" if at is not None else "to the end of the body"
     return render_template(

@@ -85,15 +85,6 @@ IMAGE_NOT_SENT = (
 )
 
 
-def chosen_image() -> str:
-    """Return the name of the file chosen in the post form's image field, or ''."""
-    # A form sent without multipart encoding carries a chosen file's name as
-    # the field's value; one sent with it carries the file.
-    if file := request.files.get("image"):
-        return file.filename or ""
-    return request.form.get("image", "").strip()
-
-
 class SaveRefused(Exception):
     """A save that the database's current state refuses; the form shows why."""
 
@@ -148,7 +139,7 @@ def _save(form: PostForm, post: Post | None):
         return render_template(
             "admin/edit.html", form=form, post=post, conflict=conflict
         ), 400
-    if chosen := chosen_image():
+    if chosen := form.chosen_image():
         # Save sends no file: the browser sent only its name. Saving anyway
         # would drop the image without a word, so nothing is saved and the
         # author is told how to add it; the text stays in the form.
