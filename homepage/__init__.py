@@ -42,7 +42,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         )
 
     from . import admin, core, db, ops, reader, web
+    from .core.zone import zone_problem
     from .web import security
+
+    # Refused at once, with the reason, rather than on the first page with a date.
+    if problem := zone_problem(app.config.get("SITE_TIMEZONE")):
+        raise RuntimeError(problem)
 
     db.init_app(app)
     core.init_app()

@@ -34,6 +34,10 @@ class Config:
     #: setting; a leading dot accepts subdomains). Other Host headers get 400
     #: before the page cache or the app sees them. None: any host name.
     TRUSTED_HOSTS: list[str] | None = None
+    #: The IANA name of the time zone in which readers see dates and authors
+    #: type them, e.g. "Europe/Berlin". Dates are stored in UTC whatever it is.
+    #: The archive's months are counted in UTC.
+    SITE_TIMEZONE = "UTC"
     POSTS_PER_PAGE = 10
     #: How many of the latest posts a feed carries.
     FEED_SIZE = 20

@@ -57,8 +57,8 @@ def test_new_post_form_has_every_field_labelled(client, logged_in):
     for field in ("title", "slug", "body", "summary", "tags"):
         assert f'<label for="{field}">' in html
         assert f'name="{field}"' in html
-    assert 'name="status" value="draft"' in html
-    assert 'name="status" value="published"' in html
+    assert 'name="action" value="draft">Save draft</button>' in html
+    assert 'name="action" value="publish" id="publish">Publish</button>' in html
     assert 'name="action" value="preview"' in html
 
 
@@ -73,7 +73,10 @@ def test_create_post(app, client, logged_in):
     assert post.status == "published"
     assert post.summary == "Short."
     assert [tag.name for tag in post.tags] == ["flask", "python"]
-    assert "Saved “First post”." in client.get(response.headers["Location"]).text
+    assert (
+        'Published “First post”. <a href="/posts/first-post">View post</a>'
+        in client.get(response.headers["Location"]).text
+    )
 
 
 def test_slugs_are_unique_and_ascii(app, logged_in):
@@ -148,10 +151,15 @@ def test_edit_keeps_the_slug_when_left_empty(app, logged_in):
 def test_delete_post(app, client, logged_in):
     logged_in.create_post("Doomed", tags="gone")
     post = get_post(app, slug="doomed")
-    assert client.get(f"/admin/posts/{post.id}/delete").status_code == 405
+    # GET asks for confirmation; POST moves it to the trash; purging it
+    # there deletes it for good.
+    assert client.get(f"/admin/posts/{post.id}/delete").status_code == 200
     response = logged_in.post_form(f"/admin/posts/{post.id}/delete")
     assert response.status_code == 302
     assert response.headers["Location"] == "/admin/"
+    assert client.get("/posts/doomed").status_code == 404
+    response = logged_in.post_form(f"/admin/posts/{post.id}/purge")
+    assert response.status_code == 302
     assert count(app, Post) == 0
     assert count(app, Tag) == 0
     assert client.get("/posts/doomed").status_code == 404
@@ -242,12 +250,12 @@ def test_title_and_tags_are_escaped(app, logged_in):
 
 def test_enter_in_a_field_saves_the_post(client, logged_in):
     # Browsers submit a form with its first submit button when Enter is
-    # pressed in a text field; that must be Save, not Preview or Upload.
+    # pressed in a text field; that must save, not Preview, Publish or Upload.
     html = client.get("/admin/posts/new").get_data(as_text=True)
     form = html[html.index('<form class="form"') :]
     form = form[: form.index("</form>")]
     first_button = form[form.index('<button type="submit"') :].split(">", 1)[0]
-    assert 'value="save"' in first_button
+    assert 'value="draft"' in first_button
 
 
 # -- several authors ----------------------------------------------------------
@@ -348,6 +356,9 @@ def test_an_author_works_on_their_own_posts(app, client, auth, bob):
     into_post = {**changed, "image": (io.BytesIO(png()), "b.png")}
     assert auth.post_form("/admin/posts/1/image", **into_post).status_code == 200
     assert auth.post_form("/admin/posts/1/delete").status_code == 302
+    assert auth.post_form("/admin/posts/1/restore").status_code == 302
+    assert auth.post_form("/admin/posts/1/delete").status_code == 302
+    assert auth.post_form("/admin/posts/1/purge").status_code == 302
     assert count(app, Post) == 0
 
 

@@ -151,6 +151,7 @@ def test_restore_puts_back_posts_and_images_and_logs_everyone_out(
     kept_image = upload(auth, png((1, 2, 3)))
     assert runner.invoke(args=["backup", str(tmp_path / "backup")]).exit_code == 0
     auth.post_form("/admin/posts/1/delete")
+    auth.post_form("/admin/posts/1/purge")
     auth.create_post("Written later")
     later_image = upload(auth, png((4, 5, 6)))
     uploads = Path(app.config["UPLOAD_FOLDER"])

@@ -64,6 +64,9 @@ def as_tag(payload: str) -> str:
         '<iframe srcdoc="x"></iframe>',
         '<p style="color:red">x</p>',
         '<meta http-equiv="Refresh" content="0">',
+        '<script type="module" src="https://evil.example/x.js"></script>',
+        '<script src="/static/editor.js?v=1&x=//evil"></script>',
+        '<script type="module">alert(1)</script>',
     ],
 )
 def test_checker_finds_executable_html(html):
@@ -75,6 +78,7 @@ def test_checker_allows_json_ld_and_plain_markup():
         '<script type="application/ld+json">{"@type": "BlogPosting"}</script>'
         '<a href="/posts/x">x</a><img src="https://example.com/a.png" alt="">'
         "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>"
+        '<script type="module" src="/static/editor.js?v=0123abcd"></script>'
     )
     assert executable_parts(page) == []
 
@@ -271,8 +275,9 @@ def _get_anything(app, client, data) -> None:
     else:
         path = _fill(choice, data.draw)
     query = data.draw(_query, label="query")
-    response = client.get(path, query_string=query)
-    assert response.status_code < 500, (path, query)
+    # Closed, as a file served from disk (the icon, say) holds it open.
+    with client.get(path, query_string=query) as response:
+        assert response.status_code < 500, (path, query)
 
 
 @FUZZ

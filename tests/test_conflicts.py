@@ -172,7 +172,9 @@ def test_a_save_between_validation_and_the_lock_is_a_conflict(app, alice, monkey
 @pytest.mark.parametrize("action", ["save", "preview"])
 def test_a_post_deleted_meanwhile_keeps_the_typed_text(app, alice, bob, action):
     started = open_form(bob)
+    # Deleted for good: moved to the trash, then purged from it.
     assert alice.post_form("/admin/posts/1/delete").status_code == 302
+    assert alice.post_form("/admin/posts/1/purge").status_code == 302
 
     response = save(bob, started, body="Bob's words.", action=action)
     assert response.status_code == 409

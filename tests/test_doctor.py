@@ -29,6 +29,7 @@ CHECKS = (
     "file modes",
     "secret key",
     "trusted hosts",
+    "time zone",
     "pool size",
 )
 needs_root = pytest.mark.skipif(
@@ -100,7 +101,7 @@ def test_a_healthy_deployment_passes_every_check(make_app):
     assert verdict(result, "schema").startswith("OK")
     assert verdict(result, "file modes").startswith("OK")
     assert verdict(result, "trusted hosts").startswith("OK")
-    assert result.output.rstrip().endswith("All 9 checks passed.")
+    assert result.output.rstrip().endswith("All 10 checks passed.")
 
 
 def test_the_serving_user_can_use_a_folder_it_owns(make_app, server_folder):

@@ -197,13 +197,17 @@ def test_old_slugs_of_deleted_or_unpublished_posts_are_404(client, auth, app):
     edit_post(auth, app, "gone", slug="gone-2")
     auth.create_post("Hidden", slug="hidden")
     edit_post(auth, app, "hidden", slug="hidden-2", status="draft")
-    auth.post_form(f"/admin/posts/{post_id(app, 'gone-2')}/delete")
+    gone = post_id(app, "gone-2")
+    auth.post_form(f"/admin/posts/{gone}/delete")
+    # In the trash, its old address leads nowhere either.
+    assert app.test_client().get("/posts/gone").status_code == 404
+    auth.post_form(f"/admin/posts/{gone}/purge")
     auth.logout()
 
     assert client.get("/posts/gone").status_code == 404
     assert client.get("/posts/hidden").status_code == 404
     with app.app_context():
-        # Deleting the post deleted its old slugs with it.
+        # Deleting the post for good deleted its old slugs with it.
         assert session.scalar(select(func.count()).select_from(SlugRedirect)) == 1
 
 

@@ -164,6 +164,9 @@ def test_a_version_over_todays_limits_is_not_restored(app, client, auth, post):
 def test_deleting_a_post_deletes_its_versions(app, auth, post):
     edit(auth, body="Second text.")
     assert auth.post_form("/admin/posts/1/delete").status_code == 302
+    # The trash keeps them, with the post, until it is purged.
+    assert revisions(app) != []
+    assert auth.post_form("/admin/posts/1/purge").status_code == 302
     assert revisions(app) == []
 
 

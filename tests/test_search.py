@@ -253,6 +253,9 @@ def test_the_index_follows_edits_and_deletes_in_the_same_transaction(client, aut
     assert result_links(client.get("/search?q=third")) == ["/posts/original-words"]
 
     auth.post_form(f"/admin/posts/{post_id}/delete")
+    # In the trash: no reader finds it, and purging it takes it from the index.
+    assert result_links(client.get("/search?q=rewritten")) == []
+    auth.post_form(f"/admin/posts/{post_id}/purge")
     assert index_rows(app) == []
     assert result_links(client.get("/search?q=rewritten")) == []
 

@@ -35,7 +35,7 @@ from wtforms.validators import (
 
 from ..core import posts
 from ..core.authors import MAX_PASSWORD, MIN_PASSWORD, username_problem
-from ..core.models import AUTHOR, POST, ROLES, Post
+from ..core.models import AUTHOR, DRAFT, POST, PUBLISHED, ROLES, Post, utcnow
 
 ROLE_CHOICE = f"Choose {', '.join(ROLES[:-1])} or {ROLES[-1]}."
 NO_IMAGE = "Choose an image file to upload."
@@ -171,7 +171,11 @@ _TYPED = (
     "published_at",
 )
 #: The post form's fields that are no part of the post.
-_NOT_TYPED = frozenset({"version", "action", "csrf_token"})
+_NOT_TYPED = frozenset({"version", "action", "cursor", "csrf_token"})
+#: The post form's buttons that set the status they save the post with. Any
+#: other action ("save", the Update of a published post) keeps the status the
+#: form carries.
+ACTION_STATUS = {"draft": DRAFT, "publish": PUBLISHED, "unpublish": DRAFT}
 
 
 class PostForm(Form):
@@ -189,8 +193,13 @@ class PostForm(Form):
     )
     #: The version of the post the form was opened at (edit forms only).
     version = HiddenField(default="")
-    #: Which button sent the form: "preview" shows it, anything else saves.
+    #: Which button sent the form: "preview" shows it, anything else saves,
+    #: with the status :data:`ACTION_STATUS` gives it ("draft", "publish",
+    #: "unpublish"), or as the form's status field says ("save").
     action = HiddenField(default="")
+    #: Where the cursor was in the body, as static/editor.js counts it; empty
+    #: without JavaScript. An uploaded image is inserted there.
+    cursor = HiddenField(default="")
 
     def __init__(self, post: Post | None = None, **data: Any) -> None:
         super().__init__(**data)
@@ -218,6 +227,23 @@ class PostForm(Form):
         """Return the version the form was opened at, or None if it did not say."""
         return parse_version(self.version.data)
 
+    def chosen_image(self) -> str:
+        """Return the name of a file chosen in the form's image field, or ''."""
+        # The image field belongs to PostImageForm, which only the upload
+        # button sends with its file. The save buttons send the form without
+        # multipart encoding, which carries a chosen file's name instead.
+        if request.method != "POST":
+            return ""
+        if file := request.files.get("image"):
+            return file.filename or ""
+        return request.form.get("image", "").strip()
+
+    @property
+    def schedules(self) -> bool:
+        """Tell whether the publish date typed lies in the future."""
+        moment = posts.parse_datetime(self.published_at.data or "")
+        return moment is not None and moment > utcnow()
+
     def reopen_at(self, version: int) -> None:
         """Count the form as opened at ``version`` from now on."""
         self.version.data = str(version)
@@ -238,6 +264,8 @@ class PostForm(Form):
         Rendering happens here, before any write, so that it never runs while
         the database's write lock is held.
         """
+        if self.action.data in ACTION_STATUS:
+            self.status.data = ACTION_STATUS[self.action.data]
         self.fields = self.typed()
         self.fields.tidy()
         # The form shows the input as it was checked.

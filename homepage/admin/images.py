@@ -162,15 +162,52 @@ def upload_into_post(post_id: int | None = None):
         ), image_form.http_status
     commit_upload(image)
     snippet = markdown_for(image, image_form.alt.data)
-    body = form.body.data.rstrip()
-    form.body.data = f"{body}\n\n{snippet}\n" if body else f"{snippet}\n"
+    at = cursor_index(form.body.data, form.cursor.data or "")
+    form.body.data = insert_block(form.body.data, snippet, at)
+    where = "at the cursor" if at is not None else "to the end of the body"
     return render_template(
         "admin/edit.html",
         form=form,
         post=post,
-        image_notice=f"The image was uploaded and added to the end of the body as "
+        image_notice=f"The image was uploaded and added {where} as "
         f"{snippet}. Save the post to keep it there.",
     )
+
+
+def cursor_index(text: str, cursor: str) -> int | None:
+    """Return where in ``text`` the browser's cursor offset ``cursor`` points.
+
+    static/editor.js sends the body's ``selectionStart``, counted as the
+    browser counts: in UTF-16 code units, with each line break as one
+    character, though the form sends line breaks as CR LF. None when there is
+    no offset (no JavaScript, or the body was never focused) or it is past
+    the end.
+    """
+    if not cursor.isascii() or not cursor.isdigit() or len(cursor) > 9:
+        return None
+    remaining = int(cursor)
+    index = 0
+    while remaining > 0 and index < len(text):
+        if text.startswith("\r\n", index):
+            index += 2
+            remaining -= 1
+            continue
+        remaining -= 2 if ord(text[index]) > 0xFFFF else 1
+        index += 1
+    return index if remaining <= 0 else None
+
+
+def insert_block(text: str, snippet: str, at: int | None) -> str:
+    """Return ``text`` with ``snippet`` as a paragraph of its own at ``at``.
+
+    :param at: an index into ``text``; None adds the snippet at the end.
+    """
+    if at is None:
+        body = text.rstrip()
+        return f"{body}\n\n{snippet}\n" if body else f"{snippet}\n"
+    before, after = text[:at].rstrip(), text[at:].lstrip()
+    middle = f"{before}\n\n{snippet}" if before else snippet
+    return f"{middle}\n\n{after}" if after else f"{middle}\n"
 
 
 @bp.post("/images/<int:image_id>/delete")

@@ -2,32 +2,49 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
+from markupsafe import Markup
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import joinedload
 
-from ..core import history, posts
-from ..core.models import Post
+from ..core import history, markdown, posts
+from ..core.models import PAGE, Post, utcnow, visible_at
+from ..core.zone import format_moment
 from ..db import session, write_transaction
 from .access import find_post, get_post, require_may_change
 from .auth import current_author
-from .forms import PostForm
+from .forms import PostForm, PostImageForm
 
 bp = Blueprint("posts", __name__)
+
+#: The level of the highest heading of a post's body in its preview.
+PREVIEW_TOP = 4
 
 
 @bp.get("/")
 def index():
     """List the posts the author may work on, newest first, with their status."""
-    query = select(Post).options(joinedload(Post.author))
+    query = select(Post).where(Post.deleted_at.is_(None))
+    # By the date readers see (or will see); a draft without one by its last
+    # change, so what the author just worked on is near the top.
+    dated = func.coalesce(Post.published_at, Post.updated_at)
+    return render_template(
+        "admin/index.html",
+        posts=_listed(query.order_by(dated.desc(), Post.id.desc())),
+        author=current_author(),
+        in_trash=len(_listed(select(Post).where(Post.deleted_at.is_not(None)))),
+    )
+
+
+def _listed(query: Select) -> Sequence[Post]:
+    """Return the posts of ``query`` that the logged-in author may work on."""
     author = current_author()
     assert author is not None  # the admin area's login gate let the request in
     if not author.sees_all:
         query = query.where(Post.author_id == author.id)
-    listed = session.scalars(
-        query.order_by(Post.created_at.desc(), Post.id.desc())
-    ).all()
-    return render_template("admin/index.html", posts=listed, author=author)
+    return session.scalars(query.options(joinedload(Post.author))).all()
 
 
 @bp.route("/posts/new", methods=["GET", "POST"])
@@ -61,6 +78,13 @@ def render_deleted(form: PostForm):
     return render_template("admin/edit.html", form=form, post=None, deleted=True), 409
 
 
+IMAGE_NOT_SENT = (
+    "The post was not saved: the image “{name}” is chosen but was not uploaded. "
+    "Press “Upload and insert into the body” to add it to the post, or clear "
+    "the file field, then save again."
+)
+
+
 class SaveRefused(Exception):
     """A save that the database's current state refuses; the form shows why."""
 
@@ -83,6 +107,10 @@ def _save(form: PostForm, post: Post | None):
     # Taken now: once the write transaction starts, a deleted post's
     # attributes (its id too) can no longer be loaded.
     post_id = post.id if post is not None else None
+    was_visible = post is not None and visible_at(
+        post.status, post.published_at, utcnow(), post.deleted_at
+    )
+    was_published = post is not None and post.is_published
     # Validation renders the Markdown: slow work, done before the write lock.
     valid = form.validate()
     conflict = None
@@ -98,12 +126,31 @@ def _save(form: PostForm, post: Post | None):
             "admin/edit.html",
             form=form,
             post=post,
-            preview=form.fields.body_html,
+            # Under the preview's own headings: the page's h1, its h2, and
+            # the post's title as an h3.
+            preview=(
+                markdown.shift_headings(form.fields.body_html, PREVIEW_TOP)
+                if form.fields.body_html is not None
+                else None
+            ),
             conflict=conflict,
         ), (200 if valid else 400)
     if not valid:
         return render_template(
             "admin/edit.html", form=form, post=post, conflict=conflict
+        ), 400
+    if chosen := form.chosen_image():
+        # Save sends no file: the browser sent only its name. Saving anyway
+        # would drop the image without a word, so nothing is saved and the
+        # author is told how to add it; the text stays in the form.
+        image_form = PostImageForm()
+        image_form.refuse("image", IMAGE_NOT_SENT.format(name=chosen))
+        return render_template(
+            "admin/edit.html",
+            form=form,
+            post=post,
+            conflict=conflict,
+            image_form=image_form,
         ), 400
     try:
         with write_transaction():
@@ -116,8 +163,24 @@ def _save(form: PostForm, post: Post | None):
     except EditConflict:
         assert post_id is not None  # only a saved post can conflict
         return _render_conflict(form, post_id)
-    flash(f"Saved “{post.title}”.")
+    flash(saved_message(post, was_published, was_visible))
     return redirect(url_for("admin.posts.edit", post_id=post.id))
+
+
+def saved_message(post: Post, was_published: bool, was_visible: bool) -> str:
+    """Say what a save did to ``post``: a draft, published, scheduled, updated."""
+    if not post.is_published:
+        if was_published:
+            return f"Unpublished “{post.title}”: it is a draft again."
+        return "Draft saved."
+    if post.is_scheduled:
+        assert post.published_at is not None  # scheduled means dated
+        return f"Scheduled “{post.title}” for {format_moment(post.published_at)}."
+    done = "Updated" if was_visible else "Published"
+    endpoint = "blog.page" if post.kind == PAGE else "blog.post"
+    return Markup('{} “{}”. <a href="{}">View post</a>').format(
+        done, post.title, url_for(endpoint, slug=post.slug)
+    )
 
 
 def _render_conflict(form: PostForm, post_id: int):
@@ -158,14 +221,53 @@ def _write(form: PostForm, post_id: int | None) -> Post:
     return posts.save(post or Post(author=current_author()), fields, current_author())
 
 
+@bp.get("/posts/<int:post_id>/delete")
+def confirm_delete(post_id: int):
+    """Ask whether to move a post to the trash."""
+    return render_template("admin/delete.html", post=get_post(post_id))
+
+
 @bp.post("/posts/<int:post_id>/delete")
 def delete(post_id: int):
-    """Delete a post."""
+    """Move a post to the trash, from where it can be restored."""
     with write_transaction():
         post = get_post(post_id)
+        post.deleted_at = utcnow()
+        title = post.title
+    # The category carries the post's number: the message offers to undo.
+    flash(f"Deleted “{title}”.", f"restore:{post_id}")
+    return redirect(url_for("admin.posts.index"))
+
+
+@bp.post("/posts/<int:post_id>/restore")
+def restore(post_id: int):
+    """Take a post back out of the trash, as it was."""
+    with write_transaction():
+        post = get_post(post_id, trashed=True)
+        post.deleted_at = None
+        title = post.title
+    flash(f"Restored “{title}”.")
+    return redirect(url_for("admin.posts.edit", post_id=post_id))
+
+
+@bp.get("/trash")
+def trash():
+    """List the posts in the trash the author may work on, last deleted first."""
+    query = select(Post).where(Post.deleted_at.is_not(None))
+    return render_template(
+        "admin/trash.html",
+        posts=_listed(query.order_by(Post.deleted_at.desc(), Post.id.desc())),
+    )
+
+
+@bp.post("/posts/<int:post_id>/purge")
+def purge(post_id: int):
+    """Delete a post in the trash for good, with its versions and old addresses."""
+    with write_transaction():
+        post = get_post(post_id, trashed=True)
         title = post.title
         session.delete(post)
         session.flush()
         posts.delete_orphan_tags()
-    flash(f"Deleted “{title}”.")
-    return redirect(url_for("admin.posts.index"))
+    flash(f"Deleted “{title}” for good.")
+    return redirect(url_for("admin.posts.trash"))

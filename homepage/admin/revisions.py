@@ -41,15 +41,9 @@ def _render_show(post: Post, revision: Revision, error: str = "", status: int = 
     """Render the comparison of ``revision`` with the current text."""
     number = revision.number
     names = (f"version {number}", "current")
-    fields = [
-        ("Title", revision.title, post.title),
-        ("Summary", revision.summary, post.summary),
-        ("Tags", revision.tags, history.tags_text(post)),
-        ("Body", revision.body, post.body),
-    ]
     changes = [
         (label, history.diff(old, new, *names))
-        for label, old, new in fields
+        for label, old, new in history.compared(revision, post)
         if old != new
     ]
     return render_template(

@@ -60,7 +60,7 @@ def _old_value(obj, name: str):
 def _changes_reader_pages(db_session: Session, now: datetime) -> bool:
     """Tell whether this flush changes anything a reader can see."""
     for post in _of_type(chain(db_session.new, db_session.deleted), Post):
-        if visible_at(post.status, post.published_at, now):
+        if visible_at(post.status, post.published_at, now, post.deleted_at):
             return True
     for post in _of_type(db_session.dirty, Post):
         if not db_session.is_modified(post):
@@ -68,9 +68,12 @@ def _changes_reader_pages(db_session: Session, now: datetime) -> bool:
         # A draft or a scheduled post can change freely: readers see it
         # neither before nor after, so their cached pages stay valid.
         before = visible_at(
-            _old_value(post, "status"), _old_value(post, "published_at"), now
+            _old_value(post, "status"),
+            _old_value(post, "published_at"),
+            now,
+            _old_value(post, "deleted_at"),
         )
-        if before or visible_at(post.status, post.published_at, now):
+        if before or visible_at(post.status, post.published_at, now, post.deleted_at):
             return True
     # Post pages show the author's name.
     return any(

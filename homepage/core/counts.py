@@ -69,9 +69,9 @@ def _old(post: Post, name: str):
     return history.deleted[0] if history.deleted else getattr(post, name)
 
 
-def _counted(kind, status, published_at) -> bool:
+def _counted(kind, status, published_at, deleted_at) -> bool:
     """Tell whether a post of this kind, status and date counts: it will be seen."""
-    return kind == POST and visible_at(status, published_at, _END_OF_TIME)
+    return kind == POST and visible_at(status, published_at, _END_OF_TIME, deleted_at)
 
 
 def _tags_before_and_after(post: Post) -> tuple[list[Tag], list[Tag]]:
@@ -91,28 +91,37 @@ def _note_changes(db_session: Session, _context, _instances) -> None:
     relisted: list[Post] = db_session.info.setdefault(_RELISTED, [])
     for post in db_session.new:
         if isinstance(post, Post):
-            _count(changes, post.kind, post.status, post.published_at, post.tags, +1)
+            _count(changes, _state(post), post.tags, +1)
             relisted.append(post)
     for post in db_session.deleted:
         if isinstance(post, Post):
-            kind, status, date = (
-                _old(post, n) for n in ("kind", "status", "published_at")
-            )
             old_tags, _ = _tags_before_and_after(post)
-            _count(changes, kind, status, date, old_tags, -1)
+            _count(changes, _old_state(post), old_tags, -1)
     for post in db_session.dirty:
         if not isinstance(post, Post) or not db_session.is_modified(post):
             continue
         old_tags, new_tags = _tags_before_and_after(post)
-        kind, status, date = (_old(post, n) for n in ("kind", "status", "published_at"))
-        _count(changes, kind, status, date, old_tags, -1)
-        _count(changes, post.kind, post.status, post.published_at, new_tags, +1)
+        _count(changes, _old_state(post), old_tags, -1)
+        _count(changes, _state(post), new_tags, +1)
         relisted.append(post)
 
 
-def _count(changes: Counter, kind, status, published_at, tags, sign: int) -> None:
-    if not _counted(kind, status, published_at):
+#: What decides whether a post counts, in the order :func:`_counted` takes it.
+_STATE = ("kind", "status", "published_at", "deleted_at")
+
+
+def _state(post: Post) -> tuple:
+    return tuple(getattr(post, name) for name in _STATE)
+
+
+def _old_state(post: Post) -> tuple:
+    return tuple(_old(post, name) for name in _STATE)
+
+
+def _count(changes: Counter, state: tuple, tags, sign: int) -> None:
+    if not _counted(*state):
         return
+    published_at = state[2]
     changes[(MONTH, month_key(published_at))] += sign
     for tag in tags:
         changes[(TAG, tag)] += sign
@@ -132,9 +141,7 @@ def _apply_changes(db_session: Session, _context) -> None:
             [
                 {
                     "post": post.id,
-                    "listed": post.published_at
-                    if _counted(post.kind, post.status, post.published_at)
-                    else None,
+                    "listed": post.published_at if _counted(*_state(post)) else None,
                 }
                 for post in relisted
             ],

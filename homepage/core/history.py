@@ -18,6 +18,7 @@ from sqlalchemy.types import LargeBinary
 
 from ..db import session
 from .models import Author, Post, Revision
+from .zone import format_short, zone_name
 
 
 class NewText(Protocol):
@@ -61,6 +62,10 @@ def keep(post: Post, form: NewText, replaced_by: Author | None) -> Revision | No
         body=post.body,
         summary=post.summary,
         tags=tags_text(post),
+        slug=post.slug,
+        status=post.status,
+        published_at=post.published_at,
+        kind=post.kind,
         created_at=post.updated_at,
         saved_by_id=post.updated_by_id,
         replaced_by=replaced_by,
@@ -101,6 +106,39 @@ def list_revisions(post: Post) -> list[Listed]:
         Listed(number, created_at, size or 0, username)
         for number, created_at, size, username in rows
     ]
+
+
+def _date_text(moment: datetime | None) -> str:
+    return f"{format_short(moment)} ({zone_name()})" if moment else "none"
+
+
+def compared(then: Revision | None, post: Post) -> list[tuple[str, str, str]]:
+    """Return ``(label, then, now)`` for each field of a version and of ``post``.
+
+    :param then: the version, or None for the post as it is.
+    The slug, status, publish date and kind come only from versions that
+    recorded them; older ones hold the text alone.
+    """
+    if then is None:
+        return []
+    fields = [
+        ("Title", then.title, post.title),
+        ("Summary", then.summary, post.summary),
+        ("Tags", then.tags, tags_text(post)),
+        ("Body", then.body, post.body),
+    ]
+    if then.status is not None:
+        fields += [
+            ("Slug", then.slug or "", post.slug),
+            ("Status", then.status, post.status),
+            (
+                "Publish date",
+                _date_text(then.published_at),
+                _date_text(post.published_at),
+            ),
+            ("Kind", then.kind or "", post.kind),
+        ]
+    return fields
 
 
 @dataclass
@@ -170,14 +208,10 @@ def changes_since(post: Post, version: int | None) -> Conflict:
     ).all()
     then = later[0] if later else None
     names = ("when you opened it", "now")
-    fields = [
-        ("Title", then.title if then else post.title, post.title),
-        ("Summary", then.summary if then else post.summary, post.summary),
-        ("Tags", then.tags if then else tags_text(post), tags_text(post)),
-        ("Body", then.body if then else post.body, post.body),
-    ]
     changes = [
-        (label, diff(old, new, *names)) for label, old, new in fields if old != new
+        (label, diff(old, new, *names))
+        for label, old, new in compared(then, post)
+        if old != new
     ]
     saved_by = dict.fromkeys(
         revision.replaced_by.username for revision in later if revision.replaced_by

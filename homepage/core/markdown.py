@@ -62,6 +62,20 @@ _CONTAINER = re.compile(r"[ \t]{0,3}(?:>[ \t]?|(?:[-+*]|\d{1,9}[.)])(?:[ \t]+|$)
 #: A thematic break ("* * *"), which looks like nested list markers but is not.
 _THEMATIC_BREAK = re.compile(r"[ \t]{0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*")
 
+#: Bumped whenever the rendered HTML of a given text changes (a different
+#: heading outline, say): ``init-db`` renders again every post stored by an
+#: older renderer (see core.schema.rerender_posts).
+RENDERER_VERSION = 3
+#: The level an author's highest heading gets on a post's page, whose title is
+#: the h1, and in a summary on a list, where the post titles are h2.
+BODY_TOP = 2
+SUMMARY_TOP = 3
+_HEADING_TAG = re.compile(r"<(/?)h([1-6])>")
+#: The blocks that may be wider than a phone's screen. The sanitizer leaves
+#: them without attributes, so their tags are exactly these.
+_WIDE_TAG = re.compile(r"<(/?)(pre|table)>")
+_WIDE_NAMES = {"pre": "Code", "table": "Table"}
+
 _FIRST_PARAGRAPH = re.compile(r"<p>(.*?)</p>", re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
 # Tags that separate words; inline ones (<em>, <a>, <code>) must not, or
@@ -134,9 +148,64 @@ def _nesting(line: str) -> int:
     return depth
 
 
-def render(text: str) -> str:
-    """Render Markdown to sanitized HTML."""
-    return sanitize(_md.render(text))
+def render(text: str, top: int | None = None) -> str:
+    """Render Markdown to sanitized HTML.
+
+    :param top: the level the highest heading gets (see :func:`shift_headings`);
+        None keeps the levels the author wrote.
+    """
+    html = scroll_boxes(sanitize(_md.render(text)))
+    return html if top is None else shift_headings(html, top)
+
+
+def scroll_boxes(html: str) -> str:
+    """Put each outermost code block and table of sanitized ``html`` in a scroll box.
+
+    A wide block then scrolls inside its own box on a phone rather than
+    widening the page, and the box takes the keyboard's focus, with a name,
+    so that it can be scrolled without a pointer. The box is a named group
+    rather than a region: a page may hold many code blocks, and landmarks
+    must be few and named apart.
+    """
+    parts = []
+    depth = position = 0
+    for match in _WIDE_TAG.finditer(html):
+        closing, name = match[1], match[2]
+        if not closing:
+            if depth == 0:
+                parts.append(html[position : match.start()])
+                parts.append(
+                    f'<div class="scroll" tabindex="0" role="group" '
+                    f'aria-label="{_WIDE_NAMES[name]}">'
+                )
+                position = match.start()
+            depth += 1
+        elif depth > 0:
+            depth -= 1
+            if depth == 0:
+                parts.append(html[position : match.end()])
+                parts.append("</div>")
+                position = match.end()
+    parts.append(html[position:])
+    return "".join(parts)
+
+
+def shift_headings(html: str, top: int) -> str:
+    """Move the headings of sanitized ``html`` so the highest one is ``h{top}``.
+
+    The outline stays as the author wrote it below the page's own headings,
+    with no level skipped at its start: a text whose headings start at ``###``
+    starts at ``top`` too. Levels past 6 stay 6, as HTML has no more.
+    """
+    levels = [int(level) for _, level in _HEADING_TAG.findall(html)]
+    if not levels:
+        return html
+    shift = top - min(levels)
+
+    def moved(match: re.Match) -> str:
+        return f"<{match[1]}h{min(int(match[2]) + shift, 6)}>"
+
+    return _HEADING_TAG.sub(moved, html)
 
 
 def first_paragraph(html: str) -> str:

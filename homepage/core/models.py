@@ -199,8 +199,9 @@ class Post(Base):
         # count and the navigation's page list took 1.4 ms each, half of `/`.
         Index("ix_posts_kind_status_published_at", "kind", "status", "published_at"),
         # The newest due publish date of any kind, which every conditional
-        # request reads (content.STATE_SQL), is one step down this one.
-        Index("ix_posts_status_published_at", "status", "published_at"),
+        # request reads (content.STATE_SQL), is one step down this one; with
+        # deleted_at in it, the trash is left out without reading any row.
+        Index("ix_posts_status_published_at", "status", "published_at", "deleted_at"),
         # Every sitemap file (core/sitemap.py) reads the visible posts of one
         # id range, and the sitemap index asks of each range whether it holds
         # any. Reading status and dates from the posts themselves walks past
@@ -214,6 +215,7 @@ class Post(Base):
             "updated_at",
             "kind",
             "slug",
+            "deleted_at",
         ),
     )
 
@@ -226,6 +228,9 @@ class Post(Base):
     body_html: Mapped[str] = mapped_column(Text)
     summary: Mapped[str] = mapped_column(Text, default="")
     summary_html: Mapped[str] = mapped_column(Text, default="")
+    #: The version of core.markdown that rendered the HTML above; 0 for posts
+    #: stored before it was recorded, which ``init-db`` renders again.
+    renderer: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     status: Mapped[str] = mapped_column(String(16), default=DRAFT)
     kind: Mapped[str] = mapped_column(String(16), default=POST, server_default=POST)
     #: The byline: who wrote the post. Editing never changes it.
@@ -248,6 +253,10 @@ class Post(Base):
     #: form sends the version it was opened at, so that a save over a newer
     #: one is caught instead of undoing it.
     version: Mapped[int] = mapped_column(Integer, default=1)
+    #: When the post was moved to the trash; None while it is not there. A
+    #: post in the trash is hidden from readers whatever its status, and can
+    #: be restored as it was or purged for good.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     author: Mapped[Author] = relationship(
         back_populates="posts", foreign_keys=[author_id]
@@ -259,8 +268,13 @@ class Post(Base):
 
     @property
     def is_published(self) -> bool:
-        """Tell whether readers can see the post."""
+        """Tell whether the post is published (readers see it once it is due)."""
         return self.status == PUBLISHED
+
+    @property
+    def is_deleted(self) -> bool:
+        """Tell whether the post is in the trash."""
+        return self.deleted_at is not None
 
     @property
     def is_page(self) -> bool:
@@ -293,24 +307,44 @@ class Post(Base):
 # Which posts readers see: the one rule, as a Python predicate and as the SQL
 # criteria beside it, so that pages, feeds, search, the sitemap and the HTTP
 # validators cannot disagree. A published post whose date has not come is
-# scheduled; a draft keeps its date when it is taken back, and is hidden.
+# scheduled; a draft keeps its date when it is taken back, and is hidden; a
+# post in the trash is hidden whatever its status and date.
 
 
 def visible_at(
-    status: str | None, published_at: datetime | None, now: datetime
+    status: str | None,
+    published_at: datetime | None,
+    now: datetime,
+    deleted_at: datetime | None,
 ) -> bool:
-    """Tell whether readers see a post of ``status`` and ``published_at`` at ``now``."""
-    return status == PUBLISHED and published_at is not None and published_at <= now
+    """Tell whether readers see a post of ``status`` and ``published_at`` at ``now``.
+
+    :param deleted_at: when the post went to the trash, or None.
+    """
+    return (
+        status == PUBLISHED
+        and published_at is not None
+        and published_at <= now
+        and deleted_at is None
+    )
 
 
 def visible_criteria(now) -> tuple:
     """Return :func:`visible_at` as SQL criteria on posts, for a moment or a bind."""
-    return (Post.status == PUBLISHED, Post.published_at <= now)
+    return (
+        Post.status == PUBLISHED,
+        Post.published_at <= now,
+        Post.deleted_at.is_(None),
+    )
 
 
 def scheduled_criteria(now) -> tuple:
     """Return the SQL criteria of posts that are published but not yet visible."""
-    return (Post.status == PUBLISHED, Post.published_at > now)
+    return (
+        Post.status == PUBLISHED,
+        Post.published_at > now,
+        Post.deleted_at.is_(None),
+    )
 
 
 def modified_at(updated_at: datetime, published_at: datetime | None) -> datetime:
@@ -391,6 +425,12 @@ class Revision(Base):
     summary: Mapped[str] = mapped_column(Text, default="")
     #: The tag names as the form shows them, comma-separated.
     tags: Mapped[str] = mapped_column(Text, default="")
+    #: The post's address, status, publish date and kind in this version; all
+    #: None in revisions kept before they were recorded.
+    slug: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str | None] = mapped_column(String(16))
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    kind: Mapped[str | None] = mapped_column(String(16))
     #: When this version was written (the post's ``updated_at`` back then).
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: Who had saved this version (the post's ``updated_by`` back then).

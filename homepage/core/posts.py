@@ -6,14 +6,14 @@ import re
 import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from flask import current_app
 from slugify import slugify
 from sqlalchemy import delete, exists, or_, select
 
 from ..db import session
-from . import history, markdown
+from . import history, markdown, zone
 from .models import (
     DRAFT,
     KINDS,
@@ -39,8 +39,9 @@ MAX_SUMMARY = 2000
 #: Tags that would be path segments of their own address.
 _DOT_TAGS = frozenset({".", ".."})
 _SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-# What an <input type="datetime-local"> sends: minutes, or seconds if typed.
-_DATETIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?")
+# What an <input type="datetime-local"> sends: minutes, or seconds if typed;
+# typed by hand (where the field is plain text), a space may stand for the T.
+_DATETIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?")
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 SLUG_TAKEN = "Another post already uses this slug."
 
@@ -65,7 +66,8 @@ class PostFields:
     tags: str = ""
     status: str = DRAFT
     kind: str = POST
-    #: The publish date as typed (UTC), empty for "when first published".
+    #: The publish date as typed, in the site's time zone (core.zone), empty
+    #: for "when first published".
     published_at: str = ""
     #: ``published_at`` parsed by :func:`prepare`.
     publish_at: datetime | None = None
@@ -86,7 +88,9 @@ class PostFields:
             status=post.status,
             kind=post.kind,
             published_at=(
-                post.published_at.strftime(DATETIME_FORMAT) if post.published_at else ""
+                zone.local(post.published_at).strftime(DATETIME_FORMAT)
+                if post.published_at
+                else ""
             ),
         )
 
@@ -136,13 +140,21 @@ def prepare(fields: PostFields, wrong: Collection[str]) -> None:
         fields.publish_at = parse_datetime(fields.published_at)
     fields.body_html = fields.summary_html = None
     if "body" not in wrong:
-        fields.body_html = markdown.render(fields.body)
+        fields.body_html, summary_html = render_text(fields.body, fields.summary)
         if "summary" not in wrong:
-            fields.summary_html = (
-                markdown.render(fields.summary)
-                if fields.summary
-                else markdown.first_paragraph(fields.body_html)
-            )
+            fields.summary_html = summary_html
+
+
+def render_text(body: str, summary: str) -> tuple[str, str]:
+    """Render a post's body and summary as readers see them: ``(body, summary)``.
+
+    The body's headings sit below the post's title (h1 on its page), the
+    summary's below the titles of a list of posts (h2).
+    """
+    body_html = markdown.render(body, top=markdown.BODY_TOP)
+    if summary:
+        return body_html, markdown.render(summary, top=markdown.SUMMARY_TOP)
+    return body_html, markdown.first_paragraph(body_html)
 
 
 # Each rule below takes a field as :meth:`PostFields.tidy` leaves it and
@@ -225,7 +237,8 @@ def published_at_problem(text: str) -> str | None:
     """Return what is wrong with a typed publish date, or None; empty is fine."""
     if text and parse_datetime(text) is None:
         return (
-            "Enter a date and time in UTC, such as 2026-03-05T14:30, or leave it empty."
+            f"Enter a date and time in {zone.zone_name()}, such as 2026-03-05T14:30 "
+            "(year-month-day, then hours:minutes), or leave it empty."
         )
     return None
 
@@ -257,14 +270,17 @@ def tag_problem(name: str) -> str | None:
 
 
 def parse_datetime(text: str) -> datetime | None:
-    """Parse a ``datetime-local`` value as UTC; return None when it is not one."""
+    """Parse a ``datetime-local`` value typed in the site's time zone.
+
+    :return: the moment in UTC, or None when ``text`` is no such value.
+    """
     if not _DATETIME_RE.fullmatch(text):
         return None
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return value.replace(tzinfo=UTC)
+    return zone.from_local(value)
 
 
 def slug_taken(slug: str, post: Post | None = None) -> bool:
@@ -330,6 +346,7 @@ def apply_fields(post: Post, fields: PostFields) -> Post:
         post.body_html = fields.body_html
         post.summary = fields.summary
         post.summary_html = fields.summary_html
+        post.renderer = markdown.RENDERER_VERSION
         post.tags = get_or_create_tags(fields.tag_names())
         if fields.publish_at is not None:
             # The form shows whole minutes; an unchanged field must not move

@@ -8,11 +8,11 @@ what is old, and never drops anything.
 from __future__ import annotations
 
 from flask import Flask
-from sqlalchemy import inspect
+from sqlalchemy import Connection, inspect, select, update
 from sqlalchemy.engine import Engine
 
 from ..db import Base, get_engine, make_private, sqlite_path
-from . import content, counts, images, models, search
+from . import content, counts, images, markdown, models, posts, search
 
 
 def init_db(app: Flask | None = None, engine: Engine | None = None) -> None:
@@ -32,6 +32,7 @@ def init_db(app: Flask | None = None, engine: Engine | None = None) -> None:
         # A database from before roles has only plain authors: keep an owner.
         models.ensure_owner(connection)
         content.create_state(connection)
+        rerender_posts(connection)
         search.create_index(connection)
         # Counted afresh: cheap next to an upgrade, and it also covers a
         # database written by an older version or by bulk statements.
@@ -40,6 +41,35 @@ def init_db(app: Flask | None = None, engine: Engine | None = None) -> None:
     # site's own database names the files in its upload folder.
     if own_database:
         images.strip_stored_images(app)
+
+
+def rerender_posts(connection: Connection) -> int:
+    """Render again the posts an older renderer stored; return how many.
+
+    A newer renderer may write other HTML for the same Markdown (the headings'
+    levels, say); stored posts follow it once, here, rather than on a save
+    that may never come.
+    """
+    post = models.Post
+    stale = connection.execute(
+        select(post.id, post.body, post.summary).where(
+            post.renderer < markdown.RENDERER_VERSION
+        )
+    ).all()
+    for row in stale:
+        body_html, summary_html = posts.render_text(row.body, row.summary)
+        connection.execute(
+            update(post)
+            .where(post.id == row.id)
+            .values(
+                body_html=body_html,
+                summary_html=summary_html,
+                renderer=markdown.RENDERER_VERSION,
+            )
+        )
+    if stale:
+        content.content_changed(connection)
+    return len(stale)
 
 
 def upgrade_schema(engine: Engine) -> list[str]:
@@ -67,9 +97,18 @@ def upgrade_schema(engine: Engine) -> list[str]:
                         f"ADD COLUMN {_column_ddl(engine, column)}"
                     )
                     added.append(f"{table.name}.{column.name}")
-            indexes = {index["name"] for index in inspector.get_indexes(table.name)}
+            indexes = {
+                index["name"]: index["column_names"]
+                for index in inspector.get_indexes(table.name)
+            }
             for index in table.indexes:
                 if index.name not in indexes:
+                    index.create(conn)
+                    added.append(str(index.name))
+                elif indexes[index.name] != [column.name for column in index.columns]:
+                    # An index the models now define on other columns: it holds
+                    # no data of its own, so it is made again.
+                    conn.exec_driver_sql(f"DROP INDEX {index.name}")
                     index.create(conn)
                     added.append(str(index.name))
     return added
@@ -101,7 +140,11 @@ def schema_is_current(app: Flask | None = None) -> bool:
         columns = {column["name"] for column in inspector.get_columns(table.name)}
         if not {column.name for column in table.columns} <= columns:
             return False
-        indexes = {index["name"] for index in inspector.get_indexes(table.name)}
-        if not {index.name for index in table.indexes} <= indexes:
-            return False
+        indexes = {
+            index["name"]: index["column_names"]
+            for index in inspector.get_indexes(table.name)
+        }
+        for index in table.indexes:
+            if indexes.get(index.name) != [column.name for column in index.columns]:
+                return False
     return True

@@ -24,6 +24,7 @@ from werkzeug.sansio.utils import host_is_trusted
 
 from ..core.images import upload_folder
 from ..core.schema import schema_is_current
+from ..core.zone import zone_problem
 from ..db import PROJECT_ROOT, get_engine, journal_mode, sqlite_path
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
@@ -444,6 +445,23 @@ def check_pool_size(app: Flask, threads: int) -> Verdict:
     )
 
 
+def check_timezone(app: Flask) -> Verdict:
+    """Check that SITE_TIMEZONE names a time zone this system knows."""
+    name = app.config.get("SITE_TIMEZONE")
+    if problem := zone_problem(name):
+        return Verdict(
+            FAIL,
+            "time zone",
+            problem,
+            "set SITE_TIMEZONE = 'Europe/Berlin' (say) in instance/config.py",
+        )
+    return Verdict(
+        OK,
+        "time zone",
+        f"readers see dates, and authors type them, in {name}; stored in UTC.",
+    )
+
+
 def run_checks(app: Flask, user: str, threads: int) -> Iterator[Verdict]:
     """Run every check in order and yield its verdict."""
     url = app.config["DATABASE_URL"]
@@ -466,6 +484,7 @@ def run_checks(app: Flask, user: str, threads: int) -> Iterator[Verdict]:
     )
     yield check_secret_key(app, user)
     yield check_trusted_hosts(app)
+    yield check_timezone(app)
     yield check_pool_size(app, threads)
 
 

@@ -130,9 +130,14 @@ def post_to_markdown(post: Post) -> str:
 
 
 def write_export(target: Path) -> tuple[int, int]:
-    """Write every post and image to the zip ``target``; return the counts."""
+    """Write every post (but those in the trash) and image to the zip ``target``.
+
+    :return: the counts of posts and images written.
+    """
+    # Not the trash: its posts would come back as they were on import.
     all_posts = session.scalars(
         select(Post)
+        .where(Post.deleted_at.is_(None))
         .options(joinedload(Post.author), selectinload(Post.tags))
         .order_by(Post.id)
     ).all()

@@ -398,7 +398,7 @@ def redirect_target(slug: str) -> Post | None:
 
 def is_visible(post: Post) -> bool:
     """Tell whether readers can see ``post`` now."""
-    return visible_at(post.status, post.published_at, reader_now())
+    return visible_at(post.status, post.published_at, reader_now(), post.deleted_at)
 
 
 def neighbours(post: Post) -> tuple:

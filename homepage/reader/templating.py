@@ -11,13 +11,15 @@ from flask import session as cookie
 from sqlalchemy import Row
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..core import zone
 from ..core.models import PAGE
 from . import caching
 from .queries import visible_pages
 
 
 def format_date(value: datetime) -> str:
-    """Format a date for readers, e.g. "5 March 2026"."""
+    """Format a date for readers in the site's time zone, e.g. "5 March 2026"."""
+    value = zone.local(value)
     return f"{value.day} {value:%B %Y}"
 
 
@@ -71,6 +73,9 @@ def init_app(app: Flask) -> None:
     """Register filters and globals."""
     app.add_template_filter(format_date, "date")
     app.add_template_filter(rfc3339, "rfc3339")
+    app.add_template_filter(zone.format_moment, "moment")
+    app.add_template_filter(zone.format_short, "short_date")
+    app.add_template_global(zone.zone_name)
     app.add_template_global(absolute_url)
     app.add_template_global(post_url)
     app.add_template_global(nav_pages)

@@ -1,4 +1,5 @@
-"""Versioned static URLs, so that browsers may keep static files for a year."""
+"""Versioned static URLs, so that browsers may keep static files for a year,
+and the icon browsers ask for at ``/favicon.ico``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import hashlib
 import os
 from functools import lru_cache
 
-from flask import Flask
+from flask import Flask, Response, current_app, send_from_directory
 from werkzeug.security import safe_join
 
 
@@ -30,8 +31,26 @@ def file_version(folder: str, filename: str) -> str | None:
     return _digest(path, info.st_mtime_ns, info.st_size)
 
 
+#: How long browsers keep the icon at /favicon.ico, whose address is fixed.
+ICON_MAX_AGE = 7 * 24 * 3600
+
+
+def favicon() -> Response:
+    """Serve the site's icon where browsers look for it without being told."""
+    # Pages link static/favicon.svg; browsers (and crawlers) still ask for
+    # /favicon.ico, and a 404 on every page is noise in every log and console.
+    folder = current_app.static_folder
+    assert folder is not None  # create_app sets the project's static folder
+    response = send_from_directory(
+        folder, "favicon.ico", mimetype="image/x-icon", max_age=ICON_MAX_AGE
+    )
+    response.cache_control.public = True
+    return response
+
+
 def init_app(app: Flask) -> None:
-    """Add ``?v=<hash of the content>`` to every URL of a static file."""
+    """Add ``?v=<content hash>`` to every URL of a static file; serve the icon."""
+    app.add_url_rule("/favicon.ico", "favicon", favicon)
 
     # Apache serves /static/ with a one-year lifetime when the URL carries a
     # version (deploy/apache-homepage.conf). A changed file gets a new URL, so
