@@ -117,6 +117,7 @@ def add_posts(app, count: int, *, tags: int = 3, start: datetime | None = None):
                 Post.status,
                 Post.published_at,
                 Post.updated_at,
+                Post.deleted_at,
             ).order_by(Post.id)
         ).all()
 

@@ -358,7 +358,7 @@ def test_a_common_word_ranks_the_newest_matches_and_says_there_are_more(make_app
     newest = [
         f"/{row.kind}s/{row.slug}"
         for row in rows
-        if visible_at(row.status, row.published_at, now)
+        if visible_at(row.status, row.published_at, now, row.deleted_at)
     ][-5:]
     assert sorted(shown) == sorted(newest)
     assert client.get("/search?q=bulk&page=4").status_code == 404

@@ -121,7 +121,11 @@ def test_the_sitemaps_of_a_blog_of_any_size_follow_the_protocol(make_app, posts)
     entries = sitemap_entries(client, "https://blog.example.org", per_file=10)
 
     now = utcnow()
-    visible = [row for row in rows if visible_at(row.status, row.published_at, now)]
+    visible = [
+        row
+        for row in rows
+        if visible_at(row.status, row.published_at, now, row.deleted_at)
+    ]
     expected = {
         f"https://blog.example.org/{row.kind}s/{row.slug}": rfc3339(
             modified_at(row.updated_at, row.published_at)
