@@ -129,10 +129,6 @@ def test_other_reader_pages_are_accessible(
         assert_accessible(page)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="heading-order: a post's Markdown starting at ### follows the h1 title",
-)
 def test_post_headings_follow_the_title(browsing: Browsing, site: Site):
     page = browsing.page()
     page.goto(site.url + "/posts/deep-headings")
@@ -140,11 +136,6 @@ def test_post_headings_follow_the_title(browsing: Browsing, site: Site):
     assert_accessible(page)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scrollable-region-focusable: wide code blocks and tables cannot be "
-    "scrolled with the keyboard",
-)
 def test_wide_code_and_tables_scroll_by_keyboard(browsing: Browsing, site: Site):
     page = browsing.page("phone")
     page.goto(site.url + "/posts/wide-code-and-tables")
@@ -152,7 +143,6 @@ def test_wide_code_and_tables_scroll_by_keyboard(browsing: Browsing, site: Site)
     assert_accessible(page)
 
 
-@pytest.mark.xfail(strict=True, reason="/favicon.ico is a 404: a console error")
 def test_pages_find_their_favicon(chromium: Browser, site: Site):
     # A browser asks for a site's favicon once and remembers the answer, so a
     # browser of its own, which has not asked yet.
