@@ -389,7 +389,7 @@ def test_the_guide_deploys_upgrades_and_reruns_as_written(install: Install):
     # home page by name and got 200.
     output = site.run(guide, "first-run")
     assert re.search(r"^200$", output, re.M), output[-3000:]
-    assert "All 9 checks passed." in output
+    assert "All 10 checks passed." in output
     assert "AH00558" not in output
     password = password_of_owner(output)
 
@@ -481,7 +481,7 @@ def test_the_guide_deploys_upgrades_and_reruns_as_written(install: Install):
     newer = add_a_column(site.repo)
     upgrade = site.step_zero() + section(DEPLOY, "Re-running and upgrading")
     output = site.run(upgrade, "upgrade")
-    assert "All 9 checks passed." in output
+    assert "All 10 checks passed." in output
     assert git(site.app, "rev-parse", "HEAD") == newer
     columns = site.www_data(
         "sqlite3",
