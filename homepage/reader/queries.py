@@ -6,11 +6,10 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from math import ceil
 from typing import Any, NamedTuple
 
-from flask import abort, current_app, g, has_app_context
-from sqlalchemy import Row, and_, func, not_, select
+from flask import abort, g, has_app_context
+from sqlalchemy import Row, and_, not_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from ..core import markdown
@@ -26,29 +25,6 @@ from ..core.models import (
     visible_criteria,
 )
 from ..db import session
-
-
-@dataclass
-class Listing:
-    """One stretch of a list of posts split over numbered pages (?page=N)."""
-
-    items: list
-    number: int
-    total: int
-    per_page: int
-
-    @property
-    def last_number(self) -> int:
-        """Return the number of the list's last page."""
-        return max(1, ceil(self.total / self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.number > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.number < self.last_number
 
 
 def reader_now() -> datetime:
@@ -350,28 +326,6 @@ def cursor_for_page(
     if row is None:
         abort(404)
     return Cursor.of(row)
-
-
-def paginate(query, count_query, number: int) -> Listing:
-    """Load one page of ``query``; abort 404 when the page does not exist."""
-    per_page = current_app.config["POSTS_PER_PAGE"]
-    total = session.execute(count_query).scalar_one()
-    listing = Listing([], number, total, per_page)
-    if number < 1 or number > listing.last_number:
-        abort(404)
-    listing.items = list(
-        session.scalars(
-            query.options(selectinload(Post.tags))
-            .limit(per_page)
-            .offset((number - 1) * per_page)
-        )
-    )
-    return listing
-
-
-def count_published(*criteria):
-    """Return a COUNT query of visible posts matching ``criteria``."""
-    return select(func.count(Post.id)).where(*visible(), *criteria)
 
 
 def find_visible(slug: str) -> Post | None:
