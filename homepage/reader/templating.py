@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..core import zone
 from ..core.models import PAGE
+from ..web.links import link
 from . import caching
 from .queries import visible_pages
 
@@ -55,7 +56,7 @@ def post_url(post, external: bool = False) -> str:
     endpoint = post_endpoint(post.kind)
     if external:
         return absolute_url(endpoint, slug=post.slug)
-    return url_for(endpoint, slug=post.slug)
+    return link(endpoint, slug=post.slug)
 
 
 def nav_pages() -> Sequence[Row]:
