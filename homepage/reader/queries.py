@@ -15,7 +15,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from flask import abort, g, has_app_context
-from sqlalchemy import Row, Select, and_, bindparam, not_, select
+from sqlalchemy import (
+    Executable,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    literal,
+    not_,
+    select,
+    union_all,
+)
 
 from ..core import markdown
 from ..core.models import (
@@ -232,7 +242,7 @@ def _list_statement(
     return statement
 
 
-def _rows(statement: Select, params: dict[str, Any]) -> list[Row]:
+def _rows(statement: Executable, params: dict[str, Any]) -> list[Row]:
     """Run a Core ``statement`` with ``params`` and return its rows."""
     return list(session.connection().execute(statement, params))
 
@@ -340,7 +350,7 @@ class Summary:
     slug: str
     published_at: datetime
     summary_html: str
-    tags: list[TagName]
+    tags: tuple[TagName, ...]
 
     @property
     def display_date(self) -> datetime:
@@ -378,7 +388,7 @@ def summaries(rows: list) -> list[Summary]:
             row.slug,
             row.published_at,
             row.summary_html,
-            names[row.id],
+            tuple(names[row.id]),
         )
         for row in rows
     ]
@@ -443,7 +453,11 @@ class PostView:
         return modified_at(self.updated_at, self.published_at)
 
 
-#: The visible post or page at ``slug`` (at ``now``), with its author's name.
+#: The visible post or page at ``slug`` (at ``now``) with its author's name, a
+#: row for each of its tags (one with no tag when it has none), sorted by
+#: :func:`find_visible` as a handful of names is cheapest sorted in Python: one
+#: statement rather than two, since a statement's overhead in SQLAlchemy
+#: exceeds what SQLite spends on the repeated columns.
 _POST_AT_SLUG = (
     select(
         posts.id,
@@ -455,16 +469,12 @@ _POST_AT_SLUG = (
         posts.published_at,
         posts.updated_at,
         authors.username,
+        tags.name.label("tag"),
     )
     .join_from(Post.__table__, Author.__table__, authors.id == posts.author_id)
+    .outerjoin(post_tags, post_tags.c.post_id == posts.id)
+    .outerjoin(Tag.__table__, tags.id == post_tags.c.tag_id)
     .where(posts.slug == bindparam("slug"), *visible_criteria(bindparam("now")))
-)
-#: The names of the tags of one post (``post_id``), in order.
-_TAGS_OF_POST = (
-    select(tags.name)
-    .join_from(post_tags, Tag.__table__, tags.id == post_tags.c.tag_id)
-    .where(post_tags.c.post_id == bindparam("post_id"))
-    .order_by(tags.name)
 )
 
 
@@ -474,7 +484,6 @@ def find_visible(slug: str) -> PostView | None:
     if not found:
         return None
     row = found[0]
-    names = _rows(_TAGS_OF_POST, {"post_id": row.id})
     return PostView(
         row.id,
         row.kind,
@@ -485,7 +494,7 @@ def find_visible(slug: str) -> PostView | None:
         row.published_at,
         row.updated_at,
         AuthorName(row.username),
-        [TagName(name) for (name,) in names],
+        [TagName(name) for name in sorted(row.tag for row in found if row.tag)],
     )
 
 
@@ -517,16 +526,28 @@ def is_visible(post: Post) -> bool:
     return visible_at(post.status, post.published_at, reader_now(), post.deleted_at)
 
 
-#: What the links to a post's neighbours show.
-NEIGHBOUR_COLUMNS = (posts.title, posts.slug)
+#: The title and slug of the visible posts just older and just newer than a
+#: place, marked ``older`` true or false, in one statement.
+_NEIGHBOURS = union_all(
+    *(
+        select(literal(direction == OLDER).label("older"), *neighbour.c).select_from(
+            neighbour
+        )
+        for direction in (OLDER, NEWER)
+        for neighbour in [
+            _list_statement(POSTS, direction, (posts.title, posts.slug), 1).subquery()
+        ]
+    )
+)
 
 
 def neighbours(post: PostView) -> tuple:
     """Return the title and slug of the visible posts before and after ``post``."""
-    here, now = Cursor.of(post), reader_now()
-    older = _rows(_list_statement(POSTS, OLDER, NEIGHBOUR_COLUMNS, 1), here.older(now))
-    newer = _rows(_list_statement(POSTS, NEWER, NEIGHBOUR_COLUMNS, 1), here.newer(now))
-    return (older[0] if older else None), (newer[0] if newer else None)
+    here = Cursor.of(post)
+    # Cursor.older's parameters and Cursor.newer's share "at" and "id".
+    params = {**here.older(reader_now()), **here.newer(reader_now())}
+    found = {row.older: row for row in _rows(_NEIGHBOURS, params)}
+    return found.get(True), found.get(False)
 
 
 def visible_pages() -> Sequence[Row]:
