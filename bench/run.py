@@ -220,6 +220,12 @@ def main() -> int:
         action="store_true",
         help="render every page (PAGE_CACHE_ENTRIES=0): what a cache miss costs",
     )
+    parser.add_argument(
+        "--fragment-cache-off",
+        action="store_true",
+        help="render every post summary too (FRAGMENT_CACHE_ENTRIES=0): a miss "
+        "on a list whose posts no page has shown yet, as deep in a crawl",
+    )
     parser.add_argument("--authors", type=int, default=2, help="in the mixed run")
     parser.add_argument("--verbose", action="store_true", help="print wrk's reports")
     parser.add_argument(
@@ -257,6 +263,11 @@ def main() -> int:
                 "FLASK_SECRET_KEY": SECRET_KEY,
                 "HOMEPAGE_INSTANCE_PATH": str(data / "instance"),
                 **({"FLASK_PAGE_CACHE_ENTRIES": "0"} if args.page_cache_off else {}),
+                **(
+                    {"FLASK_FRAGMENT_CACHE_ENTRIES": "0"}
+                    if args.fragment_cache_off
+                    else {}
+                ),
             },
         )
         try:

@@ -106,6 +106,11 @@ class Config:
     PAGE_CACHE_ENTRIES = 512
     PAGE_CACHE_BYTES = 32 * 1024 * 1024
     PAGE_CACHE_MAX_PAGE_BYTES = 1024 * 1024
+    #: Rendered post summaries kept per server process, by everything they
+    #: show (see templating.Fragments): a page the page cache misses, after
+    #: a save or deep in a list, renders only the summaries it has not seen.
+    #: 0 turns them off.
+    FRAGMENT_CACHE_ENTRIES = 2000
 
 
 class UnsafeSettings(click.ClickException):

@@ -73,3 +73,24 @@ def test_queries_do_not_grow_with_posts_and_tags(make_app, path):
     many = count_statements(large, path)
     assert few == many
     assert many <= 6
+
+
+@pytest.mark.parametrize(
+    ("path", "statements"),
+    [
+        # Each first BEGIN, so that the page reads one snapshot.
+        # The stretch of posts; the tags of all ten.
+        ("/", 3),
+        # The post with its author and tags; its older and newer neighbours.
+        ("/posts/post-3", 3),
+        # The tag; the stretch; their tags; the tag's count.
+        ("/tags/tag-0", 5),
+    ],
+)
+def test_a_page_the_cache_misses_costs_a_few_statements(make_app, path, statements):
+    app = make_app(PAGE_CACHE_ENTRIES=0)
+    fill(app, posts=30, tags_per_post=3)
+    # The navigation's pages are read once per state of the content.
+    assert app.test_client().get(path).status_code == 200
+
+    assert count_statements(app, path) == statements

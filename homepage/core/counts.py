@@ -36,6 +36,7 @@ from .models import (
     Post,
     PostCount,
     Tag,
+    post_columns,
     post_tags,
     scheduled_criteria,
     visible_at,
@@ -228,19 +229,26 @@ def visible_counts(scope: str, now: datetime) -> dict[str, int]:
     return {key: count for key, count in visible.items() if count > 0}
 
 
+#: How many posts readers see with a tag (``tag_id``, ``key``) at ``now``: its
+#: count less its scheduled posts. Built once: a tag's page asks on every view.
+_VISIBLE_TAG_COUNT = select(
+    PostCount.__table__.c.count
+    - select(func.count())
+    .select_from(post_tags)
+    .join(Post.__table__, post_columns.id == post_tags.c.post_id)
+    .where(post_tags.c.tag_id == bindparam("tag_id"), post_columns.kind == POST)
+    .where(*scheduled_criteria(bindparam("now")))
+    .scalar_subquery()
+).where(
+    PostCount.__table__.c.scope == TAG, PostCount.__table__.c.key == bindparam("key")
+)
+
+
 def visible_tag_count(tag_id: int, now: datetime) -> int:
     """Return how many posts readers see now with the tag, in one query."""
-    scheduled = (
-        select(func.count())
-        .select_from(post_tags)
-        .join(Post, Post.id == post_tags.c.post_id)
-        .where(post_tags.c.tag_id == tag_id, Post.kind == POST)
-        .where(*scheduled_criteria(now))
-        .scalar_subquery()
+    stored = (
+        session.connection()
+        .execute(_VISIBLE_TAG_COUNT, {"tag_id": tag_id, "key": str(tag_id), "now": now})
+        .scalar()
     )
-    stored = session.execute(
-        select(PostCount.count - scheduled).where(
-            PostCount.scope == TAG, PostCount.key == str(tag_id)
-        )
-    ).scalar()
     return max(stored or 0, 0)

@@ -58,12 +58,11 @@ def listing_page(endpoint: str, timeline: queries.Timeline | None = None, **valu
         before = str(cursor) if cursor else None
         return redirect(url_for(endpoint, before=before, **values), 301)
     listing = queries.stretch(
-        (),
         queries.Cursor.parse(request.args.get("before")),
         queries.Cursor.parse(request.args.get("after")),
         size,
+        queries.SUMMARY_COLUMNS,
         timeline=timeline,
-        columns=queries.SUMMARY_COLUMNS,
     )
     listing.items = queries.summaries(listing.items)
     return listing
@@ -122,7 +121,7 @@ def page(slug: str):
 @bp.get("/tags/<name>")
 def tag(name: str):
     """Show the published posts with one tag."""
-    tag = session.scalars(select(Tag).where(Tag.name == name.lower())).first()
+    tag = queries.find_tag(name.lower())
     if tag is None:
         abort(404)
     listing = listing_page("blog.tag", queries.tagged(tag.id), name=tag.name)
@@ -152,6 +151,13 @@ def tags():
 #: title on /archive; a bigger one gets its months, each its own page, and a
 #: month with more posts than this is split like the index.
 ARCHIVE_TITLES = 100
+#: What an archive page shows of each post.
+ARCHIVE_COLUMNS = (
+    queries.posts.id,
+    queries.posts.title,
+    queries.posts.slug,
+    queries.posts.published_at,
+)
 
 
 def _months(year: int | None = None) -> list[tuple[date, int]]:
@@ -233,12 +239,12 @@ def archive_month(year: int, month: int):
         abort(404)
     first = date(year, month, 1)
     listing = queries.stretch(
-        (Post.published_at >= _month_start(first),),
         queries.Cursor.parse(request.args.get("before")),
         queries.Cursor.parse(request.args.get("after")),
         ARCHIVE_TITLES,
+        ARCHIVE_COLUMNS,
+        since=_month_start(first),
         until=_month_end(first),
-        columns=(Post.id, Post.title, Post.slug, Post.published_at),
     )
     if not listing.items:
         abort(404)

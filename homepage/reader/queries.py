@@ -1,30 +1,52 @@
-"""What readers see: the queries behind the reader's pages, and their pagination."""
+"""What readers see: the queries behind the reader's pages, and their pagination.
+
+The lists and a post's page run plain Core statements on the tables, each built
+once per process with bound parameters, and return rows or small records: a
+statement built for each request, and the ORM's objects, cost SQLAlchemy
+several times what SQLite spends running the query (docs/performance.md).
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from flask import abort, g, has_app_context
-from sqlalchemy import Row, and_, not_, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy import (
+    Executable,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    literal,
+    not_,
+    select,
+    union_all,
+)
 
 from ..core import markdown
 from ..core.models import (
     PAGE,
     POST,
+    Author,
     Post,
     SlugRedirect,
     Tag,
+    modified_at,
+    post_columns,
     post_tags,
     utcnow,
     visible_at,
     visible_criteria,
 )
 from ..db import session
+
+posts = post_columns
+tags = Tag.__table__.c
+authors = Author.__table__.c
 
 
 def reader_now() -> datetime:
@@ -88,27 +110,21 @@ class Cursor:
     def __str__(self) -> str:
         return f"{self.published_at:{_CURSOR_DATE}}-{self.id}"
 
-    def older(self, now: datetime, timeline: Timeline | None = None) -> tuple:
-        """Return the criteria of the posts after this place readers see at ``now``."""
-        line = timeline or POSTS
+    def older(self, now: datetime) -> dict[str, Any]:
+        """Return the parameters of :meth:`Timeline.older` at this place and ``now``."""
         # One upper bound on the date, the lower of the two, so that the
         # timeline's index starts its range right here; given "before now" and
         # "before here" apart, SQLite may start from now and step over every
-        # post in between. The rare posts of the very same moment are told
-        # apart by id.
-        return (
-            *line.visible(min(now, self.published_at)),
-            not_(and_(line.date == self.published_at, line.id >= self.id)),
-        )
+        # post in between.
+        return {
+            "upto": min(now, self.published_at),
+            "at": self.published_at,
+            "id": self.id,
+        }
 
-    def newer(self, now: datetime, timeline: Timeline | None = None) -> tuple:
-        """Return the criteria of the posts before this place readers see at ``now``."""
-        line = timeline or POSTS
-        return (
-            *line.visible(now),
-            line.date >= self.published_at,
-            not_(and_(line.date == self.published_at, line.id <= self.id)),
-        )
+    def newer(self, now: datetime) -> dict[str, Any]:
+        """Return the parameters of :meth:`Timeline.newer` at this place and ``now``."""
+        return {"now": now, "at": self.published_at, "id": self.id}
 
 
 @dataclass(frozen=True)
@@ -116,20 +132,65 @@ class Timeline:
     """A list of visible posts, newest first, read along one index.
 
     ``date`` and ``id`` order it; ``visible(moment)`` gives its criteria for
-    what readers see at that moment, with the date's only upper bound.
+    what readers see at that moment, with the date's only upper bound. Its
+    statements are built once per process with bound parameters (``params``
+    holds the timeline's own, such as a tag's id), and they name the posts
+    table's columns, not the mapped class: building a statement and going
+    through the ORM cost SQLAlchemy several times what SQLite spends running
+    it.
     """
 
+    name: str
     date: Any
     id: Any
-    visible: Callable[[datetime], tuple]
+    visible: Callable[[Any], tuple]
     joins: tuple = ()
+    params: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def older(self) -> tuple:
+        """Return the criteria of the visible posts after a place (a :class:`Cursor`).
+
+        Its parameters, from :meth:`Cursor.older`: ``upto`` (the lower of now
+        and the place's date), ``at`` and ``id`` (the place).
+        """
+        at: Any = bindparam("at")
+        # The rare posts of the very same moment are told apart by id.
+        return (
+            *self.visible(bindparam("upto")),
+            not_(and_(self.date == at, self.id >= bindparam("id"))),
+        )
+
+    def newer(self) -> tuple:
+        """Return the criteria of the visible posts before a place.
+
+        Its parameters, from :meth:`Cursor.newer`: ``now``, ``at`` and ``id``.
+        """
+        at: Any = bindparam("at")
+        return (
+            *self.visible(bindparam("now")),
+            self.date >= at,
+            not_(and_(self.date == at, self.id <= bindparam("id"))),
+        )
 
 
 #: Every visible post, along the index on (kind, status, published_at).
 POSTS = Timeline(
-    Post.published_at,
-    Post.id,
-    lambda moment: (Post.kind == POST, *visible_criteria(moment)),
+    "posts",
+    posts.published_at,
+    posts.id,
+    lambda moment: (posts.kind == POST, *visible_criteria(moment)),
+)
+
+#: The visible posts with the tag ``tag_id``: see :func:`tagged`.
+_TAGGED = Timeline(
+    "tagged",
+    post_tags.c.listed_at,
+    post_tags.c.post_id,
+    lambda moment: (
+        post_tags.c.tag_id == bindparam("tag_id"),
+        post_tags.c.listed_at <= moment,
+    ),
+    joins=((post_tags, post_tags.c.post_id == posts.id),),
 )
 
 
@@ -141,12 +202,49 @@ def tagged(tag_id: int) -> Timeline:
     publish date while it is listed, kept by core/counts.py) orders each
     tag's posts in their own index.
     """
-    return Timeline(
-        post_tags.c.listed_at,
-        post_tags.c.post_id,
-        lambda moment: (post_tags.c.tag_id == tag_id, post_tags.c.listed_at <= moment),
-        joins=((post_tags, post_tags.c.post_id == Post.id),),
-    )
+    return replace(_TAGGED, params={"tag_id": tag_id})
+
+
+#: Where a stretch looks from: the newest posts, or a place's older or newer ones.
+FIRST, OLDER, NEWER = "first", "older", "newer"
+#: The statements built so far, by timeline, direction, columns, size and
+#: whether a start date bounds them: a handful per process.
+_statements: dict[tuple, Select] = {}
+
+
+def _list_statement(
+    line: Timeline, direction: str, columns: tuple, size: int, since: bool = False
+) -> Select:
+    """Return the statement of ``size`` posts of ``line`` from a place.
+
+    Its parameters are the timeline's own, those of the direction (``now``
+    for FIRST, else :meth:`Cursor.older` or :meth:`Cursor.newer`'s), and
+    ``since`` when it is true: the date the posts may not precede.
+    """
+    key = (line.name, direction, id(columns), size, since)
+    statement = _statements.get(key)
+    if statement is None:
+        criteria = {
+            FIRST: lambda: line.visible(bindparam("now")),
+            OLDER: line.older,
+            NEWER: line.newer,
+        }[direction]()
+        query = select(*columns).where(*criteria)
+        if since:
+            query = query.where(line.date >= bindparam("since"))
+        for table, on in line.joins:
+            query = query.join(table, on)
+        if direction == NEWER:
+            query = query.order_by(line.date, line.id)
+        else:
+            query = query.order_by(line.date.desc(), line.id.desc())
+        statement = _statements.setdefault(key, query.limit(size))
+    return statement
+
+
+def _rows(statement: Executable, params: dict[str, Any]) -> list[Row]:
+    """Run a Core ``statement`` with ``params`` and return its rows."""
+    return list(session.connection().execute(statement, params))
 
 
 @dataclass
@@ -169,73 +267,66 @@ class Stretch:
     address: dict[str, str] = field(default_factory=dict)
 
 
+#: Just the ids, to tell whether more posts lie beyond a stretch.
+_IDS = (posts.id,)
+
+
 def stretch(
-    criteria: tuple,
     before: Cursor | None,
     after: Cursor | None,
     size: int,
+    columns: tuple,
     *,
+    since: datetime | None = None,
     until: datetime | None = None,
     timeline: Timeline | None = None,
-    columns: tuple = (),
-    options: tuple = (),
 ) -> Stretch:
-    """Load ``size`` visible posts of ``timeline`` (all posts) around a cursor.
+    """Load rows of ``columns`` of ``size`` posts of ``timeline`` around a cursor.
 
     ``before`` gives the posts older than it, ``after`` the ones newer than
     it; neither gives the newest. Each costs an index range scan of ``size``
-    rows, plus one row to tell whether more lie beyond. ``until`` is an end
-    date (exclusive) that the posts must precede, such as a month's end. With
-    ``columns`` (which must include the date and id) the items are rows of
-    them, not posts: lists need a few columns, and the ORM's objects cost
-    more than the rest of the page.
+    rows, plus one row to tell whether more lie beyond. ``since`` and
+    ``until`` are the dates the posts may not precede and must precede, such
+    as a month's. ``columns`` must include the posts' ``published_at`` and
+    ``id``.
 
     :raise 404: when the stretch is empty, unless it is the start of the list.
     """
     line = timeline or POSTS
-    query = select(*(columns or (Post,))).where(*criteria).options(*options)
-    for table, on in line.joins:
-        query = query.join(table, on)
-    load = session.execute if columns else session.scalars
     now = reader_now()
     if until is not None:
         # Folded into the one moment of the visibility rule (dates are
         # stored to the microsecond), for the reason Cursor.older gives.
         now = min(now, until - timedelta(microseconds=1))
-    newest_first = (line.date.desc(), line.id.desc())
-    oldest_first = (line.date, line.id)
+    shared = {**line.params, "since": since}
+
+    def load(direction: str, wanted: tuple, limit: int, params: dict) -> list[Row]:
+        statement = _list_statement(line, direction, wanted, limit, since is not None)
+        return _rows(statement, {**shared, **params})
+
     if after is not None:
-        rows = list(
-            load(
-                query.where(*after.newer(now, line))
-                .order_by(*oldest_first)
-                .limit(size + 1)
-            )
-        )
+        rows = load(NEWER, columns, size + 1, after.newer(now))
         items = rows[:size][::-1]
         if not items:
             abort(404)
-        older = _any(query.where(*Cursor.of(items[-1]).older(now, line)))
+        older = load(OLDER, _IDS, 1, Cursor.of(items[-1]).older(now))
         return Stretch(
             items,
             older=Cursor.of(items[-1]) if older else None,
             newer=Cursor.of(items[0]) if len(rows) > size else "",
             address={"after": str(after)},
         )
-    window = query.where(*(before.older(now, line) if before else line.visible(now)))
-    rows = list(load(window.order_by(*newest_first).limit(size + 1)))
+    if before is None:
+        rows = load(FIRST, columns, size + 1, {"now": now})
+    else:
+        rows = load(OLDER, columns, size + 1, before.older(now))
     items = rows[:size]
     older_start = Cursor.of(items[-1]) if len(rows) > size else None
     if before is None:
         return Stretch(items, older=older_start)
     if not items:
         abort(404)
-    beyond = session.execute(
-        query.with_only_columns(Post.id)
-        .where(*Cursor.of(items[0]).newer(now, line))
-        .order_by(*oldest_first)
-        .limit(size + 1)
-    ).all()
+    beyond = load(NEWER, _IDS, size + 1, Cursor.of(items[0]).newer(now))
     return Stretch(
         items,
         older=older_start,
@@ -259,7 +350,7 @@ class Summary:
     slug: str
     published_at: datetime
     summary_html: str
-    tags: list[TagName]
+    tags: tuple[TagName, ...]
 
     @property
     def display_date(self) -> datetime:
@@ -268,20 +359,28 @@ class Summary:
 
 
 #: The columns :func:`summaries` needs, for :func:`stretch`.
-SUMMARY_COLUMNS = (Post.id, Post.title, Post.slug, Post.published_at, Post.summary_html)
+SUMMARY_COLUMNS = (
+    posts.id,
+    posts.title,
+    posts.slug,
+    posts.published_at,
+    posts.summary_html,
+)
+#: The tags of some posts (``ids``), by name.
+_TAGS_OF_POSTS = (
+    select(post_tags.c.post_id, tags.name)
+    .join(Tag.__table__, tags.id == post_tags.c.tag_id)
+    .where(post_tags.c.post_id.in_(bindparam("ids", expanding=True)))
+    .order_by(tags.name)
+)
 
 
 def summaries(rows: list) -> list[Summary]:
     """Return the summaries of ``rows`` of SUMMARY_COLUMNS, with their tags."""
-    tags: dict[int, list[TagName]] = {row.id: [] for row in rows}
-    if tags:
-        for post_id, name in session.execute(
-            select(post_tags.c.post_id, Tag.name)
-            .join(Tag, Tag.id == post_tags.c.tag_id)
-            .where(post_tags.c.post_id.in_(list(tags)))
-            .order_by(Tag.name)
-        ):
-            tags[post_id].append(TagName(name))
+    names: dict[int, list[TagName]] = {row.id: [] for row in rows}
+    if names:
+        for post_id, name in _rows(_TAGS_OF_POSTS, {"ids": list(names)}):
+            names[post_id].append(TagName(name))
     return [
         Summary(
             row.id,
@@ -289,17 +388,10 @@ def summaries(rows: list) -> list[Summary]:
             row.slug,
             row.published_at,
             row.summary_html,
-            tags[row.id],
+            tuple(names[row.id]),
         )
         for row in rows
     ]
-
-
-def _any(query) -> bool:
-    """Tell whether ``query`` has any row."""
-    return (
-        session.execute(query.with_only_columns(Post.id).limit(1)).first() is not None
-    )
 
 
 def cursor_for_page(
@@ -316,25 +408,104 @@ def cursor_for_page(
         return None
     query = select(line.date.label("published_at"), line.id.label("id"))
     for table, on in line.joins:
-        query = query.select_from(Post).join(table, on)
+        query = query.select_from(Post.__table__).join(table, on)
     row = session.execute(
         query.where(*line.visible(reader_now()))
         .order_by(line.date.desc(), line.id.desc())
         .offset((number - 1) * size - 1)
-        .limit(1)
+        .limit(1),
+        line.params,
     ).first()
     if row is None:
         abort(404)
     return Cursor.of(row)
 
 
-def find_visible(slug: str) -> Post | None:
+class AuthorName(NamedTuple):
+    """An author as a post's page names them."""
+
+    username: str
+
+
+@dataclass(frozen=True)
+class PostView:
+    """A post or page as its own page shows it."""
+
+    id: int
+    kind: str
+    title: str
+    slug: str
+    body_html: str
+    summary_html: str
+    published_at: datetime
+    updated_at: datetime
+    author: AuthorName
+    tags: list[TagName]
+
+    @property
+    def display_date(self) -> datetime:
+        """Return the date shown to readers: a visible post is published."""
+        return self.published_at
+
+    @property
+    def modified_at(self) -> datetime:
+        """Return when readers last saw the post change."""
+        return modified_at(self.updated_at, self.published_at)
+
+
+#: The visible post or page at ``slug`` (at ``now``) with its author's name, a
+#: row for each of its tags (one with no tag when it has none), sorted by
+#: :func:`find_visible` as a handful of names is cheapest sorted in Python: one
+#: statement rather than two, since a statement's overhead in SQLAlchemy
+#: exceeds what SQLite spends on the repeated columns.
+_POST_AT_SLUG = (
+    select(
+        posts.id,
+        posts.kind,
+        posts.title,
+        posts.slug,
+        posts.body_html,
+        posts.summary_html,
+        posts.published_at,
+        posts.updated_at,
+        authors.username,
+        tags.name.label("tag"),
+    )
+    .join_from(Post.__table__, Author.__table__, authors.id == posts.author_id)
+    .outerjoin(post_tags, post_tags.c.post_id == posts.id)
+    .outerjoin(Tag.__table__, tags.id == post_tags.c.tag_id)
+    .where(posts.slug == bindparam("slug"), *visible_criteria(bindparam("now")))
+)
+
+
+def find_visible(slug: str) -> PostView | None:
     """Return the post or page readers can see at ``slug``, or None."""
-    return session.scalars(
-        select(Post)
-        .where(Post.slug == slug, *visible(None))
-        .options(joinedload(Post.author), selectinload(Post.tags))
-    ).first()
+    found = _rows(_POST_AT_SLUG, {"slug": slug, "now": reader_now()})
+    if not found:
+        return None
+    row = found[0]
+    return PostView(
+        row.id,
+        row.kind,
+        row.title,
+        row.slug,
+        row.body_html,
+        row.summary_html,
+        row.published_at,
+        row.updated_at,
+        AuthorName(row.username),
+        [TagName(name) for name in sorted(row.tag for row in found if row.tag)],
+    )
+
+
+#: The tag called ``name``.
+_TAG_NAMED = select(tags.id, tags.name).where(tags.name == bindparam("name"))
+
+
+def find_tag(name: str) -> Row | None:
+    """Return the id and name of the tag called ``name``, or None."""
+    found = _rows(_TAG_NAMED, {"name": name})
+    return found[0] if found else None
 
 
 def redirect_target(slug: str) -> Post | None:
@@ -355,22 +526,28 @@ def is_visible(post: Post) -> bool:
     return visible_at(post.status, post.published_at, reader_now(), post.deleted_at)
 
 
-def neighbours(post: Post) -> tuple:
+#: The title and slug of the visible posts just older and just newer than a
+#: place, marked ``older`` true or false, in one statement.
+_NEIGHBOURS = union_all(
+    *(
+        select(literal(direction == OLDER).label("older"), *neighbour.c).select_from(
+            neighbour
+        )
+        for direction in (OLDER, NEWER)
+        for neighbour in [
+            _list_statement(POSTS, direction, (posts.title, posts.slug), 1).subquery()
+        ]
+    )
+)
+
+
+def neighbours(post: PostView) -> tuple:
     """Return the title and slug of the visible posts before and after ``post``."""
-    here, now = Cursor.of(post), reader_now()
-    older = session.execute(
-        select(Post.title, Post.slug)
-        .where(Post.kind == POST, *here.older(now))
-        .order_by(Post.published_at.desc(), Post.id.desc())
-        .limit(1)
-    ).first()
-    newer = session.execute(
-        select(Post.title, Post.slug)
-        .where(Post.kind == POST, *here.newer(now))
-        .order_by(Post.published_at, Post.id)
-        .limit(1)
-    ).first()
-    return older, newer
+    here = Cursor.of(post)
+    # Cursor.older's parameters and Cursor.newer's share "at" and "id".
+    params = {**here.older(reader_now()), **here.newer(reader_now())}
+    found = {row.older: row for row in _rows(_NEIGHBOURS, params)}
+    return found.get(True), found.get(False)
 
 
 def visible_pages() -> Sequence[Row]:
@@ -382,7 +559,7 @@ def visible_pages() -> Sequence[Row]:
     ).all()
 
 
-def reading_minutes(post: Post) -> int:
+def reading_minutes(post: PostView) -> int:
     """Estimate how many minutes reading the post takes, at 230 words a minute."""
     words = len(markdown.plain_text(post.body_html).split())
     return max(1, round(words / 230))

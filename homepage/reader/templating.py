@@ -8,13 +8,15 @@ from urllib.parse import urlsplit
 
 from flask import Flask, current_app, request, url_for
 from flask import session as cookie
+from markupsafe import Markup
 from sqlalchemy import Row
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..core import zone
 from ..core.models import PAGE
+from ..web.links import link
 from . import caching
-from .queries import visible_pages
+from .queries import Summary, visible_pages
 
 
 def format_date(value: datetime) -> str:
@@ -55,7 +57,7 @@ def post_url(post, external: bool = False) -> str:
     endpoint = post_endpoint(post.kind)
     if external:
         return absolute_url(endpoint, slug=post.slug)
-    return url_for(endpoint, slug=post.slug)
+    return link(endpoint, slug=post.slug)
 
 
 def nav_pages() -> Sequence[Row]:
@@ -69,6 +71,42 @@ def nav_pages() -> Sequence[Row]:
         return []
 
 
+FRAGMENTS_KEY = "homepage.fragments"
+
+
+class Fragments:
+    """Rendered post summaries, each kept under everything it shows.
+
+    A summary is a pure function of its post's row (title, slug, date,
+    summary, tags), the address the site is mounted at and this process's
+    templates and settings, so the row itself is the key: an edited post has
+    another key, and a stale summary is never looked up again. Past the limit
+    all are dropped at once, which is cheap and needs no lock.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.rendered: dict[tuple, Markup] = {}
+
+    def summary(self, post: Summary) -> Markup:
+        """Return the HTML of ``post`` in a list, rendered once per process."""
+        key = (request.script_root, post)
+        html = self.rendered.get(key)
+        if html is None:
+            template = current_app.jinja_env.get_template("reader/_summary.html")
+            html = Markup(template.render(post=post))
+            if self.limit:
+                if len(self.rendered) >= self.limit:
+                    self.rendered.clear()
+                self.rendered[key] = html
+        return html
+
+
+def summary(post: Summary) -> Markup:
+    """Return the HTML of ``post`` as a list shows it."""
+    return current_app.extensions[FRAGMENTS_KEY].summary(post)
+
+
 def init_app(app: Flask) -> None:
     """Register filters and globals."""
     app.add_template_filter(format_date, "date")
@@ -79,6 +117,8 @@ def init_app(app: Flask) -> None:
     app.add_template_global(absolute_url)
     app.add_template_global(post_url)
     app.add_template_global(nav_pages)
+    app.add_template_global(summary)
+    app.extensions[FRAGMENTS_KEY] = Fragments(app.config["FRAGMENT_CACHE_ENTRIES"])
 
     @app.context_processor
     def site():

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import assets, checkpoint, errors
+from . import assets, checkpoint, errors, links
 
 
 def init_app(app: Flask) -> None:
-    """Add the error pages, asset URLs and the WAL checkpoint after writes."""
+    """Add the error pages, asset URLs, remembered links and the WAL checkpoint."""
     checkpoint.init_app(app)
     assets.init_app(app)
     errors.init_app(app)
+    links.init_app(app)
