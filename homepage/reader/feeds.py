@@ -91,8 +91,8 @@ def _absolute(url: str, base: str) -> str:
     except ValueError:
         # Not a URL urllib can read (a broken IPv6 host): left as written.
         return url
-    # Only a relative address is rewritten, and only ever into one on the
-    # site's own scheme: whatever the sanitizer let through stays as it is.
+    # Only a relative address is rewritten, and only ever into a web one:
+    # an absolute address stays exactly as the sanitizer let it through.
     if resolved == address or urlsplit(resolved).scheme not in ("http", "https"):
         return url
     return html.escape(resolved)
@@ -179,6 +179,8 @@ def render_json(posts: list[Post], channel: Channel) -> str:
     items = []
     for post in posts:
         url = post_url(post, external=True)
+        # No "summary": JSON Feed's is plain text, where a summary that shows
+        # markup as words ("<script>") would be run by a careless reader.
         item = {
             "id": entry_id(post),
             "url": url,
@@ -191,8 +193,6 @@ def render_json(posts: list[Post], channel: Channel) -> str:
             "authors": [{"name": post.author.username}],
             "tags": [tag.name for tag in post.tags],
         }
-        # No "summary": JSON Feed's is plain text, where a summary that shows
-        # markup as words ("<script>") would be run by a careless reader.
         items.append(item)
     feed = {
         "version": JSON_FEED_VERSION,
