@@ -352,6 +352,22 @@ def test_xss_reaches_no_search_result_or_feed(app, client, auth, payload):
         assert html_parts, path
         for part in html_parts:
             assert executable_parts(part) == [], (path, part)
+    content = "{http://purl.org/rss/1.0/modules/content/}encoded"
+    for path in ("/feed.rss", "/tags/findable/feed.rss"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert not feedparser.parse(response.get_data()).bozo, path
+        (item,) = ElementTree.fromstring(response.get_data()).iter("item")
+        # The summary is left out when nothing of it survives sanitizing.
+        html_parts = [item.findtext(content), item.findtext("description") or ""]
+        assert html_parts[0], path
+        for part in html_parts:
+            assert executable_parts(part) == [], (path, part)
+    for path in ("/feed.json", "/tags/findable/feed.json"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        (item,) = response.get_json(force=True)["items"]
+        assert executable_parts(item["content_html"]) == [], path
 
 
 # -- input that would cost too much is refused before any work -------------------

@@ -162,6 +162,11 @@ def test_no_reader_page_reads_all_posts_or_sorts_them(app, auth):
         "/archive",
         f"/archive/{month}",
         "/feed.atom",
+        "/feed.rss",
+        "/feed.json",
+        "/tags/news/feed.atom",
+        "/tags/news/feed.rss",
+        "/tags/news/feed.json",
     ]
     for path in paths:
         for statement, plan in plans(app, statements_of(app, client, path)).items():
@@ -173,3 +178,18 @@ def test_no_reader_page_reads_all_posts_or_sorts_them(app, auth):
                 )
                 or "posts" not in statement.split("FROM", 1)[-1].split()[0]
             ), f"{path}: {statement}\n{plan}"
+
+
+@pytest.mark.parametrize("feed", ["/feed", "/tags/news/feed"])
+def test_every_feed_format_runs_the_statements_of_the_atom_feed(app, auth, feed):
+    """RSS and JSON Feed read the same posts as Atom, in the same statements."""
+    auth.login()
+    for number in range(3):
+        auth.create_post(f"Post {number}", tags="news, other")
+    client = app.test_client()
+
+    atom = statements_of(app, client, f"{feed}.atom")
+
+    assert any("posts" in statement for statement in atom), atom
+    for ext in ("rss", "json"):
+        assert statements_of(app, client, f"{feed}.{ext}") == atom, ext

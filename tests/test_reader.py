@@ -47,7 +47,16 @@ def test_a_page_has_its_own_address_and_a_link_in_the_menu(client, auth):
 
 @pytest.mark.parametrize(
     "path",
-    ["/", "/archive", "/feed.atom", "/tags", "/tags/me", "/sitemaps/posts-1.xml"],
+    [
+        "/",
+        "/archive",
+        "/feed.atom",
+        "/feed.rss",
+        "/feed.json",
+        "/tags",
+        "/tags/me",
+        "/sitemaps/posts-1.xml",
+    ],
 )
 def test_a_page_stays_out_of_post_lists(client, auth, path):
     auth.login()
@@ -228,6 +237,10 @@ def test_a_scheduled_post_is_invisible_until_its_time_then_appears(client, auth,
         "/tags/later": "/posts/soon",
         "/feed.atom": "/posts/soon",
         "/tags/later/feed.atom": "/posts/soon",
+        "/feed.rss": "/posts/soon",
+        "/tags/later/feed.rss": "/posts/soon",
+        "/feed.json": "/posts/soon",
+        "/tags/later/feed.json": "/posts/soon",
         # The sitemap index names this file only once the post is due.
         "/sitemap.xml": "/sitemaps/posts-1.xml",
         "/sitemaps/posts-1.xml": "/posts/soon",
@@ -413,6 +426,10 @@ LISTINGS = [
     "/archive",
     "/feed.atom",
     "/tags/secret/feed.atom",
+    "/feed.rss",
+    "/tags/secret/feed.rss",
+    "/feed.json",
+    "/tags/secret/feed.json",
     "/search?q=withdrawn",
     # The sitemap file of the first ids, which the sitemap index names.
     "/sitemaps/posts-1.xml",

@@ -84,6 +84,18 @@ def paths(app: Flask, posts: int) -> dict[str, str]:
         "archive": "/archive",
         "archive month": f"/archive/{month}",
         "feed": "/feed.atom",
+        "tag feed": "/tags/tag-1/feed.atom",
+        "rare tag feed": "/tags/rare/feed.atom",
+        # RSS and JSON Feed: the same posts, read the same way.
+        **{
+            f"{label} ({ext})": f"{path[: -len('atom')]}{ext}"
+            for label, path in (
+                ("feed", "/feed.atom"),
+                ("tag feed", "/tags/tag-1/feed.atom"),
+                ("rare tag feed", "/tags/rare/feed.atom"),
+            )
+            for ext in ("rss", "json")
+        },
     }
 
 

@@ -85,7 +85,9 @@ def test_a_post_in_the_trash_is_hidden_everywhere_readers_look(client, author, a
     reader = app.test_client()
     assert reader.get("/posts/hidden-away").status_code == 404
     assert "Hidden away" not in reader.get("/").text
-    assert "Hidden away" not in reader.get("/feed.atom").text
+    for ext in ("atom", "rss", "json"):
+        assert "Hidden away" not in reader.get(f"/feed.{ext}").text
+        assert "Hidden away" not in reader.get(f"/tags/secret/feed.{ext}").text
     assert "Hidden away" not in reader.get("/tags/secret").text
     assert "hidden-away" not in reader.get("/sitemap.xml").text
     assert "Hidden away" not in reader.get("/search?q=uniquewordxyz").text
