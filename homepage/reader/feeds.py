@@ -135,15 +135,23 @@ def absolute_html(fragment: str, base: str) -> str:
 def latest(timeline: Timeline | None = None) -> list[Post]:
     """Return the newest visible posts of ``timeline`` (all posts), for a feed."""
     # Along the timeline's own index, as the index and tag pages read it: a
-    # rare tag's feed must not walk every newer post of the blog.
-    return queries.stretch(
-        (),
+    # rare tag's feed must not walk every newer post of the blog. Then the
+    # posts themselves, whole, by id.
+    places = queries.stretch(
         None,
         None,
         current_app.config["FEED_SIZE"],
+        queries.PLACE_COLUMNS,
         timeline=timeline,
-        options=(joinedload(Post.author), selectinload(Post.tags)),
     ).items
+    ids = [place.id for place in places]
+    posts = session.scalars(
+        select(Post)
+        .where(Post.id.in_(ids))
+        .options(joinedload(Post.author), selectinload(Post.tags))
+    )
+    by_id = {post.id: post for post in posts}
+    return [by_id[id] for id in ids]
 
 
 def last_updated(posts: list[Post]) -> datetime:

@@ -269,6 +269,8 @@ class Stretch:
 
 #: Just the ids, to tell whether more posts lie beyond a stretch.
 _IDS = (posts.id,)
+#: What names a post's place in a list, for :func:`stretch` to find posts.
+PLACE_COLUMNS = (posts.id, posts.published_at)
 
 
 def stretch(
