@@ -49,8 +49,7 @@ def upload():
     try:
         report = wordpress.run_import(data, None, owner)
     except wordpress.WXRError as error:
-        form.refuse(
-            "export", f"This file cannot be imported: {error}. Nothing changed."
-        )
+        message = f"This file is not imported: {error}. Nothing was changed."
+        form.refuse("export", message)
         return _render(form, status=400)
     return _render(WordPressImportForm(blank=True), report)
