@@ -255,6 +255,14 @@ def test_autop_makes_paragraphs_of_blank_lines_only_outside_blocks():
     )
 
 
+def test_block_comments_go_and_other_comments_stay():
+    text = (
+        '<!-- wp:heading {"level":3} -->\n<h3>Title</h3>\n<!-- /wp:heading -->\n'
+        "<!--more-->"
+    )
+    assert wordpress.strip_block_comments(text) == "\n<h3>Title</h3>\n\n<!--more-->"
+
+
 def test_unclosed_shortcodes_and_comments_are_kept_as_text():
     text = "[caption]no end <!-- wp:paragraph no end"
     assert wordpress.expand_captions(text) == text

@@ -272,14 +272,9 @@ def publish_date(item: Item) -> tuple[datetime | None, bool]:
             value = datetime.strptime(text, _DATE_FORMAT)
         except ValueError:
             continue
-        return (
-            (zone.from_local(value), True)
-            if local
-            else (
-                value.replace(tzinfo=UTC),
-                False,
-            )
-        )
+        if local:
+            return zone.from_local(value), True
+        return value.replace(tzinfo=UTC), False
     return None, False
 
 
