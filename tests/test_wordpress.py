@@ -561,3 +561,17 @@ def test_visitors_are_sent_to_the_login(client):
     response = client.get("/admin/import/wordpress")
     assert response.status_code == 302
     assert "/admin/login" in response.headers["Location"]
+
+
+def test_init_db_adds_the_wordpress_tables_to_an_older_database(app, client, runner):
+    with get_engine(app).begin() as connection:
+        for table in ("wordpress_posts", "wordpress_terms", "wordpress_images"):
+            connection.exec_driver_sql(f"DROP TABLE {table}")
+    # Before init-db, a page not found is still the usual 404 page.
+    missing = client.get("/no-such-post/")
+    assert missing.status_code == 404
+    assert "Not Found" in missing.get_data(as_text=True)
+    assert runner.invoke(args=["init-db"]).exit_code == 0
+    result = import_file(runner, SITE)
+    assert result.exit_code == 0, result.output
+    assert totals(app)["WordPressPost"] == 8

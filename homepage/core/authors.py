@@ -131,11 +131,6 @@ def set_password(author: Author, password: str) -> None:
     end_all_sessions(author)
 
 
-def has_password(author: Author) -> bool:
-    """Tell whether the author has a password, as imported authors have not."""
-    return author.password_hash != NO_PASSWORD
-
-
 def end_all_sessions(author: Author) -> None:
     """Log ``author`` out everywhere."""
     session.execute(delete(LoginSession).where(LoginSession.author_id == author.id))

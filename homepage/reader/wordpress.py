@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote
 
-from flask import Flask, abort, redirect, request, url_for
+from flask import Flask, abort, current_app, redirect, request, url_for
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import NotFound
@@ -98,9 +98,10 @@ def not_found(error: NotFound):
     """Send an old WordPress address to its new one; render other 404s as usual."""
     try:
         target = old_address(request.path)
-    except SQLAlchemyError:
+    except SQLAlchemyError as exc:
         # A database that cannot answer costs the redirect, not the 404 page.
         session.rollback()
+        current_app.logger.warning("Old addresses not looked up: %s", exc)
         target = None
     if target is not None:
         return redirect(target, 301)
