@@ -600,13 +600,9 @@ class _Plan:
 
 def _plan(export: Export, report: Report) -> _Plan:
     """Sort the items: new posts and pages, attachments, and what is skipped."""
-    done = set(
-        session.scalars(
-            select(WordPressPost.guid).where(
-                WordPressPost.guid.in_([item.key for item in export.items])
-            )
-        )
-    )
+    # Every guid imported so far, rather than those of the export: an IN list
+    # of a large export's items would pass SQLite's limit on parameters.
+    done = set(session.scalars(select(WordPressPost.guid)))
     attachments: dict[int, Item] = {}
     children: dict[int, list[int]] = {}
     new: list[Item] = []
