@@ -168,6 +168,15 @@ def test_a_weak_password_is_refused_and_the_author_still_has_none(
     assert auth.login("marie", "short").status_code != 302
 
 
+def test_set_password_names_an_author_who_does_not_exist(runner):
+    result = runner.invoke(
+        args=["set-password", "nobody", "--password-stdin"],
+        input="a brand new password\n",
+    )
+    assert result.exit_code == 1
+    assert "There is no author called 'nobody'." in result.output
+
+
 # -- content ---------------------------------------------------------------------------
 
 
