@@ -93,6 +93,12 @@ class Config:
     #: The most frames an animation may have: each costs time to decode, however
     #: small (5,000 is over three minutes at 25 frames a second).
     MAX_IMAGE_FRAMES = 5000
+    #: The largest WordPress export ``import-wordpress`` reads, in bytes (the
+    #: admin's upload form is bounded by MAX_CONTENT_LENGTH too), and the
+    #: longest element in it, in characters: a post's HTML is a few times its
+    #: Markdown, so this is a few times MAX_BODY_BYTES.
+    WXR_MAX_BYTES = 64 * 1024 * 1024
+    WXR_MAX_ELEMENT = 4_000_000
     #: Where uploaded images are stored; None means ``instance/uploads``.
     UPLOAD_FOLDER: str | None = None
     #: Where ``flask backup`` without a folder, and ``restore``'s safety copy,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
@@ -98,6 +99,14 @@ def test_every_page_is_valid_html5(app, client, auth, tmp_path):
             "/admin/account/authors", author_username="bob", author_role="author"
         ),
     }
+    export = (Path(__file__).parent / "wordpress" / "site.xml").read_bytes()
+    pages["wordpress-form"] = client.get("/admin/import/wordpress")
+    pages["wordpress-report"] = auth.post_form(
+        "/admin/import/wordpress", export=(io.BytesIO(export), "site.xml")
+    )
+    pages["wordpress-refused"] = auth.post_form(
+        "/admin/import/wordpress", export=(io.BytesIO(b"<not xml"), "bad.xml")
+    )
     auth.post_form(
         "/admin/posts/1/edit", title="Rich post", body="Changed.", status="draft"
     )
@@ -117,6 +126,7 @@ def test_every_page_is_valid_html5(app, client, auth, tmp_path):
         "index": "/",
         "index-older": "/?before=29990101000000000000-1",
         "post": "/posts/rich-post",
+        "post-from-wordpress": "/posts/dawn-at-the-lake",
         "post-newest": "/posts/third",
         "page": "/pages/about",
         "tags": "/tags",

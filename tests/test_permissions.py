@@ -138,11 +138,16 @@ COMMAND_LINES = {
     "first-run": ["first-run"],
     "add-author": ["add-author", "mallory", "--password-stdin"],
     "set-role": ["set-role", "alice", "owner"],
+    "set-password": ["set-password", "alice", "--password-stdin"],
     "doctor": ["doctor", "--user", SERVE_USER],
     "backup": ["backup"],
     "restore": ["restore", "--yes", "/"],
     "export": ["export", "/var/tmp/homepage-permissions-export.zip"],
     "import": ["import", "/var/tmp/homepage-permissions-import.zip"],
+    "import-wordpress": [
+        "import-wordpress",
+        "/var/tmp/homepage-permissions-wordpress.xml",
+    ],
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, redirect, request, url_for
 
-from . import account, auth, images, posts, revisions
+from . import account, auth, images, posts, revisions, wordpress
 from .auth import current_author
 
 #: The admin pages anyone may open.
@@ -35,7 +35,14 @@ def blueprint() -> Blueprint:
     # many apps.
     area = Blueprint("admin", __name__, url_prefix="/admin")
     area.before_request(require_login)
-    for child in (auth.bp, posts.bp, revisions.bp, images.bp, account.bp):
+    for child in (
+        auth.bp,
+        posts.bp,
+        revisions.bp,
+        images.bp,
+        account.bp,
+        wordpress.bp,
+    ):
         area.register_blueprint(child)
     return area
 

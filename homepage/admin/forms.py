@@ -307,6 +307,18 @@ class PostImageForm(ImageUploadForm):
     alt = StringField(name="image_alt", default="")
 
 
+class WordPressImportForm(Form):
+    """A WordPress export (WXR) to import."""
+
+    file_fields = ("export",)
+    export = FileField(
+        validators=[
+            FileRequired("Choose the export file WordPress wrote (an .xml file)."),
+            PlainFileName(),
+        ]
+    )
+
+
 # -- logging in and the account ----------------------------------------------------
 
 

@@ -14,6 +14,11 @@ MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
 MAX_USERNAME = 80
 
+#: The password hash of an author who has none yet (one an import created):
+#: no password matches it, since it is not a hash Werkzeug can read, so the
+#: author cannot log in until the owner sets a password.
+NO_PASSWORD = "!"
+
 # Checked when the user name is unknown, so that a failed login takes as long
 # for a missing user as for a wrong password and does not reveal which it was.
 _DUMMY_HASH = generate_password_hash("not a password")
@@ -95,6 +100,35 @@ def create_author(username: str, password: str, role: str = AUTHOR) -> Author:
     session.add(author)
     session.commit()
     return author
+
+
+def add_author_without_password(username: str) -> Author:
+    """Add an author who cannot log in until a password is set; do not commit.
+
+    For an importer, inside its write transaction: the author's posts keep
+    their byline, and nobody can log in as them meanwhile.
+
+    :raise AuthorError: when the name is refused or taken.
+    """
+    username = username.strip()
+    if problem := username_problem(username):
+        raise AuthorError(problem, "NAME")
+    if find_author(username):
+        raise AuthorError(f"{username!r} already exists", "NAME")
+    author = Author(username=username, password_hash=NO_PASSWORD, role=AUTHOR)
+    session.add(author)
+    return author
+
+
+def set_password(author: Author, password: str) -> None:
+    """Give ``author`` a new password and end their sessions; do not commit.
+
+    :raise AuthorError: when the password is too weak or too long.
+    """
+    if problem := password_problem(password):
+        raise AuthorError(problem, "password")
+    author.password_hash = hash_password(password)
+    end_all_sessions(author)
 
 
 def end_all_sessions(author: Author) -> None:

@@ -375,6 +375,67 @@ class SlugRedirect(Base):
         return f"<SlugRedirect {self.slug!r} -> {self.post_id}>"
 
 
+class WordPressPost(Base):
+    """A post or page imported from WordPress, and the addresses it had there.
+
+    Importing the same export again finds its posts here and skips them; the
+    reader answers the old permalinks (``/?p=123``, ``/2015/01/27/slug/``)
+    with a redirect to the post this row names.
+    """
+
+    __tablename__ = "wordpress_posts"
+
+    #: The item's ``<guid>``, unique across WordPress sites; ``id:N`` when an
+    #: export has none.
+    guid: Mapped[str] = mapped_column(String(400), primary_key=True)
+    #: ``wp:post_id``, which ``/?p=`` and ``/?page_id=`` name.
+    wordpress_id: Mapped[int] = mapped_column(Integer, index=True)
+    #: ``wp:post_name`` decoded and lower-cased: the last segment of its
+    #: permalinks, which may differ from the slug it has here.
+    wordpress_slug: Mapped[str] = mapped_column(String(400), index=True)
+    post_id: Mapped[int] = mapped_column(
+        ForeignKey("posts.id", ondelete="CASCADE"), index=True
+    )
+
+    def __repr__(self) -> str:
+        return f"<WordPressPost {self.wordpress_id} -> {self.post_id}>"
+
+
+class WordPressTerm(Base):
+    """A WordPress category or tag, and the tag it became here."""
+
+    __tablename__ = "wordpress_terms"
+
+    #: "category" or "post_tag", as WordPress names its taxonomies.
+    taxonomy: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: The term's slug, which ``/category/x/`` and ``/tag/y/`` name.
+    nicename: Mapped[str] = mapped_column(String(400), primary_key=True)
+    tag_name: Mapped[str] = mapped_column(String(64))
+
+    def __repr__(self) -> str:
+        return f"<WordPressTerm {self.taxonomy}:{self.nicename} -> {self.tag_name!r}>"
+
+
+class WordPressImage(Base):
+    """A file of WordPress's uploads folder, and the image it became here.
+
+    Importing again reuses the image instead of storing the file twice.
+    """
+
+    __tablename__ = "wordpress_images"
+
+    #: The file's path under ``wp-content/uploads``, such as ``2015/01/a.jpg``.
+    source: Mapped[str] = mapped_column(String(400), primary_key=True)
+    image_id: Mapped[int] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), index=True
+    )
+
+    image: Mapped[Image] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<WordPressImage {self.source!r} -> {self.image_id}>"
+
+
 class PostCount(Base):
     """How many published posts a tag or a month holds, scheduled ones included.
 

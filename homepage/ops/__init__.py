@@ -12,21 +12,25 @@ from .cli import (
     add_author_command,
     first_run_command,
     init_db_command,
+    set_password_command,
     set_role_command,
 )
 from .doctor import doctor_command
 from .transfer import export_command, import_command
+from .wordpress import import_wordpress_command
 
 COMMANDS = (
     init_db_command,
     first_run_command,
     add_author_command,
     set_role_command,
+    set_password_command,
     doctor_command,
     backup_command,
     restore_command,
     export_command,
     import_command,
+    import_wordpress_command,
 )
 
 

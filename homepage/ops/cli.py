@@ -10,7 +10,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
-from ..core.authors import AuthorError, create_author, find_author
+from ..core.authors import AuthorError, create_author, find_author, set_password
 from ..core.models import AUTHOR, OWNER, ROLES, Author, LastOwner, set_role
 from ..core.schema import init_db
 from ..db import session
@@ -71,6 +71,34 @@ def set_role_command(name: str, role: str) -> None:
         raise click.ClickException(str(refused)) from None
     session.commit()
     click.echo(f"{author.username} is now {role}.")
+
+
+@click.command("set-password")
+@with_appcontext
+@click.argument("name")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input.",
+)
+def set_password_command(name: str, password_stdin: bool) -> None:
+    """Set the password of the author NAME (one an import created has none)."""
+    init_db()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    author = find_author(name.strip())
+    if author is None:
+        session.rollback()
+        raise click.ClickException(f"There is no author called {name.strip()!r}.")
+    try:
+        set_password(author, password)
+    except AuthorError as refused:
+        session.rollback()
+        raise click.BadParameter(refused.message, param_hint=refused.field) from None
+    session.commit()
+    click.echo(f"{author.username} can now log in with the new password.")
 
 
 @click.command("first-run")

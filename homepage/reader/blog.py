@@ -20,7 +20,7 @@ from sqlalchemy import select
 from ..core import counts
 from ..core.models import PAGE, POST, Post, Tag
 from ..db import session
-from . import caching, queries
+from . import caching, queries, wordpress
 from .templating import post_url
 
 bp = Blueprint("blog", __name__)
@@ -71,6 +71,8 @@ def listing_page(endpoint: str, timeline: queries.Timeline | None = None, **valu
 @bp.get("/")
 def index():
     """Show the newest published posts, or an older stretch of them."""
+    if wordpress.asks_by_id():
+        return wordpress.by_id()
     listing = listing_page("blog.index")
     if not isinstance(listing, queries.Stretch):
         return listing
