@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..core import zone
 from ..core.models import PAGE
 from ..web.links import link
+from ..web.memo import Memo
 from . import caching
 from .queries import Summary, visible_pages
 
@@ -80,13 +81,11 @@ class Fragments:
     A summary is a pure function of its post's row (title, slug, date,
     summary, tags), the address the site is mounted at and this process's
     templates and settings, so the row itself is the key: an edited post has
-    another key, and a stale summary is never looked up again. Past the limit
-    all are dropped at once, which is cheap and needs no lock.
+    another key, and a stale summary is never looked up again.
     """
 
     def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.rendered: dict[tuple, Markup] = {}
+        self.rendered: Memo[tuple, Markup] = Memo(limit)
 
     def summary(self, post: Summary) -> Markup:
         """Return the HTML of ``post`` in a list, rendered once per process."""
@@ -94,11 +93,7 @@ class Fragments:
         html = self.rendered.get(key)
         if html is None:
             template = current_app.jinja_env.get_template("reader/_summary.html")
-            html = Markup(template.render(post=post))
-            if self.limit:
-                if len(self.rendered) >= self.limit:
-                    self.rendered.clear()
-                self.rendered[key] = html
+            html = self.rendered.keep(key, Markup(template.render(post=post)))
         return html
 
 
