@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, request, url_for
+from flask import Flask, current_app, has_request_context, request, url_for
 from flask import session as cookie
 from markupsafe import Markup
 from sqlalchemy import Row
@@ -37,8 +37,11 @@ def absolute_url(endpoint: str, **values) -> str:
     # SITE_URL keeps them on the real address whatever Host header came in.
     site_url = current_app.config.get("SITE_URL")
     if site_url:
-        return site_url.rstrip("/") + url_for(endpoint, **values)
-    return url_for(endpoint, _external=True, **values)
+        return site_url.rstrip("/") + link(endpoint, **values)
+    if not has_request_context():
+        return url_for(endpoint, _external=True, **values)
+    # What url_for(_external=True) gives, with the path built once per process.
+    return request.host_url.rstrip("/") + link(endpoint, **values)
 
 
 def site_host() -> str:
