@@ -346,6 +346,17 @@ def test_a_post_tells_its_reading_time(client, auth, words, minutes):
     assert f"{minutes} min read" in text
 
 
+def test_a_longer_edit_tells_a_longer_reading_time(client, auth, app):
+    # Each process works a post's reading time out once per version of it.
+    auth.login()
+    auth.create_post("Growing", body="A few words.")
+    assert "1 min read" in client.get("/posts/growing").get_data(as_text=True)
+
+    edit_post(auth, app, "growing", body=" ".join(["word"] * 2300))
+
+    assert "10 min read" in client.get("/posts/growing").get_data(as_text=True)
+
+
 # -- tags index and archive -------------------------------------------------
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from flask import abort, g, has_app_context
+from flask import abort, current_app, g, has_app_context
 from sqlalchemy import (
     Executable,
     Row,
@@ -43,6 +43,7 @@ from ..core.models import (
     visible_criteria,
 )
 from ..db import session
+from ..web.memo import Memo
 
 posts = post_columns
 tags = Tag.__table__.c
@@ -561,7 +562,18 @@ def visible_pages() -> Sequence[Row]:
     ).all()
 
 
+#: Where an app keeps the reading times it has worked out.
+READING_KEY = "homepage.reading_minutes"
+
+
 def reading_minutes(post: PostView) -> int:
     """Estimate how many minutes reading the post takes, at 230 words a minute."""
-    words = len(markdown.plain_text(post.body_html).split())
-    return max(1, round(words / 230))
+    # Stripping the tags of a long post costs more than the rest of its page,
+    # and its text only changes when it is saved (updated_at moves).
+    known: Memo[tuple, int] = current_app.extensions.setdefault(READING_KEY, Memo(4096))
+    key = (post.id, post.updated_at)
+    minutes = known.get(key)
+    if minutes is None:
+        words = len(markdown.plain_text(post.body_html).split())
+        minutes = known.keep(key, max(1, round(words / 230)))
+    return minutes

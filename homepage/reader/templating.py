@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, request, url_for
+from flask import Flask, current_app, has_request_context, request, url_for
 from flask import session as cookie
 from markupsafe import Markup
 from sqlalchemy import Row
@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..core import zone
 from ..core.models import PAGE
 from ..web.links import link
+from ..web.memo import Memo
 from . import caching
 from .queries import Summary, visible_pages
 
@@ -36,8 +37,11 @@ def absolute_url(endpoint: str, **values) -> str:
     # SITE_URL keeps them on the real address whatever Host header came in.
     site_url = current_app.config.get("SITE_URL")
     if site_url:
-        return site_url.rstrip("/") + url_for(endpoint, **values)
-    return url_for(endpoint, _external=True, **values)
+        return site_url.rstrip("/") + link(endpoint, **values)
+    if not has_request_context():
+        return url_for(endpoint, _external=True, **values)
+    # What url_for(_external=True) gives, with the path built once per process.
+    return request.host_url.rstrip("/") + link(endpoint, **values)
 
 
 def site_host() -> str:
@@ -80,13 +84,11 @@ class Fragments:
     A summary is a pure function of its post's row (title, slug, date,
     summary, tags), the address the site is mounted at and this process's
     templates and settings, so the row itself is the key: an edited post has
-    another key, and a stale summary is never looked up again. Past the limit
-    all are dropped at once, which is cheap and needs no lock.
+    another key, and a stale summary is never looked up again.
     """
 
     def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.rendered: dict[tuple, Markup] = {}
+        self.rendered: Memo[tuple, Markup] = Memo(limit)
 
     def summary(self, post: Summary) -> Markup:
         """Return the HTML of ``post`` in a list, rendered once per process."""
@@ -94,11 +96,7 @@ class Fragments:
         html = self.rendered.get(key)
         if html is None:
             template = current_app.jinja_env.get_template("reader/_summary.html")
-            html = Markup(template.render(post=post))
-            if self.limit:
-                if len(self.rendered) >= self.limit:
-                    self.rendered.clear()
-                self.rendered[key] = html
+            html = self.rendered.keep(key, Markup(template.render(post=post)))
         return html
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from flask import Flask, current_app, request, url_for
 
+from .memo import Memo
+
 EXTENSION_KEY = "homepage.links"
 #: How many addresses a process remembers; past it, it starts again.
 LIMIT = 4096
@@ -24,8 +26,7 @@ class Links:
     """The addresses one app has built, by mount path, endpoint and values."""
 
     def __init__(self, limit: int = LIMIT) -> None:
-        self.limit = limit
-        self.built: dict[tuple, str] = {}
+        self.built: Memo[tuple, str] = Memo(limit)
 
     def url_for(self, endpoint: str, **values: Any) -> str:
         """Return url_for's address of ``endpoint``, built once per process."""
@@ -41,15 +42,9 @@ class Links:
         address = url_for(endpoint, **values)
         # Relative endpoints depend on the current blueprint, _external and
         # its like on the request's host: neither is kept.
-        if not endpoint.startswith(".") and not any(
-            name.startswith("_") for name in values
-        ):
-            if len(self.built) >= self.limit:
-                # Dropping everything is crude but cheap and lock-free; a blog
-                # has far fewer addresses than this on its busy pages.
-                self.built.clear()
-            self.built[key] = address
-        return address
+        if endpoint.startswith(".") or any(name.startswith("_") for name in values):
+            return address
+        return self.built.keep(key, address)
 
 
 def link(endpoint: str, **values: Any) -> str:
