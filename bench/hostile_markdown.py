@@ -82,6 +82,27 @@ CASES = {
     "- - nested list items": fill(("- " * markdown.MAX_NESTING + "x\n") * 1000),
     "- nested lists": fill("".join("  " * (d % 60) + "- item\n" for d in range(300))),
     "one long word": fill("a" * markdown.MAX_BLOCK),
+    # The extensions: math (each formula is a call to latex2mathml), code
+    # coloured by Pygments, heading ids, a table of contents, footnotes.
+    "$a$ formulas": repeat("$a$ "),
+    "$ repeated": repeat("$a"),
+    "$$ repeated": repeat("$$"),
+    "{ nested in formulas": fill(
+        "$" + "{" * markdown.MAX_FORMULA_DEPTH + "x" + "}" * 50 + "$ "
+    ),
+    "\\frac nested in formulas": repeat(
+        "$" + "\\frac{1}{" * markdown.MAX_FORMULA_DEPTH + "x" + "}" * 50 + "$ "
+    ),
+    "longest display formulas": fill(
+        "$$\n" + "x+" * (markdown.MAX_FORMULA // 2 - 2) + "x\n$$"
+    ),
+    "one fence of Python": "```python\n"
+    + "def f(x):  # a comment\n    return [x * 2, 'text']\n\n"
+    * (markdown.MAX_LINES // 3 - 2)
+    + "```",
+    "[TOC] and alike headings": "[TOC]\n\n"
+    + "\n\n".join(["# a"] * (markdown.MAX_LINES // 2 - 2)),
+    "footnote references": fill("[^1]" * 2000) + "\n\n[^1]: note",
 }
 
 

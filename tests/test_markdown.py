@@ -288,3 +288,27 @@ def test_plain_text_leaves_out_the_links_the_renderer_adds():
 def test_dollar_signs_count_as_markup():
     assert "$" in markdown.MARKUP_CHARACTERS
     assert markdown.too_costly("$" * (markdown.MAX_MARKUP + 1))
+
+
+@pytest.mark.parametrize(
+    "formula",
+    [
+        "x+" * (markdown.MAX_FORMULA // 2 + 1),
+        "\\frac{1}{" * (markdown.MAX_FORMULA_DEPTH + 1) + "x" + "}" * 51,
+        # Deep enough to exhaust latex2mathml's recursion, were it tried.
+        "\\frac{1}{" * 400 + "x" + "}" * 400,
+    ],
+)
+def test_a_formula_too_long_or_deep_to_convert_shows_its_source(formula):
+    html = render(f"${formula}$")
+    assert html.startswith(f"<p><code>${formula[:20]}")
+    assert "<math" not in html
+
+
+def test_a_formula_within_the_bounds_is_converted():
+    formula = "\\frac{1}{" * markdown.MAX_FORMULA_DEPTH + "x" + "}" * 50
+    assert "<math" in render(f"${formula}$")
+
+
+def test_a_display_formula_ends_at_a_blank_line():
+    assert "<math" not in render("$$\na\n\nb\n$$")

@@ -122,6 +122,12 @@ _CONTAINER = re.compile(r"[ \t]{0,3}(?:>[ \t]?|(?:[-+*]|\d{1,9}[.)])(?:[ \t]+|$)
 #: A thematic break ("* * *"), which looks like nested list markers but is not.
 _THEMATIC_BREAK = re.compile(r"[ \t]{0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*")
 
+#: The longest formula turned into MathML, in characters; a longer one is
+#: shown as its source (bench/hostile_markdown.py measures the cost).
+MAX_FORMULA = 2_000
+#: How deep braces may nest in a formula turned into MathML.
+MAX_FORMULA_DEPTH = 50
+
 #: Bumped whenever the rendered HTML of a given text changes (a different
 #: heading outline, say): ``init-db`` renders again every post stored by an
 #: older renderer (see core.schema.rerender_posts).
@@ -292,7 +298,15 @@ def _parser(ids: bool) -> MarkdownIt:
     tasklists_plugin(md)
     # Pandoc's rule: "$5 and $10" is money, not math, since a closing dollar
     # may follow no space and precede no digit.
-    dollarmath_plugin(md, allow_labels=False, allow_space=False, allow_digits=False)
+    # A display formula ends at a blank line, as other blocks do, so that
+    # MAX_BLOCK bounds it too.
+    dollarmath_plugin(
+        md,
+        allow_labels=False,
+        allow_space=False,
+        allow_digits=False,
+        allow_blank_lines=False,
+    )
     md.add_render_rule("math_inline", _render_math)
     md.add_render_rule("math_block", _render_math)
     if ids:
@@ -338,6 +352,8 @@ def _render_math(
     token = tokens[idx]
     block = token.type == "math_block"
     try:
+        if _formula_too_costly(token.content):
+            raise ValueError("too long or too deeply nested to convert")
         mathml = latex_to_mathml(token.content, display="block" if block else "inline")
     # latex2mathml raises errors of many kinds on malformed input; the reader
     # then sees what the author wrote.
@@ -354,6 +370,26 @@ def _render_math(
         if block
         else (f"math{env['nonce']}i{number}x")
     )
+
+
+def _formula_too_costly(source: str) -> bool:
+    """Tell whether latex2mathml would take too long or recurse too deep on ``source``.
+
+    Its time grows with a formula's length, and each group nested in a
+    command costs it a few Python frames: a few hundred reach the recursion
+    limit. Such formulas are shown as their source instead.
+    """
+    if len(source) > MAX_FORMULA:
+        return True
+    depth = 0
+    for char in source:
+        if char == "{":
+            depth += 1
+            if depth > MAX_FORMULA_DEPTH:
+                return True
+        elif char == "}":
+            depth -= 1
+    return False
 
 
 def _put_math(html: str, env: dict[str, Any]) -> str:
