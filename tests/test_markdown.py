@@ -312,3 +312,12 @@ def test_a_formula_within_the_bounds_is_converted():
 
 def test_a_display_formula_ends_at_a_blank_line():
     assert "<math" not in render("$$\na\n\nb\n$$")
+
+
+def test_dollar_signs_and_the_paragraphs_holding_them_are_bounded():
+    assert markdown.too_costly("$a$ " * 500) is None
+    assert "dollar signs" in markdown.too_costly("$a$ " * 501)
+    paragraph = "Costs $5. " + "x" * 19_000
+    ok = "\n\n".join([paragraph] * (markdown.MAX_MATH_TEXT // len(paragraph)))
+    assert markdown.too_costly(ok) is None
+    assert "dollar signs (math)" in markdown.too_costly(ok + "\n\n" + paragraph)

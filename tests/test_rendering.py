@@ -139,3 +139,16 @@ def test_a_post_page_wraps_its_wide_blocks(client, author):
     author.create_post("Wide", body=f"{WIDE_CODE}\n\n{WIDE_TABLE}")
     page = client.get("/posts/wide").text
     assert page.count('tabindex="0" role="group"') == 2
+
+
+def test_reading_a_post_never_renders_markdown(client, author, monkeypatch):
+    author.create_post("Stored", body="## Code\n\n```python\nx = 1\n```\n\n$x^2$")
+    author.logout()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("rendered while reading")
+
+    monkeypatch.setattr(markdown, "render", refuse)
+    monkeypatch.setattr(markdown, "highlight", None)
+    for path in ("/posts/stored", "/", "/feed.atom", "/search?q=code"):
+        assert client.get(path).status_code == 200, path

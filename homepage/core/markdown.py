@@ -113,6 +113,12 @@ MAX_BLOCK = 20_000
 MAX_LINES = 5_000
 #: How deep block quotes and lists may be nested on one line ("> - > x" is 3).
 MAX_NESTING = 4
+#: The most dollar signs one text may hold: each pair may open a formula,
+#: which latex2mathml converts at about twenty times the cost of a link.
+MAX_DOLLARS = 1_000
+#: The most characters in blocks that hold a dollar sign, which bounds the
+#: text latex2mathml is given (several times costlier than prose).
+MAX_MATH_TEXT = 200_000
 #: The most characters that link destinations may be searched through: each
 #: "](" searches up to the end of its block for the closing parenthesis.
 MAX_LINK_SCAN = 100_000_000
@@ -227,6 +233,17 @@ def too_costly(text: str) -> str | None:
                 f"Block quotes and lists are nested more than {MAX_NESTING} deep "
                 f"in: {line[:60]!r}"
             )
+    dollars = text.count("$")
+    if dollars > MAX_DOLLARS:
+        return (
+            f"The text has {dollars:,} dollar signs, which open and close math; "
+            f"at most {MAX_DOLLARS:,}."
+        )
+    if sum(len(block) for block in blocks if "$" in block) > MAX_MATH_TEXT:
+        return (
+            "The paragraphs with dollar signs (math) are too long to render; "
+            f"keep them under {MAX_MATH_TEXT:,} characters in all."
+        )
     marks = sum(text.count(char) for char in MARKUP_CHARACTERS)
     if marks > MAX_MARKUP:
         return (
