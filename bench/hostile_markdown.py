@@ -105,6 +105,10 @@ CASES = {
     + "def f(x):  # a comment\n    return [x * 2, 'text']\n\n"
     * (markdown.MAX_LINES // 3 - 2)
     + "```",
+    "one fence of long Python lines": "```python\n"
+    + ("x = [a * 2, 'text', f(y)]  # " + "w " * 170 + "\n\n")
+    * (markdown.MAX_LINES // 2 - 2)
+    + "```",
     "[TOC] and alike headings": "[TOC]\n\n"
     + "\n\n".join(["# a"] * (markdown.MAX_LINES // 2 - 2)),
     "footnote references": fill("[^1]" * 2000) + "\n\n[^1]: note",

@@ -118,7 +118,7 @@ MAX_NESTING = 4
 MAX_DOLLARS = 1_000
 #: The most characters in blocks that hold a dollar sign, which bounds the
 #: text latex2mathml is given (several times costlier than prose).
-MAX_MATH_TEXT = 200_000
+MAX_MATH_TEXT = 50_000
 #: The most characters that link destinations may be searched through: each
 #: "](" searches up to the end of its block for the closing parenthesis.
 MAX_LINK_SCAN = 100_000_000
