@@ -32,17 +32,21 @@ def fill(block: str) -> str:
     block = block[: markdown.MAX_BLOCK].strip("\n")
     block = "\n".join(block.split("\n")[: markdown.MAX_LINES - 2])
     parts: list[str] = []
-    size = lines = marks = scan = 0
+    size = lines = marks = scan = dollars = math = 0
     while True:
         size += len(block.encode()) + 2
         lines += block.count("\n") + 2
         marks += marks_in(block)
         scan += block.count("](") * len(block)
+        dollars += block.count("$")
+        math += len(block) if "$" in block else 0
         if (
             size > LIMIT
             or lines > markdown.MAX_LINES
             or marks > markdown.MAX_MARKUP
             or scan > markdown.MAX_LINK_SCAN
+            or dollars > markdown.MAX_DOLLARS
+            or math > markdown.MAX_MATH_TEXT
         ):
             return "\n\n".join(parts)
         parts.append(block)
@@ -82,6 +86,32 @@ CASES = {
     "- - nested list items": fill(("- " * markdown.MAX_NESTING + "x\n") * 1000),
     "- nested lists": fill("".join("  " * (d % 60) + "- item\n" for d in range(300))),
     "one long word": fill("a" * markdown.MAX_BLOCK),
+    # The extensions: math (each formula is a call to latex2mathml), code
+    # coloured by Pygments, heading ids, a table of contents, footnotes.
+    "$a$ formulas, as many as allowed": fill("$a$ " * 50),
+    "$ repeated": fill("$a" * 1000),
+    "$$ repeated": fill("$$" * 500),
+    "formulas of 400 characters": fill(("$" + "x+" * 199 + "x$ ") * 10),
+    "longest display formulas": fill(
+        "$$\n" + "x+" * (markdown.MAX_FORMULA // 2 - 2) + "x\n$$"
+    ),
+    "{ nested in formulas": fill(
+        "$" + "{" * markdown.MAX_FORMULA_DEPTH + "x" + "}" * 50 + "$ "
+    ),
+    "\\frac nested in formulas": repeat(
+        "$" + "\\frac{1}{" * markdown.MAX_FORMULA_DEPTH + "x" + "}" * 50 + "$ "
+    ),
+    "one fence of Python": "```python\n"
+    + "def f(x):  # a comment\n    return [x * 2, 'text']\n\n"
+    * (markdown.MAX_LINES // 3 - 2)
+    + "```",
+    "one fence of long Python lines": "```python\n"
+    + ("x = [a * 2, 'text', f(y)]  # " + "w " * 170 + "\n\n")
+    * (markdown.MAX_LINES // 2 - 2)
+    + "```",
+    "[TOC] and alike headings": "[TOC]\n\n"
+    + "\n\n".join(["# a"] * (markdown.MAX_LINES // 2 - 2)),
+    "footnote references": fill("[^1]" * 2000) + "\n\n[^1]: note",
 }
 
 

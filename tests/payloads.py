@@ -53,6 +53,15 @@ XSS_PAYLOADS = [
     "<a href='vbscript:msgbox(1)'>vb</a>",
     "`<script>alert(1)</script>`",
     "```\n</code></pre><script>alert(1)</script>\n```",
+    # The Markdown extensions: highlighted code, footnotes, task lists, math.
+    "```python\n</code></pre><script>alert(1)</script>\n```",
+    "```<script>alert(1)</script>\nx\n```",
+    "Note[^<img src=x onerror=alert(1)>]\n\n[^<img src=x onerror=alert(1)>]: <b>x</b>",
+    "- [x] <input type=text autofocus onfocus=alert(1)>",
+    "$\\href{javascript:alert(1)}{x}$",
+    "$$\n\\text{<img src=x onerror=alert(1)>}\n$$",
+    "$\\style{background:url(javascript:alert(1))}{x}$ $\\class{x}{y}$",
+    '$x$ <math href="javascript:alert(1)"><mi>x</mi></math>',
 ]
 
 #: Attributes whose value the browser treats as a URL it may navigate to or load.
@@ -78,9 +87,16 @@ _ACTIVE_ELEMENTS = {
     "applet",
     "base",
     "svg",
-    "math",
     "style",
 }
+#: What may appear inside <math>: the presentation MathML that formulas are
+#: made of, where no element loads, links or runs anything (no maction,
+#: annotation-xml, semantics or mglyph, which embed or switch to other markup).
+_MATHML = {
+    "math", "menclose", "mfrac", "mi", "mn", "mo", "mover", "mpadded",
+    "mphantom", "mroot", "mrow", "mspace", "msqrt", "mstyle", "msub",
+    "msubsup", "msup", "mtable", "mtd", "mtext", "mtr", "munder", "munderover",
+}  # fmt: skip
 _SPACE_AND_CONTROL = re.compile(r"[\x00-\x20\x7f]+")
 #: The site's own scripts: static files, which the CSP allows and nothing a
 #: post or a form can add.
@@ -93,9 +109,17 @@ class _Finder(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.found: list[str] = []
+        self.in_math = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = {name: value or "" for name, value in attrs}
+        if tag == "math" or self.in_math:
+            if tag not in _MATHML:
+                self.found.append(f"<{tag}> in <math>")
+            if "href" in values or "xlink:href" in values:
+                self.found.append(f"<{tag} href> in <math>")
+            if tag == "math":
+                self.in_math += 1
         if (
             tag == "script"
             and values.get("type") != "application/ld+json"
@@ -116,11 +140,20 @@ class _Finder(HTMLParser):
                 if url.startswith(("javascript:", "vbscript:", "data:")):
                     self.found.append(f"<{tag} {name}={value!r}>")
 
-    handle_startendtag = handle_starttag
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag == "math":
+            self.in_math -= 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "math" and self.in_math:
+            self.in_math -= 1
 
 
 def executable_parts(html: str) -> list[str]:
     """Return every script, event handler, active element or script URL in ``html``.
+
+    MathML is allowed, but only its presentation elements, and no link in it.
 
     JSON-LD ``<script type="application/ld+json">`` blocks are data, not code, and
     are allowed, as are the site's own static scripts.

@@ -408,6 +408,11 @@ def test_a_hundred_thousand_tags_are_refused_unread(app, client, auth, action):
         ("- " * 6 + "x", "nested more than 4 deep"),
         ("x\n" * 5_001, "the text has 5,002 lines"),
         ((("[a](" + "b" * 60 + " " * 3) * 290 + "\n\n") * 45, "too many links"),
+        ("$x$ " * 501, "1,002 dollar signs"),
+        (
+            ("A $5 tip. " + "x" * 19_000 + "\n\n") * 3,
+            "dollar signs (math) are too long",
+        ),
     ],
 )
 def test_markdown_that_would_render_slowly_is_refused(app, auth, body, message):

@@ -244,3 +244,57 @@ def test_an_upgraded_database_keeps_its_oldest_author_as_owner(
     # Running it again promotes no one else.
     assert runner.invoke(args=["init-db"]).exit_code == 0
     assert role_of(app, "carol") == AUTHOR
+
+
+def stored_html(app) -> dict[str, str]:
+    """Return each post's stored body HTML by title."""
+    with app.app_context():
+        return {p.title: p.body_html for p in session.scalars(select(Post))}
+
+
+def test_rerender_renders_the_posts_an_older_renderer_stored(app, runner, auth):
+    auth.login()
+    auth.create_post("Old", body="## Part\n\n```python\nx = 1\n```")
+    auth.create_post("New", body="Fresh.")
+    with get_engine(app).begin() as connection:
+        connection.exec_driver_sql(
+            "UPDATE posts SET body_html = '<h2>Part</h2>', renderer = 3 "
+            "WHERE title = 'Old'"
+        )
+    result = runner.invoke(args=["rerender"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "Rendered 1 post again.\n"
+    assert '<h2 id="h-part">Part</h2>' in stored_html(app)["Old"]
+    page = app.test_client().get("/posts/old").text
+    assert '<span class="n">x</span>' in page
+    # Nothing is stale any more.
+    assert runner.invoke(args=["rerender"]).output == "Rendered 0 posts again.\n"
+
+
+def test_rerender_all_renders_every_post_and_its_search_text(app, runner, auth):
+    auth.login()
+    auth.create_post("One", body="Uno.")
+    auth.create_post("Two", body="Dos $x^2$.")
+    with get_engine(app).begin() as connection:
+        connection.exec_driver_sql("UPDATE posts SET body_html = '<p>Lost.</p>'")
+        # As a bulk edit (an import, a fix in SQL) might leave the text.
+        connection.exec_driver_sql(
+            "UPDATE posts SET body = 'Nuevo $x^2$.' WHERE title = 'Two'"
+        )
+    result = runner.invoke(args=["rerender", "--all"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "Rendered 2 posts again.\n"
+    html = stored_html(app)
+    assert html["One"].strip() == "<p>Uno.</p>"
+    assert "<p>Nuevo <math" in html["Two"]
+    client = app.test_client()
+    assert "/posts/two" in client.get("/search?q=nuevo").text
+    assert "/posts/two" not in client.get("/search?q=dos").text
+
+
+def test_rerender_on_a_database_without_a_schema_asks_for_init_db(make_app):
+    app = make_app(create=False)
+    result = app.test_cli_runner().invoke(args=["rerender"])
+    assert result.exit_code == 1
+    assert "run flask --app homepage init-db first" in result.output
+    assert "Traceback" not in result.output

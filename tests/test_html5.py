@@ -155,3 +155,88 @@ def test_every_page_is_valid_html5(app, client, auth, tmp_path):
 
     messages = validate(files)
     assert messages == [], json.dumps(messages, indent=1, ensure_ascii=False)
+
+
+EVERY_FEATURE = """\
+[TOC]
+
+## Code
+
+```python
+def greet(name: str) -> str:
+    return f"Hello, {name}!"  # a comment long enough to scroll on a phone
+```
+
+```
+plain text, no language
+```
+
+## Notes and lists
+
+A claim[^1] and another one[^1], and a second note[^two].
+
+- [x] written
+- [ ] published
+
+| Item | Count | Note |
+|:-----|------:|:----:|
+| pens |    12 |  ok  |
+
+## Math
+
+Inline $e^{i\\pi} + 1 = 0$, money $5 and $10, and broken $\\frac{$ source.
+
+$$
+\\sum_{k=1}^{n} k = \\frac{n(n+1)}{2}
+$$
+
+$$
+\\begin{matrix} a & b \\\\ c & d \\end{matrix}
+$$
+
+## Math
+
+~~Struck~~ and a [link](https://example.org).
+
+[^1]: The first note, with `code`.
+[^two]: The second.
+"""
+
+
+def test_a_post_using_every_markdown_feature_is_valid_html5(
+    app, client, auth, tmp_path
+):
+    auth.login()
+    auth.create_post("Everything", body=EVERY_FEATURE, summary="")
+    auth.create_post(
+        "Summed", body=EVERY_FEATURE, summary="## Teaser[^1] $x$\n\n[^1]: N."
+    )
+    pages = {
+        "post": client.get("/posts/everything"),
+        "summed": client.get("/posts/summed"),
+        "preview": auth.create_post("Preview", body=EVERY_FEATURE, action="preview"),
+    }
+    auth.logout()
+    pages["index"] = client.get("/")
+    post = pages["post"].text
+    for feature in (
+        '<span class="k">def</span>',
+        '<h2 id="h-math-1">',
+        'class="anchor"',
+        '<nav class="toc"',
+        'class="footnote-backref"',
+        '<input type="checkbox" disabled checked>',
+        'class="align-right"',
+        '<math display="block">',
+        "<code>$\\frac{$</code>",
+        "<s>Struck</s>",
+    ):
+        assert feature in post, feature
+    files = []
+    for name, response in pages.items():
+        assert response.status_code in (200, 400), name
+        file = tmp_path / f"{name}.html"
+        file.write_bytes(response.data)
+        files.append(file)
+    messages = validate(files)
+    assert messages == [], json.dumps(messages, indent=1, ensure_ascii=False)

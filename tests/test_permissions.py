@@ -148,6 +148,7 @@ COMMAND_LINES = {
         "import-wordpress",
         "/var/tmp/homepage-permissions-wordpress.xml",
     ],
+    "rerender": ["rerender", "--all"],
 }
 
 

@@ -83,7 +83,9 @@ def test_the_preview_nests_the_post_under_its_heading(client, author):
 
 def test_the_feed_carries_the_shifted_headings(client, author):
     author.create_post("Fed", body="# Top")
-    assert "&lt;h2&gt;Top&lt;/h2&gt;" in client.get("/feed.atom").text
+    feed = client.get("/feed.atom").text
+    assert "&lt;h2 id=&#34;h-top&#34;&gt;Top&lt;/h2&gt;" in feed
+    assert "&lt;h1" not in feed
 
 
 def test_init_db_renders_posts_stored_by_an_older_renderer(app, runner, author):
@@ -98,10 +100,11 @@ def test_init_db_renders_posts_stored_by_an_older_renderer(app, runner, author):
     assert result.exit_code == 0, result.output
     with app.app_context():
         post = session.scalars(select(Post)).one()
-        assert post.body_html.strip() == "<h2>Old heading</h2>"
+        assert headings(post.body_html) == ["h2 Old heading"]
         assert post.summary_html.strip() == "<h3>Old teaser</h3>"
         assert post.renderer == markdown.RENDERER_VERSION
-    assert "<h2>Old heading</h2>" in app.test_client().get("/posts/old").text
+    page = app.test_client().get("/posts/old").text
+    assert '<h2 id="h-old-heading">Old heading</h2>' in page
 
 
 WIDE_CODE = "```\n" + "x" * 300 + "\n```"
@@ -136,3 +139,16 @@ def test_a_post_page_wraps_its_wide_blocks(client, author):
     author.create_post("Wide", body=f"{WIDE_CODE}\n\n{WIDE_TABLE}")
     page = client.get("/posts/wide").text
     assert page.count('tabindex="0" role="group"') == 2
+
+
+def test_reading_a_post_never_renders_markdown(client, author, monkeypatch):
+    author.create_post("Stored", body="## Code\n\n```python\nx = 1\n```\n\n$x^2$")
+    author.logout()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("rendered while reading")
+
+    monkeypatch.setattr(markdown, "render", refuse)
+    monkeypatch.setattr(markdown, "highlight", None)
+    for path in ("/posts/stored", "/", "/feed.atom", "/search?q=code"):
+        assert client.get(path).status_code == 200, path

@@ -153,7 +153,7 @@ def render_text(body: str, summary: str) -> tuple[str, str]:
     """
     body_html = markdown.render(body, top=markdown.BODY_TOP)
     if summary:
-        return body_html, markdown.render(summary, top=markdown.SUMMARY_TOP)
+        return body_html, markdown.render(summary, top=markdown.SUMMARY_TOP, ids=False)
     return body_html, markdown.first_paragraph(body_html)
 
 

@@ -32,8 +32,9 @@ def init_db(app: Flask | None = None, engine: Engine | None = None) -> None:
         # A database from before roles has only plain authors: keep an owner.
         models.ensure_owner(connection)
         content.create_state(connection)
-        rerender_posts(connection)
+        # The index first, so that a post rendered again is indexed again.
         search.create_index(connection)
+        rerender_posts(connection)
         # Counted afresh: cheap next to an upgrade, and it also covers a
         # database written by an older version or by bulk statements.
         counts.recount(connection)
@@ -43,21 +44,23 @@ def init_db(app: Flask | None = None, engine: Engine | None = None) -> None:
         images.strip_stored_images(app)
 
 
-def rerender_posts(connection: Connection) -> int:
+def rerender_posts(connection: Connection, every: bool = False) -> int:
     """Render again the posts an older renderer stored; return how many.
 
     A newer renderer may write other HTML for the same Markdown (the headings'
     levels, say); stored posts follow it once, here, rather than on a save
-    that may never come.
+    that may never come. The search index, which holds their text, follows.
+
+    :param every: render every post again, whichever renderer stored it.
     """
     post = models.Post
-    stale = connection.execute(
-        select(post.id, post.body, post.summary).where(
-            post.renderer < markdown.RENDERER_VERSION
-        )
-    ).all()
+    query = select(post.id, post.title, post.body, post.summary)
+    if not every:
+        query = query.where(post.renderer < markdown.RENDERER_VERSION)
+    stale = connection.execute(query).all()
     for row in stale:
         body_html, summary_html = posts.render_text(row.body, row.summary)
+        search.index_post(connection, row.id, row.title, summary_html, body_html)
         connection.execute(
             update(post)
             .where(post.id == row.id)

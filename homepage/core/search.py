@@ -83,6 +83,17 @@ def create_index(connection: Connection) -> None:
         connection.execute(_UPSERT, _index_values(*row))
 
 
+def index_post(
+    connection: Connection,
+    post_id: int,
+    title: str,
+    summary_html: str,
+    body_html: str,
+) -> None:
+    """Index a post again whose HTML a bulk statement changed (a re-rendering)."""
+    connection.execute(_UPSERT, _index_values(post_id, title, summary_html, body_html))
+
+
 def _index_values(post_id: int, title: str, summary_html: str, body_html: str):
     return {
         "id": post_id,

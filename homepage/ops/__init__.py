@@ -12,6 +12,7 @@ from .cli import (
     add_author_command,
     first_run_command,
     init_db_command,
+    rerender_command,
     set_password_command,
     set_role_command,
 )
@@ -31,6 +32,7 @@ COMMANDS = (
     export_command,
     import_command,
     import_wordpress_command,
+    rerender_command,
 )
 
 

@@ -9,11 +9,12 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from ..core.authors import AuthorError, create_author, find_author, set_password
 from ..core.models import AUTHOR, OWNER, ROLES, Author, LastOwner, set_role
-from ..core.schema import init_db
-from ..db import session
+from ..core.schema import init_db, rerender_posts
+from ..db import get_engine, session
 
 
 def add_author(username: str, password: str, role: str) -> Author:
@@ -123,3 +124,26 @@ def init_db_command() -> None:
     """Create the database schema; existing data is kept."""
     init_db()
     click.echo(f"Initialized the database at {current_app.config['DATABASE_URL']}.")
+
+
+@click.command("rerender")
+@with_appcontext
+@click.option(
+    "--all",
+    "every",
+    is_flag=True,
+    help="Render every post, not only those an older version of homepage stored.",
+)
+def rerender_command(every: bool) -> None:
+    """Render the posts' Markdown to HTML again and store it."""
+    # Not init_db(), which would render the stale posts itself and leave
+    # nothing to count here.
+    try:
+        with get_engine().begin() as connection:
+            count = rerender_posts(connection, every=every)
+    except OperationalError as error:
+        raise click.ClickException(
+            f"The database is not ready ({error.orig}); "
+            "run flask --app homepage init-db first."
+        ) from None
+    click.echo(f"Rendered {count} post{'' if count == 1 else 's'} again.")
