@@ -9,10 +9,11 @@ version.
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from homepage.core.models import Autosave, Post, Revision
-from homepage.db import session
+from homepage.core.schema import init_db, schema_is_current
+from homepage.db import get_engine, session
 
 from .support import csrf_from
 
@@ -208,3 +209,20 @@ def test_an_autosave_older_than_the_post_is_not_offered(client, auth, draft):
 
     page = client.get(f"/admin/posts/{draft}/edit").get_data(as_text=True)
     assert "An autosaved copy is newer" not in page
+
+
+def test_init_db_adds_the_editor_tables_to_an_older_database(app):
+    # A database from before the editor kept anything of its own.
+    with app.app_context():
+        engine = get_engine()
+        with engine.begin() as connection:
+            for table in ("autosaves", "pending_forms", "share_links"):
+                connection.exec_driver_sql(f"DROP TABLE {table}")
+        assert not schema_is_current()
+
+        init_db()
+
+        assert schema_is_current()
+        assert {"autosaves", "pending_forms", "share_links"} <= set(
+            inspect(engine).get_table_names()
+        )
