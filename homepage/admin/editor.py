@@ -21,20 +21,13 @@ from ..core import autosave, markdown, posts, preflight, shares
 from ..core.models import Post
 from ..db import write_transaction
 from .access import find_post, get_post, require_may_change
-from .auth import current_author
+from .posts import current_author_id
 
 bp = Blueprint("editor", __name__)
 
 #: The level of the highest heading of a post's body in its preview, as in
 #: the form's own Preview (admin/posts.py).
 PREVIEW_TOP = 4
-
-
-def _author_id() -> int:
-    """Return the logged-in author's id (the admin area's gate let them in)."""
-    author = current_author()
-    assert author is not None
-    return author.id
 
 
 def _refused(message: str, status: int = 400):
@@ -55,7 +48,7 @@ def keep(post_id: int | None = None):
     values = autosave.pick_fields(request.form)
     if problem := autosave.fields_problem(values):
         return _refused(problem, 413 if "too long" in problem else 400)
-    author_id = _author_id()
+    author_id = current_author_id()
     with write_transaction():
         if post_id is not None:
             # Again under the lock: the post may be gone, or the role changed.
@@ -73,7 +66,7 @@ def keep(post_id: int | None = None):
 def discard(post_id: int | None = None):
     """Forget the author's autosave of a post."""
     _checked_post(post_id)
-    author_id = _author_id()
+    author_id = current_author_id()
     with write_transaction():
         autosave.discard_autosave(author_id, post_id)
     if request.accept_mimetypes.best == "application/json":
@@ -114,7 +107,7 @@ def preview(post_id: int | None = None):
 @bp.post("/posts/<int:post_id>/shares")
 def share(post_id: int):
     """Make a secret link to read the post before it is out."""
-    author_id = _author_id()
+    author_id = current_author_id()
     with write_transaction():
         post = get_post(post_id)
         token = shares.create_link(post, author_id)
