@@ -228,9 +228,25 @@ def test_ctrl_s_saves_and_says_so(browsing: Browsing, site: Site):
     page.goto(site.url + "/admin/posts/new")
     page.get_by_label("Title").fill("Saved by keyboard")
     body(page).fill("Text.")
+    # A listener after the editor's own stops the first save on its way, so
+    # the page can be seen while it saves.
+    page.evaluate(
+        """() => {
+            window.sent = [];
+            const form = document.getElementById("post-form");
+            form.addEventListener("submit", function hold(event) {
+                window.sent.push(event.submitter.value);
+                event.preventDefault();
+                form.removeEventListener("submit", hold);
+            });
+        }"""
+    )
 
     body(page).press("Control+s")
 
+    expect(page.locator("#save-status")).to_have_text("Saving… (Save draft)")
+    assert page.evaluate("window.sent") == ["draft"]
+    body(page).press("Control+s")
     expect(page.get_by_role("status")).to_contain_text("Draft saved.")
     expect(page.get_by_role("heading", level=1)).to_have_text(
         "Edit “Saved by keyboard”"
