@@ -15,6 +15,7 @@ from ..db import write_transaction
 from ..web.errors import handle_csrf_error
 from . import account, auth, editor, images, posts, revisions
 from .auth import current_author
+from .forms import StaleDraftForm
 
 #: The admin pages anyone may open.
 OPEN_ENDPOINTS = frozenset({"admin.auth.login", "admin.auth.logout"})
@@ -60,11 +61,12 @@ def keep_post_form() -> str | None:
     """
     if request.endpoint not in POST_FORMS or not is_same_origin():
         return None
-    values = autosave.pick_fields(request.form)
+    form = StaleDraftForm()
+    values = form.kept_fields()
     if autosave.fields_problem(values):
         return None
-    values["version"] = request.form.get("version", "")[:20]
-    values["status"] = request.form.get("status", "")[:16]
+    values["version"] = form.version.data
+    values["status"] = form.status.data
     post_id = (request.view_args or {}).get("post_id")
     with write_transaction():
         token = autosave.keep_pending(post_id, values)

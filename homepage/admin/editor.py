@@ -21,6 +21,7 @@ from ..core import autosave, markdown, posts, preflight, shares
 from ..core.models import Post
 from ..db import write_transaction
 from .access import find_post, get_post, require_may_change
+from .forms import DraftCopyForm
 from .posts import current_author_id
 
 bp = Blueprint("editor", __name__)
@@ -45,7 +46,7 @@ def _checked_post(post_id: int | None) -> Post | None:
 def keep(post_id: int | None = None):
     """Keep the form's text as the author's autosave; never touch the post."""
     _checked_post(post_id)
-    values = autosave.pick_fields(request.form)
+    values = DraftCopyForm().kept_fields()
     if problem := autosave.fields_problem(values):
         return _refused(problem, 413 if "too long" in problem else 400)
     author_id = current_author_id()
@@ -87,8 +88,8 @@ def _form_url(post_id: int | None) -> str:
 def preview(post_id: int | None = None):
     """Render the form's body as readers would see it, and its preflight list."""
     _checked_post(post_id)
-    body = request.form.get("body", "")
-    summary = request.form.get("summary", "")
+    form = DraftCopyForm()
+    body, summary = form.body.data or "", form.summary.data or ""
     # The form's own limits, before anything reads the Markdown.
     if problem := posts.body_problem(body) if body.strip() else None:
         return _refused(problem, 413 if "too long" in problem else 400)
