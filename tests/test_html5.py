@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -121,6 +122,19 @@ def test_every_page_is_valid_html5(app, client, auth, tmp_path):
     pages["admin-conflict"] = auth.post_form(third, body="Mine", version=stale, **edit)
     pages["admin-no-version"] = auth.post_form(third, body="Mine", version="", **edit)
     pages["admin-deleted"] = auth.post_form("/admin/posts/99/edit", body="x", **edit)
+    # The editor's offers and share links: an autosaved copy, a kept form
+    # back after the login expired, and a shared draft.
+    auth.post_form("/admin/posts/1/autosave", title="Rich post", body="Typed.")
+    pages["admin-autosave-offer"] = client.get("/admin/posts/1/edit")
+    pages["admin-autosave-restored"] = client.get(
+        "/admin/posts/1/edit?restore=autosave"
+    )
+    pages["admin-pending-gone"] = client.get("/admin/posts/new?pending=gone")
+    auth.post_form("/admin/posts/1/shares")
+    shared = client.get("/admin/posts/1/edit")
+    pages["admin-share-links"] = shared
+    token = re.search(r"/shared/([\w-]{43})", shared.get_data(as_text=True))
+    assert token is not None
     auth.logout()
     reader_paths = {
         "index": "/",
@@ -141,6 +155,7 @@ def test_every_page_is_valid_html5(app, client, auth, tmp_path):
         "search-symbols": "/search?q=%22%3C%3E%26",
         "not-found": "/no/such/page",
         "login": "/admin/login",
+        "shared-draft": f"/shared/{token.group(1)}",
     }
     for name, path in reader_paths.items():
         pages[name] = client.get(path)

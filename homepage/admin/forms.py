@@ -33,7 +33,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from ..core import posts
+from ..core import autosave, posts
 from ..core.authors import MAX_PASSWORD, MIN_PASSWORD, username_problem
 from ..core.models import AUTHOR, DRAFT, POST, PUBLISHED, ROLES, Post, utcnow
 
@@ -282,6 +282,41 @@ class PostForm(Form):
             for field in self
             if field.errors and field.name not in _NOT_TYPED
         ]
+
+
+class DraftCopyForm(Form):
+    """The post form's text as the editor's script sends it, to keep or preview.
+
+    No rules of a post apply: an autosave keeps unfinished text. Only the
+    sizes are bounded, by :func:`homepage.core.autosave.fields_problem`.
+    """
+
+    title = StringField(default="")
+    slug = StringField(default="")
+    body = StringField(default="")
+    summary = StringField(default="")
+    tags = StringField(default="")
+    kind = StringField(default="")
+    published_at = StringField(default="")
+
+    def kept_fields(self) -> dict[str, str]:
+        """Return the typed fields, by the names core.autosave keeps."""
+        return {name: self[name].data or "" for name in autosave.FIELDS}
+
+
+class StaleDraftForm(DraftCopyForm):
+    """A post form sent after its login expired, with its CSRF token dead.
+
+    Its token belonged to the session that expired, so this form does not
+    check it; the text is only kept, never saved, and the view asks the
+    browser whether the form came from the site's own page instead.
+    """
+
+    class Meta:
+        csrf = False
+
+    version = StringField(default="", filters=[lambda value: (value or "")[:20]])
+    status = StringField(default="", filters=[lambda value: (value or "")[:16]])
 
 
 class ImageUploadForm(Form):

@@ -9,8 +9,10 @@ from flask import (
     abort,
     current_app,
     flash,
+    jsonify,
     redirect,
     render_template,
+    request,
     url_for,
 )
 from sqlalchemy import select
@@ -156,6 +158,13 @@ def upload_into_post(post_id: int | None = None):
     form = PostForm(post)
     image_form = PostImageForm()
     image = store(image_form)
+    if wants_json():
+        # static/editor.js, for an image pasted or dropped on the body: it
+        # inserts the Markdown at the cursor itself.
+        if image is None:
+            return jsonify(error=image_form.image.errors[0]), image_form.http_status
+        commit_upload(image)
+        return jsonify(markdown=markdown_for(image, image_form.alt.data))
     if image is None:
         return render_template(
             "admin/edit.html", form=form, post=post, image_form=image_form
@@ -172,6 +181,11 @@ def upload_into_post(post_id: int | None = None):
         image_notice=f"The image was uploaded and added {where} as "
         f"{snippet}. Save the post to keep it there.",
     )
+
+
+def wants_json() -> bool:
+    """Tell whether the request comes from a script that reads JSON."""
+    return request.accept_mimetypes.best == "application/json"
 
 
 def cursor_index(text: str, cursor: str) -> int | None:

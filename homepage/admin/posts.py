@@ -9,7 +9,7 @@ from markupsafe import Markup
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import joinedload
 
-from ..core import history, markdown, posts
+from ..core import autosave, history, markdown, posts, preflight, shares
 from ..core.models import PAGE, Post, utcnow, visible_at
 from ..core.zone import format_moment
 from ..db import session, write_transaction
@@ -50,25 +50,84 @@ def _listed(query: Select) -> Sequence[Post]:
 @bp.route("/posts/new", methods=["GET", "POST"])
 def create():
     """Write a new post."""
-    form = PostForm()
     if request.method == "GET":
-        return render_template("admin/edit.html", form=form, post=None)
-    return _save(form, None)
+        return _open_form(None)
+    return _save(PostForm(), None)
 
 
 @bp.route("/posts/<int:post_id>/edit", methods=["GET", "POST"])
 def edit(post_id: int):
     """Change an existing post."""
     if request.method == "GET":
-        post = get_post(post_id)
-        return render_template(
-            "admin/edit.html", form=PostForm.for_post(post), post=post
-        )
+        return _open_form(get_post(post_id))
     found = find_post(post_id)
     if found is None:
         return render_deleted(PostForm())
     post = require_may_change(found)
     return _save(PostForm(post), post)
+
+
+PENDING_BACK = (
+    "Your login had expired when you sent this form, so nothing was saved. "
+    "Your text is back in the form below: check it, then save."
+)
+PENDING_GONE = (
+    "The form kept when your login expired is no longer there: it was opened "
+    "already, or it is more than 12 hours old."
+)
+
+
+def _open_form(post: Post | None):
+    """Show the post form: the post as saved, or text kept for the author.
+
+    ``?pending=TOKEN`` brings back a form sent after the login expired;
+    ``?restore=autosave`` the author's autosaved copy. Either fills the form
+    only; nothing is saved until the author saves.
+    """
+    author_id = current_author_id()
+    post_id = post.id if post is not None else None
+    form = PostForm.for_post(post) if post is not None else PostForm()
+    notice = None
+    kept: dict[str, str] | None = None
+    if token := request.args.get("pending"):
+        with write_transaction():
+            kept = autosave.take_pending(token, post_id)
+        notice = PENDING_BACK if kept is not None else PENDING_GONE
+    elif request.args.get("restore") == "autosave":
+        copy = autosave.find_autosave(author_id, post_id)
+        if copy is not None:
+            kept = autosave.autosave_fields(copy)
+            notice = (
+                "The autosaved copy is back in the form below; it is not saved "
+                "yet: check it, then save."
+            )
+    if kept is not None:
+        version = kept.pop("version", "") or (
+            str(post.version) if post is not None else ""
+        )
+        kept.pop("status", None)
+        form = PostForm(post, **kept, version=version)
+    offer = None
+    if kept is None:
+        copy = autosave.find_autosave(author_id, post_id)
+        if autosave.offered(copy, post):
+            offer = copy
+    return render_template(
+        "admin/edit.html",
+        form=form,
+        post=post,
+        notice=notice,
+        offer=offer,
+        findings=preflight.check_post(post) if post is not None else None,
+        share_links=shares.links_of(post.id) if post is not None else None,
+    )
+
+
+def current_author_id() -> int:
+    """Return the logged-in author's id (the admin area's gate let them in)."""
+    author = current_author()
+    assert author is not None
+    return author.id
 
 
 def render_deleted(form: PostForm):
@@ -134,6 +193,11 @@ def _save(form: PostForm, post: Post | None):
                 else None
             ),
             conflict=conflict,
+            findings=(
+                preflight.check_for_site(form.fields.body_html, form.summary.data)
+                if form.fields.body_html is not None
+                else None
+            ),
         ), (200 if valid else 400)
     if not valid:
         return render_template(
@@ -218,7 +282,11 @@ def _write(form: PostForm, post_id: int | None) -> Post:
     fields = form.fields
     if fields.slug and posts.slug_taken(fields.slug, post):
         raise SaveRefused("slug", posts.SLUG_TAKEN)
-    return posts.save(post or Post(author=current_author()), fields, current_author())
+    saved = posts.save(post or Post(author=current_author()), fields, current_author())
+    # What the author saved supersedes their autosaved copy of it (of a new
+    # post: the copy of "new").
+    autosave.discard_autosave(current_author_id(), post_id)
+    return saved
 
 
 @bp.get("/posts/<int:post_id>/delete")

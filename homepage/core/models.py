@@ -589,3 +589,81 @@ class LoginFailure(Base):
 
     def __repr__(self) -> str:
         return f"<LoginFailure {self.username!r} from {self.address}>"
+
+
+class Autosave(Base):
+    """An author's unsaved copy of a post form, kept every few seconds of typing.
+
+    One per author and post (``post_id`` None: the author's new, never saved
+    post). It is no version of the post: saving it never publishes anything
+    nor changes the post, and the editor offers it back only while it is newer
+    than the saved post.
+    """
+
+    __tablename__ = "autosaves"
+    __table_args__ = (Index("ix_autosaves_author_post", "author_id", "post_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("authors.id", ondelete="CASCADE"))
+    post_id: Mapped[int | None] = mapped_column(
+        ForeignKey("posts.id", ondelete="CASCADE")
+    )
+    title: Mapped[str] = mapped_column(Text, default="")
+    slug: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    summary: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[str] = mapped_column(String(16), default=POST)
+    #: The publish date as typed in the form.
+    published_at: Mapped[str] = mapped_column(String(32), default="")
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<Autosave author={self.author_id} post={self.post_id}>"
+
+
+class PendingForm(Base):
+    """A post form sent after its author's login had expired, kept for a while.
+
+    Logging in again opens the form with this text (unsaved); the one-time
+    token that finds it travels in the login page's ``next`` address.
+    """
+
+    __tablename__ = "pending_forms"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: SHA-256 of the one-time token, as for login sessions.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The post the form edited; None for a new post. No foreign key: a post
+    #: deleted meanwhile leaves the text to be saved as a new one.
+    post_id: Mapped[int | None] = mapped_column(Integer)
+    #: The form's typed fields as a JSON object of strings.
+    fields: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+    def __repr__(self) -> str:
+        return f"<PendingForm {self.id} post={self.post_id}>"
+
+
+class ShareLink(Base):
+    """A secret address that shows a draft or scheduled post before it is out."""
+
+    __tablename__ = "share_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    post_id: Mapped[int] = mapped_column(
+        ForeignKey("posts.id", ondelete="CASCADE"), index=True
+    )
+    #: SHA-256 of the token in the address: a copy of the database (a backup)
+    #: opens no draft.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("authors.id", ondelete="SET NULL")
+    )
+
+    post: Mapped[Post] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<ShareLink {self.id} post={self.post_id}>"

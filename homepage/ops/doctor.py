@@ -19,13 +19,16 @@ from urllib.parse import urlsplit
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from werkzeug.sansio.utils import host_is_trusted
 
+from ..core import preflight
 from ..core.images import upload_folder
+from ..core.models import Post
 from ..core.schema import schema_is_current
 from ..core.zone import zone_problem
-from ..db import PROJECT_ROOT, get_engine, journal_mode, sqlite_path
+from ..db import PROJECT_ROOT, get_engine, journal_mode, session, sqlite_path
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 _COLOURS = {OK: "green", WARN: "yellow", FAIL: "red"}
@@ -510,9 +513,17 @@ def _check_user(_ctx, _param, value: str | None) -> str:
     show_default=True,
     help="Threads per server process (WSGIDaemonProcess threads=).",
 )
+@click.option(
+    "--content",
+    is_flag=True,
+    help="Check every post instead, as the editor's preflight does.",
+)
 @with_appcontext
-def doctor_command(user: str, threads: int) -> None:
+def doctor_command(user: str, threads: int, content: bool) -> None:
     """Check that this installation is ready to be served, and say how to fix it."""
+    if content:
+        check_content()
+        return
     # current_app is a LocalProxy, which Flask's annotations call a Flask.
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     verdicts = list(run_checks(app, user, threads))
@@ -532,3 +543,35 @@ def doctor_command(user: str, threads: int) -> None:
         click.echo(f"{failed} of {len(verdicts)} checks failed.")
         raise SystemExit(1)
     click.echo(f"All {len(verdicts)} checks passed.")
+
+
+def check_content() -> None:
+    """Run the editor's preflight over every post not in the trash; print each finding.
+
+    Exits with status 1 when any post has a problem (an error: an image
+    without a description, a broken link), so a script can stop on it;
+    advice alone (a long paragraph, no summary) leaves the status 0.
+    """
+    query = (
+        select(Post)
+        .where(Post.deleted_at.is_(None))
+        .order_by(Post.id)
+        .execution_options(yield_per=200)
+    )
+    checked = problems = advice = 0
+    for post in session.scalars(query):
+        checked += 1
+        for finding in preflight.check_post(post):
+            label = "FAIL" if finding.is_error else "WARN"
+            colour = _COLOURS[FAIL if finding.is_error else WARN]
+            click.echo(
+                f"{click.style(label, fg=colour)}  {post.kind} {post.slug} "
+                f"({post.status}): {finding.message}"
+            )
+            if finding.is_error:
+                problems += 1
+            else:
+                advice += 1
+    click.echo(f"Checked {checked} posts: {problems} problems, {advice} advice.")
+    if problems:
+        raise SystemExit(1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import blog, caching, feeds, media, search, seo, templating, wordpress
+from . import blog, caching, feeds, media, search, seo, shared, templating, wordpress
 
 
 def init_app(app: Flask) -> None:
@@ -12,5 +12,5 @@ def init_app(app: Flask) -> None:
     templating.init_app(app)
     caching.init_app(app)
     wordpress.init_app(app)
-    for blueprint in (blog.bp, feeds.bp, search.bp, seo.bp, media.bp):
+    for blueprint in (blog.bp, feeds.bp, search.bp, seo.bp, media.bp, shared.bp):
         app.register_blueprint(blueprint)
