@@ -201,7 +201,7 @@ def test_the_live_preview_renders_and_checks(client, auth):
     assert response.status_code == 200
     data = response.get_json()
     # Under the preview's own headings, as the form's Preview shows it.
-    assert data["html"].startswith("<h4>Big</h4>")
+    assert data["html"].startswith('<div class="heading"><h4 id="h-big">Big</h4>')
     severities = [finding["severity"] for finding in data["findings"]]
     assert severities.count(ERROR) == 2
 
