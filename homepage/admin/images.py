@@ -19,7 +19,7 @@ from werkzeug.datastructures import FileStorage
 
 from ..core import images as storage
 from ..core.imagefiles import ImageError
-from ..core.images import commit_upload, shown_in, upload_folder, usage
+from ..core.images import commit_upload, shown_in, usage
 from ..core.models import Image, Post
 from ..db import session, write_transaction
 from . import posts as admin
@@ -58,7 +58,13 @@ def store(form: ImageUploadForm) -> Image | None:
     # store the file.
     original = file.filename[:200]
     try:
-        return storage.store(read_limited(file), original, current_author())
+        return storage.store(
+            read_limited(file),
+            original,
+            current_author(),
+            alt=" ".join(form.alt.data.split())[:MAX_ALT],
+            decorative=form.decorative.data,
+        )
     except ImageError as error:
         form.refuse_image(error.message, error.status)
         return None
@@ -70,6 +76,12 @@ def markdown_for(image: Image, alt: str) -> str:
     # Escape what would end or nest the link text.
     alt = re.sub(r"([\\\[\]])", r"\\\1", alt)
     return f"![{alt}]({url_for('media.serve', name=image.name)})"
+
+
+@bp.app_template_global()
+def images_without_alt(html: str) -> list[str]:
+    """Return the addresses of the images of rendered ``html`` that need alt text."""
+    return storage.images_without_alt(html)
 
 
 def get_image(image_id: int) -> Image:
@@ -219,7 +231,7 @@ def delete(image_id: int):
         # Under the lock, so no save can start showing it meanwhile.
         users = shown_in(image.name)
         if not users:
-            name = image.name
+            names = storage.file_names(image)
             session.delete(image)
     if users:
         titles = ", ".join(f"“{title}”" for _, title in users)
@@ -227,7 +239,7 @@ def delete(image_id: int):
             error=f"{label} is still shown in {titles}; remove it from there first.",
             status=400,
         )
-    # The file goes only after the row: a failed commit leaves both in place.
-    (upload_folder() / name).unlink(missing_ok=True)
+    # The files go only after the rows: a failed commit leaves all in place.
+    storage.remove_files(names)
     flash(f"Deleted {label}.")
     return redirect(url_for("admin.images.index"))

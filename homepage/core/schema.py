@@ -8,7 +8,7 @@ what is old, and never drops anything.
 from __future__ import annotations
 
 from flask import Flask
-from sqlalchemy import Connection, inspect, select, update
+from sqlalchemy import Connection, inspect, or_, select, update
 from sqlalchemy.engine import Engine
 
 from ..db import Base, get_engine, make_private, sqlite_path
@@ -41,23 +41,47 @@ def init_db(app: Flask | None = None, engine: Engine | None = None) -> None:
     # site's own database names the files in its upload folder.
     if own_database:
         images.strip_stored_images(app)
+        process_images(app)
 
 
-def rerender_posts(connection: Connection) -> int:
+def process_images(app: Flask | None = None, *, again: bool = False) -> int:
+    """Make the variants of stored images, then render the posts that show them.
+
+    Returns how many images were processed. See images.make_stored_variants.
+    """
+    names = images.make_stored_variants(app, again=again)
+    if names:
+        with get_engine(app).begin() as connection:
+            rerender_posts(connection, showing=names)
+    return len(names)
+
+
+def rerender_posts(connection: Connection, showing: list[str] | None = None) -> int:
     """Render again the posts an older renderer stored; return how many.
 
     A newer renderer may write other HTML for the same Markdown (the headings'
     levels, say); stored posts follow it once, here, rather than on a save
     that may never come.
+
+    :param showing: render instead the posts whose text shows one of these
+        library images (their variants changed), whatever their renderer.
     """
     post = models.Post
-    stale = connection.execute(
-        select(post.id, post.body, post.summary).where(
-            post.renderer < markdown.RENDERER_VERSION
+    if showing is None:
+        which = post.renderer < markdown.RENDERER_VERSION
+    else:
+        which = or_(
+            *(
+                column.contains(f"{images.MEDIA_PATH}{name}", autoescape=True)
+                for name in showing
+                for column in (post.body, post.summary)
+            )
         )
+    stale = connection.execute(
+        select(post.id, post.body, post.summary).where(which)
     ).all()
     for row in stale:
-        body_html, summary_html = posts.render_text(row.body, row.summary)
+        body_html, summary_html = posts.render_text(row.body, row.summary, connection)
         connection.execute(
             update(post)
             .where(post.id == row.id)

@@ -12,6 +12,7 @@ from .cli import (
     add_author_command,
     first_run_command,
     init_db_command,
+    process_images_command,
     set_role_command,
 )
 from .doctor import doctor_command
@@ -27,6 +28,7 @@ COMMANDS = (
     restore_command,
     export_command,
     import_command,
+    process_images_command,
 )
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from ..core.authors import AuthorError, create_author, find_author
 from ..core.models import AUTHOR, OWNER, ROLES, Author, LastOwner, set_role
-from ..core.schema import init_db
+from ..core.schema import init_db, process_images
 from ..db import session
 
 
@@ -95,3 +95,22 @@ def init_db_command() -> None:
     """Create the database schema; existing data is kept."""
     init_db()
     click.echo(f"Initialized the database at {current_app.config['DATABASE_URL']}.")
+
+
+@click.command("process-images")
+@with_appcontext
+@click.option(
+    "--all",
+    "again",
+    is_flag=True,
+    help="Make the variants of every image anew, not only of those that lack them.",
+)
+def process_images_command(again: bool) -> None:
+    """Make the smaller widths and WebP/AVIF copies of stored images.
+
+    Then render again the posts that show them. ``init-db`` does the same
+    for the images that lack them.
+    """
+    init_db()
+    count = process_images(again=again)
+    click.echo(f"Processed {count} image{'' if count == 1 else 's'}.")

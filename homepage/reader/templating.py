@@ -11,7 +11,7 @@ from flask import session as cookie
 from sqlalchemy import Row
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..core import zone
+from ..core import pictures, zone
 from ..core.models import PAGE
 from . import caching
 from .queries import visible_pages
@@ -36,6 +36,17 @@ def absolute_url(endpoint: str, **values) -> str:
     if site_url:
         return site_url.rstrip("/") + url_for(endpoint, **values)
     return url_for(endpoint, _external=True, **values)
+
+
+def site_origin() -> str:
+    """Return the site's scheme and host, on ``SITE_URL`` when it is set."""
+    parts = urlsplit(absolute_url("blog.index"))
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def absolute_media(html: str) -> str:
+    """Make the /media/ addresses of stored ``html`` absolute, for feeds."""
+    return pictures.absolute_media(html, site_origin())
 
 
 def site_host() -> str:
@@ -73,6 +84,7 @@ def init_app(app: Flask) -> None:
     """Register filters and globals."""
     app.add_template_filter(format_date, "date")
     app.add_template_filter(rfc3339, "rfc3339")
+    app.add_template_filter(absolute_media, "absolute_media")
     app.add_template_filter(zone.format_moment, "moment")
     app.add_template_filter(zone.format_short, "short_date")
     app.add_template_global(zone.zone_name)
