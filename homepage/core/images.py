@@ -94,19 +94,7 @@ def store(
     cleaned = clean(data)
     extension, content_type = FORMATS[cleaned.format]
     name = f"{secrets.token_hex(16)}.{extension}"
-    made = variants.make_variants(cleaned.data, cleaned.format)
-    written: list[Path] = []
-    try:
-        for path, content in [(upload_folder() / name, cleaned.data)] + [
-            (upload_folder() / variant.file_name(name), variant.data)
-            for variant in made
-        ]:
-            write_file(path, content)
-            written.append(path)
-    except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
+    rows = write_with_variants(name, cleaned)
     return Image(
         name=name,
         original_name=original_name,
@@ -118,9 +106,37 @@ def store(
         alt=alt,
         decorative=decorative,
         variants_version=variants.VARIANTS_VERSION,
-        variants=[_variant_row(name, variant) for variant in made],
+        variants=rows,
         author=author,
     )
+
+
+def write_with_variants(
+    name: str, cleaned: Cleaned, *, replace: bool = False
+) -> list[ImageVariant]:
+    """Write the cleaned image as ``name`` and its variants beside it.
+
+    Slow work (resizing, encoding), for before the write lock. Either every
+    file is written or none is left. Returns the variants' rows, to add.
+
+    :param replace: write over an existing file of that name (an import).
+    """
+    made = variants.make_variants(cleaned.data, cleaned.format)
+    folder = upload_folder()
+    written: list[Path] = []
+    try:
+        write_file(folder / name, cleaned.data, replace=replace)
+        written.append(folder / name)
+        for variant in made:
+            path = folder / variant.file_name(name)
+            # Named by their content: one already there holds these bytes.
+            write_file(path, variant.data, replace=True)
+            written.append(path)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return [_variant_row(name, variant) for variant in made]
 
 
 def _variant_row(image_name: str, variant: variants.Variant) -> ImageVariant:
@@ -364,7 +380,7 @@ def share_image(post: Post) -> ShareImage | None:
         picture.name, picture.content_type, picture.width, picture.height, picture.alt
     )
     for variant, width in picture.sources.get(picture.content_type, []):
-        if width <= SHARE_WIDTH < chosen.width:
+        if width <= SHARE_WIDTH < picture.width:
             height = round(picture.height * width / picture.width)
             chosen = ShareImage(
                 variant, picture.content_type, width, height, picture.alt

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from ..core.authors import AuthorError, create_author, find_author
 from ..core.models import AUTHOR, OWNER, ROLES, Author, LastOwner, set_role
-from ..core.schema import init_db, process_images
+from ..core.schema import init_db, process_images, schema_is_current
 from ..db import session
 
 
@@ -111,6 +111,7 @@ def process_images_command(again: bool) -> None:
     Then render again the posts that show them. ``init-db`` does the same
     for the images that lack them.
     """
-    init_db()
+    if not schema_is_current():
+        raise click.ClickException("the database is older than the code: run init-db")
     count = process_images(again=again)
     click.echo(f"Processed {count} image{'' if count == 1 else 's'}.")
