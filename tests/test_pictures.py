@@ -134,7 +134,7 @@ def test_an_animation_keeps_its_original_only_and_moves(app, client, author):
     # No <picture>: the animated original, with its size.
     assert (
         f'<img src="/media/{image.name}" alt="It moves" width="800" height="600" '
-        'decoding="async" fetchpriority="high">'
+        'decoding="async" loading="eager">'
     ) in page
     with client.get(f"/media/{image.name}") as served:
         assert PILImage.open(io.BytesIO(served.data)).n_frames == 3
@@ -175,10 +175,11 @@ def test_a_post_shows_library_images_as_responsive_pictures(app, client, author)
     assert (
         f'<img src="/media/{first.name}" alt="The harbour" '
         f'srcset="{srcset}, /media/{first.name} 2000w" sizes="{SIZES}" '
-        'width="2000" height="1500" decoding="async" fetchpriority="high">'
+        'width="2000" height="1500" decoding="async" loading="eager">'
     ) in page
     webps = [v for v in first.variants if v.content_type == "image/webp"]
-    assert [v.width for v in webps] == [480, 960, 1600, 2000]
+    # No lighter copy of an original wider than 1600 px: 1600 covers the column.
+    assert [v.width for v in webps] == [480, 960, 1600]
     webp_srcset = ", ".join(f"/media/{v.name} {v.width}w" for v in webps)
     assert f'<source type="image/webp" srcset="{webp_srcset}" sizes="{SIZES}">' in page
     if AVIF:
@@ -197,7 +198,7 @@ def test_a_post_shows_library_images_as_responsive_pictures(app, client, author)
     # Rendered when saved, not for each reader.
     with app.app_context():
         stored = session.scalars(select(Post.body_html)).one()
-    assert "<picture><source" in stored and 'fetchpriority="high"' in stored
+    assert "<picture><source" in stored and 'loading="eager"' in stored
 
 
 def test_the_sanitizer_still_refuses_these_attributes_from_the_author(client, author):
@@ -226,7 +227,7 @@ def test_a_summary_in_a_list_shows_lazy_pictures(client, author):
     author.create_post("Sea", body=f"![Sea](/media/{image.name}) and waves.")
     listing = client.get("/").get_data(as_text=True)
     assert f'<img src="/media/{image.name}" alt="Sea" srcset=' in listing
-    assert 'loading="lazy"' in listing and "fetchpriority" not in listing
+    assert 'loading="lazy"' in listing and 'loading="eager"' not in listing
 
 
 def test_alt_text_and_decoration_are_asked_at_upload_and_stored(app, client, author):
@@ -449,3 +450,34 @@ def test_process_images_makes_the_variants_again_on_demand(app, runner, author):
     folder = Path(app.config["UPLOAD_FOLDER"])
     # Same bytes, same names: nothing left over.
     assert len(list(folder.iterdir())) == 1 + len(image.variants)
+
+
+def test_decoration_and_description_change_in_the_library(app, client, auth, bob):
+    auth.login()
+    image = upload(auth, photo((600, 400)))
+    auth.create_post("Divider", body=f"![](/media/{image.name})", action="draft")
+    assert 'id="alt-missing"' in client.get("/admin/posts/1/edit").get_data(
+        as_text=True
+    )
+    saved = auth.post_form(
+        f"/admin/images/{image.id}/describe", alt=" A  line ", decorative="y"
+    )
+    assert saved.status_code == 302
+    assert "Saved the description" in client.get("/admin/images/").get_data(
+        as_text=True
+    )
+    with app.app_context():
+        row = session.get(Image, image.id)
+        assert row is not None and (row.alt, row.decorative) == ("A line", True)
+    # Decorative now: the editor no longer asks for alt text.
+    assert 'id="alt-missing"' not in client.get("/admin/posts/1/edit").get_data(
+        as_text=True
+    )
+    # Another author may not change it.
+    auth.login_as(bob)
+    assert (
+        auth.post_form(f"/admin/images/{image.id}/describe", alt="x").status_code == 403
+    )
+    with app.app_context():
+        row = session.get(Image, image.id)
+        assert row is not None and row.alt == "A line"

@@ -305,6 +305,14 @@ class ImageUploadForm(Form):
         self.http_status = http_status
 
 
+class ImageDescriptionForm(Form):
+    """A library image's description (alt text) and whether it is decorative."""
+
+    #: Cut to images.MAX_ALT where it is used, rather than refused.
+    alt = StringField(default="")
+    decorative = BooleanField(default=False)
+
+
 class PostImageForm(ImageUploadForm):
     """The image upload inside the post form, whose fields it shares a page with."""
 

@@ -25,7 +25,7 @@ from ..db import session, write_transaction
 from . import posts as admin
 from .access import find_post, require_may_change
 from .auth import current_author
-from .forms import ImageUploadForm, PostForm, PostImageForm
+from .forms import ImageDescriptionForm, ImageUploadForm, PostForm, PostImageForm
 
 bp = Blueprint("images", __name__)
 
@@ -220,6 +220,26 @@ def insert_block(text: str, snippet: str, at: int | None) -> str:
     before, after = text[:at].rstrip(), text[at:].lstrip()
     middle = f"{before}\n\n{snippet}" if before else snippet
     return f"{middle}\n\n{after}" if after else f"{middle}\n"
+
+
+@bp.post("/images/<int:image_id>/describe")
+def describe(image_id: int):
+    """Change an image's description and whether it only decorates.
+
+    The description is what the next upload's Markdown carries and link
+    previews show (og:image:alt); the posts that show the image keep the alt
+    text their Markdown gives it. A decorative image is not flagged in the
+    editor for having none.
+    """
+    form = ImageDescriptionForm()
+    alt = " ".join((form.alt.data or "").split())[:MAX_ALT]
+    with write_transaction():
+        image = get_image(image_id)
+        image.alt = alt
+        image.decorative = bool(form.decorative.data)
+        label = image.original_name or image.name
+    flash(f"Saved the description of {label}.")
+    return redirect(url_for("admin.images.index"))
 
 
 @bp.post("/images/<int:image_id>/delete")

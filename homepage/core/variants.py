@@ -6,7 +6,8 @@ variants before any database work and the upgrade can reuse them.
 A phone 390 px wide should not download a 3000 px photo. Each still image is
 stored again at the widths in :data:`WIDTHS` that are smaller than itself
 (never enlarged), in its own format and in WebP, and in AVIF when this Pillow
-can write it; WebP and AVIF are made at the image's own width too. The browser
+can write it; WebP and AVIF are made at the image's own width too when it is
+no wider than the widest width. The browser
 picks among them from the ``srcset`` and ``<source>`` elements that
 :mod:`pictures` writes into a post.
 
@@ -112,7 +113,13 @@ def make_variants(data: bytes, format: str) -> list[Variant]:
             else pixels.resize(size, PIL.Image.Resampling.LANCZOS, reducing_gap=3.0)
         )
         # The original itself is served at its own width in its own format.
-        kinds = light if target == width else formats + light
+        # Lighter copies of it are made only up to the widest width: above, a
+        # browser would pick them only for a column wider than 2.5 times 40rem
+        # in device pixels, and a 12-megapixel AVIF costs seconds to encode.
+        if target == width:
+            kinds = light if width <= WIDTHS[-1] else []
+        else:
+            kinds = formats + light
         for kind in kinds:
             variants.append(
                 Variant(_encode(resized, kind, icc_profile), kind, *resized.size)
