@@ -411,9 +411,18 @@ def test_any_upload_is_stored_whole_or_not_at_all(app, author, data, filename):
     else:
         # A damaged file that still decodes is stored whole, as its row says.
         assert rows == before[0] + 1
-        [new] = set(files) - set(before[1])
+        added = set(files) - set(before[1])
+        [new] = originals(sorted(added))
         with app.app_context():
             image = session.scalars(select(Image).where(Image.name == new.name)).one()
+            # Its variants, each stored whole as its row says, and no other file.
+            sizes = {variant.name: variant.size for variant in image.variants}
+        assert {file.name for file in added} == {new.name, *sizes}
+        for file in added:
+            content = file.read_bytes()
+            with PILImage.open(io.BytesIO(content)) as picture:
+                picture.load()
+            assert len(content) == sizes.get(file.name, image.size)
         content = new.read_bytes()
         with PILImage.open(io.BytesIO(content)) as picture:
             picture.load()

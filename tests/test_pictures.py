@@ -481,3 +481,18 @@ def test_decoration_and_description_change_in_the_library(app, client, auth, bob
     with app.app_context():
         row = session.get(Image, image.id)
         assert row is not None and row.alt == "A line"
+
+
+def test_odd_shapes_and_webp_originals_get_the_variants_they_can(author):
+    # Taller than WebP allows (16,383 px): that format is left out, not the upload.
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (500, 20000), (10, 20, 30)).save(buffer, "PNG")
+    tall = upload(author, buffer.getvalue(), "scroll.png")
+    kinds = {variant.content_type for variant in tall.variants}
+    assert "image/webp" not in kinds and "image/png" in kinds
+    # A WebP is not copied again as WebP at its own width.
+    buffer = io.BytesIO()
+    PILImage.new("RGBA", (600, 400), (1, 2, 3, 4)).save(buffer, "WEBP")
+    webp = upload(author, buffer.getvalue(), "shot.webp")
+    assert ("image/webp", 600, 400) not in variant_table(webp)
+    assert ("image/webp", 480, 320) in variant_table(webp)

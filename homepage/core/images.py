@@ -121,7 +121,13 @@ def write_with_variants(
 
     :param replace: write over an existing file of that name (an import).
     """
-    made = variants.make_variants(cleaned.data, cleaned.format)
+    try:
+        made = variants.make_variants(cleaned.data, cleaned.format)
+    except Exception:
+        # The image itself decoded and is stored; without variants it is
+        # shown as it is, which is better than refusing it.
+        current_app.logger.exception("The variants of %s could not be made", name)
+        made = []
     folder = upload_folder()
     written: list[Path] = []
     try:

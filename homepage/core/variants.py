@@ -117,13 +117,17 @@ def make_variants(data: bytes, format: str) -> list[Variant]:
         # browser would pick them only for a column wider than 2.5 times 40rem
         # in device pixels, and a 12-megapixel AVIF costs seconds to encode.
         if target == width:
-            kinds = light if width <= WIDTHS[-1] else []
+            kinds = [k for k in light if k != format] if width <= WIDTHS[-1] else []
         else:
             kinds = formats + light
         for kind in kinds:
-            variants.append(
-                Variant(_encode(resized, kind, icc_profile), kind, *resized.size)
-            )
+            try:
+                encoded = _encode(resized, kind, icc_profile)
+            except (OSError, ValueError):
+                # Beyond what the format can hold (WebP stops at 16,383
+                # pixels a side): the browser takes another format.
+                continue
+            variants.append(Variant(encoded, kind, *resized.size))
     return variants
 
 
