@@ -143,6 +143,7 @@ COMMAND_LINES = {
     "restore": ["restore", "--yes", "/"],
     "export": ["export", "/var/tmp/homepage-permissions-export.zip"],
     "import": ["import", "/var/tmp/homepage-permissions-import.zip"],
+    "process-images": ["process-images", "--all"],
 }
 
 
