@@ -496,3 +496,13 @@ def test_odd_shapes_and_webp_originals_get_the_variants_they_can(author):
     webp = upload(author, buffer.getvalue(), "shot.webp")
     assert ("image/webp", 600, 400) not in variant_table(webp)
     assert ("image/webp", 480, 320) in variant_table(webp)
+
+
+def test_an_image_narrower_than_the_column_is_sized_at_its_own_width(client, author):
+    image = upload(author, photo((320, 200)), alt="Small")
+    author.create_post("Small", body=f"![Small](/media/{image.name})")
+    page = client.get("/posts/small").get_data(as_text=True)
+    # Drawn 320 px wide wherever the screen allows: no file for the column.
+    own = 'sizes="(min-width: 352px) 320px, calc(100vw - 2rem)"'
+    assert page.count(own) == (2 if AVIF else 1)
+    assert SIZES not in page

@@ -35,6 +35,9 @@ MEDIA_PATH = "/media/"
 #: How wide an image in a post is drawn: the 40rem column, or the screen less
 #: the page's 1rem margins (static/style.css, .wrap).
 SIZES = "(min-width: 42rem) 40rem, calc(100vw - 2rem)"
+#: The column's width and the page's margins, in CSS pixels (1rem = 16px).
+COLUMN = 640
+MARGINS = 32
 #: The formats offered as <source> elements, best first; the <img> carries
 #: the original format.
 _LIGHT = ("image/avif", "image/webp")
@@ -146,6 +149,19 @@ def responsive(
     return _IMG.sub(rewrite, html)
 
 
+def sizes(width: int) -> str:
+    """Return the ``sizes`` of an image ``width`` pixels wide in a post.
+
+    An image narrower than the column is drawn at its own width (its
+    ``width`` attribute, up to the screen's), so the browser must not fetch
+    a file for the whole column; it would also count the file as shown at a
+    lower density.
+    """
+    if width >= COLUMN:
+        return SIZES
+    return f"(min-width: {width + MARGINS}px) {width}px, calc(100vw - 2rem)"
+
+
 def _picture(picture: Picture, attributes: dict[str, str], eager: bool) -> str:
     """Return the ``<picture>`` (or lone ``<img>``) that shows ``picture``."""
     # The values below are escaped as the sanitizer left them; the rest are
@@ -155,7 +171,7 @@ def _picture(picture: Picture, attributes: dict[str, str], eager: bool) -> str:
         img.append(f'title="{attributes["title"]}"')
     if srcset := picture.srcset(picture.content_type):
         if picture.sources.get(picture.content_type):
-            img.append(f'srcset="{srcset}" sizes="{SIZES}"')
+            img.append(f'srcset="{srcset}" sizes="{sizes(picture.width)}"')
     img.append(f'width="{picture.width}" height="{picture.height}"')
     img.append('decoding="async"')
     # fetchpriority="high" would help the first one further, but the HTML
@@ -163,7 +179,8 @@ def _picture(picture: Picture, attributes: dict[str, str], eager: bool) -> str:
     img.append('loading="eager"' if eager else 'loading="lazy"')
     tag = f"<img {' '.join(img)}>"
     lighter = [
-        f'<source type="{kind}" srcset="{picture.srcset(kind)}" sizes="{SIZES}">'
+        f'<source type="{kind}" srcset="{picture.srcset(kind)}" '
+        f'sizes="{sizes(picture.width)}">'
         for kind in _LIGHT
         if kind != picture.content_type and picture.sources.get(kind)
     ]
