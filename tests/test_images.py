@@ -91,6 +91,11 @@ def stored(app: Flask) -> tuple[int, list[Path]]:
     return rows, files
 
 
+def originals(files: list[Path]) -> list[Path]:
+    """Return the uploaded images among ``files``, without their variants."""
+    return [file for file in files if re.fullmatch(r"[0-9a-f]{32}\.\w+", file.name)]
+
+
 def only_database_files(tmp_path: Path) -> list[str]:
     """Return every file under ``tmp_path`` that is not the database or an upload."""
     return [
@@ -127,7 +132,7 @@ def test_upload_stores_a_real_image_under_a_new_name(
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     rows, files = stored(app)
     assert rows == 1
-    [file] = files
+    [file] = originals(files)
     assert re.fullmatch(rf"[0-9a-f]{{32}}\.{extension}", file.name)
     if extension == "jpg":
         # Encoded again to drop any metadata, with the same tables.
@@ -158,7 +163,7 @@ def test_upload_from_the_post_form_adds_markdown_to_the_body(app, client, author
     )
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    [file] = stored(app)[1]
+    [file] = originals(stored(app)[1])
     markdown = rf"![The \[blue\] sea](/media/{file.name})"
     # The form comes back with every field kept and the image added.
     assert f"We went to the sea.\n\n{markdown}\n</textarea>" in html
@@ -170,7 +175,7 @@ def test_upload_from_the_post_form_adds_markdown_to_the_body(app, client, author
     saved = author.create_post("Trip", body=f"We went to the sea.\n\n{markdown}\n")
     assert saved.status_code == 302
     post = client.get("/posts/trip").get_data(as_text=True)
-    assert f'<img src="/media/{file.name}" alt="The [blue] sea">' in post
+    assert f'<img src="/media/{file.name}" alt="The [blue] sea" ' in post
 
 
 def test_upload_into_an_existing_post_keeps_editing_it(app, client, author):
@@ -312,7 +317,9 @@ def test_unused_images_can_be_deleted_and_used_ones_cannot(app, client, author):
     assert deleted.status_code == 302
     rows, files = stored(app)
     assert rows == 1
-    assert [file.name for file in files] == [used.name]
+    # The deleted image's variants went with it.
+    assert [file.name for file in originals(files)] == [used.name]
+    assert all(file.name.startswith(used.name[:32]) for file in files)
     assert client.get(f"/media/{unused.name}").status_code == 404
     with client.get(f"/media/{used.name}") as still_there:
         assert still_there.status_code == 200
@@ -339,7 +346,8 @@ def test_an_author_lists_and_deletes_only_their_own_images(app, client, auth, bo
     assert auth.post_form("/admin/images/1/delete").status_code == 403
     assert auth.post_form("/admin/images/2/delete").status_code == 302
     rows, files = stored(app)
-    assert rows == 1 and len(files) == 1
+    assert rows == 1 and len(originals(files)) == 1
+    assert all(file.name.startswith(originals(files)[0].name[:32]) for file in files)
 
 
 def test_an_author_sees_which_posts_show_their_image_but_links_only_theirs(
@@ -403,9 +411,18 @@ def test_any_upload_is_stored_whole_or_not_at_all(app, author, data, filename):
     else:
         # A damaged file that still decodes is stored whole, as its row says.
         assert rows == before[0] + 1
-        [new] = set(files) - set(before[1])
+        added = set(files) - set(before[1])
+        [new] = originals(sorted(added))
         with app.app_context():
             image = session.scalars(select(Image).where(Image.name == new.name)).one()
+            # Its variants, each stored whole as its row says, and no other file.
+            sizes = {variant.name: variant.size for variant in image.variants}
+        assert {file.name for file in added} == {new.name, *sizes}
+        for file in added:
+            content = file.read_bytes()
+            with PILImage.open(io.BytesIO(content)) as picture:
+                picture.load()
+            assert len(content) == sizes.get(file.name, image.size)
         content = new.read_bytes()
         with PILImage.open(io.BytesIO(content)) as picture:
             picture.load()
@@ -569,9 +586,11 @@ def umask_022():
 def test_uploads_are_readable_by_the_server_and_its_group_only(app, author, umask_022):
     assert upload(author, picture()).status_code == 302
     folder = Path(app.config["UPLOAD_FOLDER"])
-    [file] = stored(app)[1]
+    files = stored(app)[1]
+    assert len(originals(files)) == 1 and len(files) > 1
     assert stat.S_IMODE(folder.stat().st_mode) == 0o750
-    assert stat.S_IMODE(file.stat().st_mode) == 0o640
+    # The variants as much as the original.
+    assert {stat.S_IMODE(file.stat().st_mode) for file in files} == {0o640}
 
 
 def _add_old_image(app, name: str, data: bytes | None, size=(64, 48)) -> None:

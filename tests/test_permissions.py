@@ -149,6 +149,7 @@ COMMAND_LINES = {
         "/var/tmp/homepage-permissions-wordpress.xml",
     ],
     "rerender": ["rerender", "--all"],
+    "process-images": ["process-images", "--all"],
 }
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from homepage.core.authors import create_author
-from homepage.core.models import Image, Post
+from homepage.core.models import Image, ImageVariant, Post
 from homepage.db import session
 
 # Threaded servers, Hypothesis or many requests per test: too slow for make
@@ -132,7 +132,14 @@ def test_export_then_import_moves_a_whole_blog(app, runner, auth, tmp_path, othe
     assert (tmp_path / "other-uploads" / name).read_bytes() == png()
     reader = other_site.test_client()
     page = reader.get("/posts/with-an-image").get_data(as_text=True)
-    assert f'<img src="/media/{name}" alt="blue">' in page
+    assert f'<img src="/media/{name}" alt="blue" ' in page
+    # Its variants were made again on this site, and the post shows them.
+    with other_site.app_context():
+        variants = session.scalars(select(ImageVariant.name)).all()
+    assert variants and all(f"/media/{variant} " in page for variant in variants)
+    for variant in variants:
+        with reader.get(f"/media/{variant}") as served:
+            assert served.status_code == 200
     with reader.get(f"/media/{name}") as served:
         assert served.status_code == 200
 

@@ -22,7 +22,7 @@ from flask import request
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from werkzeug.datastructures import CombinedMultiDict, MultiDict
-from wtforms import Field, HiddenField, PasswordField, StringField
+from wtforms import BooleanField, Field, HiddenField, PasswordField, StringField
 from wtforms.validators import (
     AnyOf,
     EqualTo,
@@ -169,6 +169,7 @@ _TYPED = (
     "status",
     "kind",
     "published_at",
+    "share_image",
 )
 #: The post form's fields that are no part of the post.
 _NOT_TYPED = frozenset({"version", "action", "cursor", "csrf_token"})
@@ -191,6 +192,7 @@ class PostForm(Form):
     published_at = StringField(
         default="", validators=[Rule(posts.published_at_problem)]
     )
+    share_image = StringField(default="", validators=[Rule(posts.share_image_problem)])
     #: The version of the post the form was opened at (edit forms only).
     version = HiddenField(default="")
     #: Which button sent the form: "preview" shows it, anything else saves,
@@ -326,6 +328,8 @@ class ImageUploadForm(Form):
     image = FileField(validators=[FileRequired(NO_IMAGE), PlainFileName()])
     #: Cut to images.MAX_ALT where it is used, rather than refused.
     alt = StringField(default="")
+    #: The image only decorates: it rightly has no alt text.
+    decorative = BooleanField(default=False)
 
     #: The status of the page that shows a refused image: 413 when too large.
     http_status = 400
@@ -336,10 +340,19 @@ class ImageUploadForm(Form):
         self.http_status = http_status
 
 
+class ImageDescriptionForm(Form):
+    """A library image's description (alt text) and whether it is decorative."""
+
+    #: Cut to images.MAX_ALT where it is used, rather than refused.
+    alt = StringField(default="")
+    decorative = BooleanField(default=False)
+
+
 class PostImageForm(ImageUploadForm):
     """The image upload inside the post form, whose fields it shares a page with."""
 
     alt = StringField(name="image_alt", default="")
+    decorative = BooleanField(name="image_decorative", default=False)
 
 
 class WordPressImportForm(Form):

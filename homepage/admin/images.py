@@ -21,13 +21,13 @@ from werkzeug.datastructures import FileStorage
 
 from ..core import images as storage
 from ..core.imagefiles import ImageError
-from ..core.images import commit_upload, shown_in, upload_folder, usage
+from ..core.images import commit_upload, shown_in, usage
 from ..core.models import Image, Post
 from ..db import session, write_transaction
 from . import posts as admin
 from .access import find_post, require_may_change
 from .auth import current_author
-from .forms import ImageUploadForm, PostForm, PostImageForm
+from .forms import ImageDescriptionForm, ImageUploadForm, PostForm, PostImageForm
 
 bp = Blueprint("images", __name__)
 
@@ -60,7 +60,13 @@ def store(form: ImageUploadForm) -> Image | None:
     # store the file.
     original = file.filename[:200]
     try:
-        return storage.store(read_limited(file), original, current_author())
+        return storage.store(
+            read_limited(file),
+            original,
+            current_author(),
+            alt=" ".join(form.alt.data.split())[:MAX_ALT],
+            decorative=form.decorative.data,
+        )
     except ImageError as error:
         form.refuse_image(error.message, error.status)
         return None
@@ -224,6 +230,26 @@ def insert_block(text: str, snippet: str, at: int | None) -> str:
     return f"{middle}\n\n{after}" if after else f"{middle}\n"
 
 
+@bp.post("/images/<int:image_id>/describe")
+def describe(image_id: int):
+    """Change an image's description and whether it only decorates.
+
+    The description is what the next upload's Markdown carries and link
+    previews show (og:image:alt); the posts that show the image keep the alt
+    text their Markdown gives it. A decorative image is not flagged in the
+    editor for having none.
+    """
+    form = ImageDescriptionForm()
+    alt = " ".join((form.alt.data or "").split())[:MAX_ALT]
+    with write_transaction():
+        image = get_image(image_id)
+        image.alt = alt
+        image.decorative = bool(form.decorative.data)
+        label = image.original_name or image.name
+    flash(f"Saved the description of {label}.")
+    return redirect(url_for("admin.images.index"))
+
+
 @bp.post("/images/<int:image_id>/delete")
 def delete(image_id: int):
     """Delete an image that no post shows."""
@@ -233,7 +259,7 @@ def delete(image_id: int):
         # Under the lock, so no save can start showing it meanwhile.
         users = shown_in(image.name)
         if not users:
-            name = image.name
+            names = storage.file_names(image)
             session.delete(image)
     if users:
         titles = ", ".join(f"“{title}”" for _, title in users)
@@ -241,7 +267,7 @@ def delete(image_id: int):
             error=f"{label} is still shown in {titles}; remove it from there first.",
             status=400,
         )
-    # The file goes only after the row: a failed commit leaves both in place.
-    (upload_folder() / name).unlink(missing_ok=True)
+    # The files go only after the rows: a failed commit leaves all in place.
+    storage.remove_files(names)
     flash(f"Deleted {label}.")
     return redirect(url_for("admin.images.index"))

@@ -5,21 +5,31 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Flask, current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 
 from ..db import get_engine, session, write_transaction
-from . import imagefiles
+from . import imagefiles, pictures, variants
 from .imagefiles import FORMATS, Cleaned, ImageError, Limits
-from .models import Author, Image, Post
+from .models import Author, Image, ImageVariant, Post
+from .pictures import MEDIA_PATH
 
-CONTENT_TYPES = {ext: content_type for ext, content_type in FORMATS.values()}
+#: The content types of every file served from the upload folder, by extension.
+CONTENT_TYPES = {
+    variants.EXTENSIONS[kind]: content_type
+    for kind, content_type in variants.CONTENT_TYPES.items()
+}
+#: The name of an uploaded image (the original).
 NAME = re.compile(r"[0-9a-f]{32}\.(?:jpg|png|gif|webp)")
-#: Where the files are served; a post shows an image through /media/NAME.
-MEDIA_PATH = "/media/"
+#: The name of any file served: an original, or one of its variants.
+FILE_NAME = re.compile(
+    r"[0-9a-f]{32}(?:-\d{1,5}-[0-9a-f]{16})?\.(?:jpg|png|gif|webp|avif)"
+)
 _REFERENCE = re.compile(r"/media/([0-9a-f]{32}\.(?:jpg|png|gif|webp))")
+_SOURCE = re.compile(r"/media/([0-9a-f]{32}\.(?:jpg|png|gif|webp))")
 
 #: Uploads are read by the serving user and its group (Apache's, when the
 #: files are served by Apache directly), by no one else.
@@ -65,18 +75,26 @@ def write_file(path: Path, data: bytes, *, replace: bool = False) -> None:
         raise
 
 
-def store(data: bytes, original_name: str, author: Author | None) -> Image:
-    """Check an uploaded image and store it upright, without metadata.
+def store(
+    data: bytes,
+    original_name: str,
+    author: Author | None,
+    *,
+    alt: str = "",
+    decorative: bool = False,
+) -> Image:
+    """Check an uploaded image and store it upright, without metadata, with
+    its variants (smaller widths, WebP, AVIF).
 
-    All the slow work (decoding, cleaning, writing the file) happens here,
-    before the write lock; :func:`commit_upload` adds the row.
+    All the slow work (decoding, cleaning, resizing, writing the files)
+    happens here, before the write lock; :func:`commit_upload` adds the rows.
 
     :raise ImageError: when it is not stored; then no file and no row exist.
     """
     cleaned = clean(data)
     extension, content_type = FORMATS[cleaned.format]
     name = f"{secrets.token_hex(16)}.{extension}"
-    write_file(upload_folder() / name, cleaned.data)
+    rows = write_with_variants(name, cleaned)
     return Image(
         name=name,
         original_name=original_name,
@@ -85,8 +103,145 @@ def store(data: bytes, original_name: str, author: Author | None) -> Image:
         width=cleaned.width,
         height=cleaned.height,
         metadata_stripped=True,
+        alt=alt,
+        decorative=decorative,
+        variants_version=variants.VARIANTS_VERSION,
+        variants=rows,
         author=author,
     )
+
+
+def write_with_variants(
+    name: str, cleaned: Cleaned, *, replace: bool = False
+) -> list[ImageVariant]:
+    """Write the cleaned image as ``name`` and its variants beside it.
+
+    Slow work (resizing, encoding), for before the write lock. Either every
+    file is written or none is left. Returns the variants' rows, to add.
+
+    :param replace: write over an existing file of that name (an import).
+    """
+    try:
+        made = variants.make_variants(cleaned.data, cleaned.format)
+    except Exception:
+        # The image itself decoded and is stored; without variants it is
+        # shown as it is, which is better than refusing it.
+        current_app.logger.exception("The variants of %s could not be made", name)
+        made = []
+    folder = upload_folder()
+    written: list[Path] = []
+    try:
+        write_file(folder / name, cleaned.data, replace=replace)
+        written.append(folder / name)
+        for variant in made:
+            path = folder / variant.file_name(name)
+            # Named by their content: one already there holds these bytes.
+            write_file(path, variant.data, replace=True)
+            written.append(path)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return [_variant_row(name, variant) for variant in made]
+
+
+def _variant_row(image_name: str, variant: variants.Variant) -> ImageVariant:
+    """Return the row of ``variant`` of the image ``image_name``."""
+    return ImageVariant(
+        name=variant.file_name(image_name),
+        content_type=variant.content_type,
+        size=len(variant.data),
+        width=variant.width,
+        height=variant.height,
+    )
+
+
+def file_names(image: Image) -> list[str]:
+    """Return the names of the files of ``image``: the original and its variants."""
+    return [image.name] + [variant.name for variant in image.variants]
+
+
+def remove_files(names: list[str], app: Flask | None = None) -> None:
+    """Remove the files ``names`` from the upload folder, if they are there."""
+    folder = upload_folder(app)
+    for name in names:
+        (folder / name).unlink(missing_ok=True)
+
+
+def make_stored_variants(app: Flask | None = None, *, again: bool = False) -> list[str]:
+    """Make the variants of stored images that have none, or older ones.
+
+    Run by ``init-db`` (after :func:`strip_stored_images`) and by
+    ``flask process-images``; ``again`` makes every image's variants anew.
+    Each image is resized before a short write transaction of its own that
+    swaps its variant rows; the old variant files go after it. A missing or
+    damaged file is logged and left as it is. Returns the names of the images
+    whose variants were made, so that the posts showing them are rendered
+    again.
+    """
+    app = app or current_app
+    engine = get_engine(app)
+    query = select(Image.id, Image.name).where(Image.metadata_stripped.is_(True))
+    if not again:
+        query = query.where(Image.variants_version < variants.VARIANTS_VERSION)
+    with engine.begin() as connection:
+        rows = connection.execute(query).all()
+    folder = upload_folder(app)
+    done = []
+    for image_id, name in rows:
+        try:
+            if not NAME.fullmatch(name):
+                raise ImageError("its name is not one this site gives")
+            cleaned = imagefiles.clean((folder / name).read_bytes(), limits(app))
+            if FORMATS[cleaned.format][0] != name.rsplit(".", 1)[1]:
+                raise ImageError("its content is not what its name says")
+            made = variants.make_variants(cleaned.data, cleaned.format)
+        except (OSError, ImageError) as error:
+            reason = error.message if isinstance(error, ImageError) else error
+            app.logger.warning("Image %s left without variants: %s", name, reason)
+            continue
+        new_rows = [_variant_row(name, variant) for variant in made]
+        for row, variant in zip(new_rows, made, strict=True):
+            if not (folder / row.name).exists():
+                write_file(folder / row.name, variant.data)
+        keep = {row.name for row in new_rows}
+        with engine.begin() as connection:
+            old = set(
+                connection.scalars(
+                    select(ImageVariant.name).where(ImageVariant.image_id == image_id)
+                )
+            )
+            updated = connection.execute(
+                update(Image)
+                .where(Image.id == image_id)
+                .values(
+                    width=cleaned.width,
+                    height=cleaned.height,
+                    variants_version=variants.VARIANTS_VERSION,
+                )
+            ).rowcount
+            connection.execute(
+                delete(ImageVariant).where(ImageVariant.image_id == image_id)
+            )
+            if updated:
+                for row in new_rows:
+                    connection.execute(
+                        insert(ImageVariant).values(
+                            image_id=image_id,
+                            name=row.name,
+                            content_type=row.content_type,
+                            size=row.size,
+                            width=row.width,
+                            height=row.height,
+                        )
+                    )
+        # Deleted meanwhile: every file of it goes; otherwise the old ones.
+        remove_files(sorted(old - keep if updated else old | keep), app)
+        if updated:
+            done.append(name)
+    if done:
+        app.logger.info("Made the variants of %d stored images.", len(done))
+    return done
 
 
 def strip_stored_images(app: Flask | None = None) -> int:
@@ -143,7 +298,7 @@ def commit_upload(image: Image) -> None:
         with write_transaction():
             session.add(image)
     except BaseException:
-        (upload_folder() / image.name).unlink(missing_ok=True)
+        remove_files(file_names(image))
         raise
 
 
@@ -168,3 +323,59 @@ def shown_in(name: str) -> list[tuple[int, str]]:
             )
         )
     )
+
+
+def decorative_sources(sources: list[str]) -> set[str]:
+    """Return which of the image addresses ``sources`` show decorative images.
+
+    An address is decorative when it is /media/NAME of a library image its
+    author marked so: it rightly has no alt text.
+    """
+    names = {
+        found[1]: source for source in sources if (found := _SOURCE.fullmatch(source))
+    }
+    if not names:
+        return set()
+    marked = session.scalars(
+        select(Image.name).where(Image.name.in_(names), Image.decorative.is_(True))
+    )
+    return {names[name] for name in marked}
+
+
+#: The widest file link previews are given: larger ones only cost their
+#: crawlers time (OpenGraph asks for 1200 px or so).
+SHARE_WIDTH = 1600
+
+
+@dataclass(frozen=True)
+class ShareImage:
+    """The file link previews show for a post, with its size and description."""
+
+    name: str
+    content_type: str
+    width: int
+    height: int
+    alt: str
+
+
+def share_image(post: Post) -> ShareImage | None:
+    """Return the image link previews show for ``post``, or None if it has none.
+
+    The one the author named, else the first library image of its body; the
+    widest file of its own format up to :data:`SHARE_WIDTH` (crawlers do not
+    all read WebP or AVIF).
+    """
+    name = post.share_image or next(iter(pictures.sources(post.body_html)), None)
+    picture = pictures.library(session, [name]).get(name) if name else None
+    if picture is None:
+        return None
+    chosen = ShareImage(
+        picture.name, picture.content_type, picture.width, picture.height, picture.alt
+    )
+    for variant, width in picture.sources.get(picture.content_type, []):
+        if width <= SHARE_WIDTH < picture.width:
+            height = round(picture.height * width / picture.width)
+            chosen = ShareImage(
+                variant, picture.content_type, width, height, picture.alt
+            )
+    return chosen

@@ -20,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection
@@ -228,6 +229,11 @@ class Post(Base):
     body_html: Mapped[str] = mapped_column(Text)
     summary: Mapped[str] = mapped_column(Text, default="")
     summary_html: Mapped[str] = mapped_column(Text, default="")
+    #: The name of the library image that link previews show (og:image); empty
+    #: for the post's first library image.
+    share_image: Mapped[str] = mapped_column(
+        String(64), default="", server_default=text("''")
+    )
     #: The version of core.markdown that rendered the HTML above; 0 for posts
     #: stored before it was recorded, which ``init-db`` renders again.
     renderer: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -544,11 +550,48 @@ class Image(Base):
     #: position, camera, comments). Images stored before that was done read
     #: False, and ``init-db`` strips them once.
     metadata_stripped: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The description typed at upload, the alt text put in the Markdown.
+    alt: Mapped[str] = mapped_column(String(200), default="", server_default=text("''"))
+    #: Whether the image only decorates (a divider, a flourish), so that it
+    #: rightly has no alt text and the editor does not ask for one.
+    decorative: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    #: The core.variants.VARIANTS_VERSION its variants were made with; 0 for
+    #: images stored before variants, which ``init-db`` then makes.
+    variants_version: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0"
+    )
 
     author: Mapped[Author | None] = relationship()
+    variants: Mapped[list[ImageVariant]] = relationship(
+        back_populates="image",
+        cascade="all, delete-orphan",
+        order_by="ImageVariant.width",
+    )
 
     def __repr__(self) -> str:
         return f"<Image {self.id} {self.name!r}>"
+
+
+class ImageVariant(Base):
+    """A smaller or lighter copy of an image (core.variants), stored as ``name``."""
+
+    __tablename__ = "image_variants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), index=True
+    )
+    #: The image's name, the width and a hash of the content: never reused.
+    name: Mapped[str] = mapped_column(String(96), unique=True)
+    content_type: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+
+    image: Mapped[Image] = relationship(back_populates="variants")
+
+    def __repr__(self) -> str:
+        return f"<ImageVariant {self.id} {self.name!r}>"
 
 
 class LoginSession(Base):

@@ -13,7 +13,7 @@ from slugify import slugify
 from sqlalchemy import delete, exists, or_, select
 
 from ..db import session
-from . import history, markdown, zone
+from . import history, markdown, pictures, zone
 from .models import (
     DRAFT,
     KINDS,
@@ -21,6 +21,7 @@ from .models import (
     PUBLISHED,
     STATUSES,
     Author,
+    Image,
     Post,
     SlugRedirect,
     Tag,
@@ -44,11 +45,14 @@ _SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _DATETIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?")
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 SLUG_TAKEN = "Another post already uses this slug."
+_SHARE_IMAGE = re.compile(
+    r"(?:(?:https?://[^/]+)?/media/)?([0-9a-f]{32}\.(?:jpg|png|gif|webp))"
+)
 
 
 #: The typed fields whose surrounding spaces go before they are checked; the
 #: body and tags keep what was typed (the tags are normalized one by one).
-TIDIED = ("title", "slug", "summary", "published_at")
+TIDIED = ("title", "slug", "summary", "published_at", "share_image")
 
 
 @dataclass
@@ -69,6 +73,9 @@ class PostFields:
     #: The publish date as typed, in the site's time zone (core.zone), empty
     #: for "when first published".
     published_at: str = ""
+    #: The address (/media/NAME) or name of the library image link previews
+    #: show; empty for the post's first image.
+    share_image: str = ""
     #: ``published_at`` parsed by :func:`prepare`.
     publish_at: datetime | None = None
     #: The body and summary rendered by :func:`prepare`, before any write, so
@@ -91,6 +98,9 @@ class PostFields:
                 zone.local(post.published_at).strftime(DATETIME_FORMAT)
                 if post.published_at
                 else ""
+            ),
+            share_image=(
+                f"{pictures.MEDIA_PATH}{post.share_image}" if post.share_image else ""
             ),
         )
 
@@ -123,6 +133,7 @@ def check_post(fields: PostFields, post: Post | None = None) -> dict[str, str]:
         "status": status_problem(fields.status),
         "kind": kind_problem(fields.kind),
         "published_at": published_at_problem(fields.published_at),
+        "share_image": share_image_problem(fields.share_image),
     }
     errors = {name: message for name, message in found.items() if message}
     prepare(fields, errors)
@@ -145,16 +156,32 @@ def prepare(fields: PostFields, wrong: Collection[str]) -> None:
             fields.summary_html = summary_html
 
 
-def render_text(body: str, summary: str) -> tuple[str, str]:
+def render_text(
+    body: str, summary: str, executor: pictures.Executor | None = None
+) -> tuple[str, str]:
     """Render a post's body and summary as readers see them: ``(body, summary)``.
 
     The body's headings sit below the post's title (h1 on its page), the
-    summary's below the titles of a list of posts (h2).
+    summary's below the titles of a list of posts (h2). The library's images
+    become responsive pictures (core.pictures), the body's first one loaded
+    at once, a summary's lazily, as lists show many.
+
+    :param executor: where the images are looked up: the session, or the
+        upgrade's connection.
     """
     body_html = markdown.render(body, top=markdown.BODY_TOP)
     if summary:
-        return body_html, markdown.render(summary, top=markdown.SUMMARY_TOP, ids=False)
-    return body_html, markdown.first_paragraph(body_html)
+        summary_html = markdown.render(summary, top=markdown.SUMMARY_TOP, ids=False)
+    else:
+        summary_html = markdown.first_paragraph(body_html)
+    shown = pictures.library(
+        session if executor is None else executor,
+        pictures.sources(body_html) + pictures.sources(summary_html),
+    )
+    return (
+        pictures.responsive(body_html, shown),
+        pictures.responsive(summary_html, shown, first_eager=False),
+    )
 
 
 # Each rule below takes a field as :meth:`PostFields.tidy` leaves it and
@@ -231,6 +258,29 @@ def status_problem(status: str) -> str | None:
 def kind_problem(kind: str) -> str | None:
     """Return what is wrong with a post's kind, or None."""
     return None if kind in KINDS else "Choose post or page."
+
+
+def share_image_problem(text: str) -> str | None:
+    """Return what is wrong with the share image typed, or None; empty is fine."""
+    if not text:
+        return None
+    name = share_image_name(text)
+    if (
+        name is None
+        or not session.scalars(select(Image.id).where(Image.name == name)).first()
+    ):
+        return (
+            "Give the address of an image of the library, such as "
+            f"{pictures.MEDIA_PATH}0123…cdef.jpg, or leave it empty for the "
+            "post's first image."
+        )
+    return None
+
+
+def share_image_name(text: str) -> str | None:
+    """Return the library name in a typed share image (/media/NAME or NAME)."""
+    found = _SHARE_IMAGE.fullmatch(text.strip())
+    return found[1] if found else None
 
 
 def published_at_problem(text: str) -> str | None:
@@ -346,6 +396,7 @@ def apply_fields(post: Post, fields: PostFields) -> Post:
         post.body_html = fields.body_html
         post.summary = fields.summary
         post.summary_html = fields.summary_html
+        post.share_image = share_image_name(fields.share_image) or ""
         post.renderer = markdown.RENDERER_VERSION
         post.tags = get_or_create_tags(fields.tag_names())
         if fields.publish_at is not None:

@@ -18,6 +18,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from ..db import session
+from . import images, pictures
 from .markdown import BODY_TOP
 from .models import PAGE, POST, Post, SlugRedirect, utcnow, visible_at
 
@@ -259,26 +260,24 @@ def site_lookup(kind: str, slug: str) -> str:
     return NOT_OUT
 
 
-def check_for_site(
-    body_html: str,
-    summary: str,
-    is_decorative: Callable[[str], bool] = never_decorative,
-) -> list[Finding]:
-    """Check a body rendered for readers against this site's posts."""
+def check_for_site(body_html: str, summary: str) -> list[Finding]:
+    """Check a body rendered for readers against this site's posts and images.
+
+    An image the library marks decorative needs no description.
+    """
+    sources = [source for source, _alt in pictures.alt_texts(body_html)]
     return check_html(
         body_html,
         summary=summary,
         lookup=site_lookup,
-        is_decorative=is_decorative,
+        is_decorative=images.decorative_sources(sources).__contains__,
         origins=site_origins(current_app.config.get("SITE_URL")),
     )
 
 
-def check_post(
-    post: Post, is_decorative: Callable[[str], bool] = never_decorative
-) -> list[Finding]:
+def check_post(post: Post) -> list[Finding]:
     """Check a stored post, as the editor checks its form."""
-    return check_for_site(post.body_html, post.summary, is_decorative)
+    return check_for_site(post.body_html, post.summary)
 
 
 def site_origins(site_url: str | None) -> tuple[str, ...]:

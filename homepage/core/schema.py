@@ -8,7 +8,7 @@ what is old, and never drops anything.
 from __future__ import annotations
 
 from flask import Flask
-from sqlalchemy import Connection, inspect, select, update
+from sqlalchemy import Connection, inspect, or_, select, true, update
 from sqlalchemy.engine import Engine
 
 from ..db import Base, get_engine, make_private, sqlite_path
@@ -42,24 +42,62 @@ def init_db(app: Flask | None = None, engine: Engine | None = None) -> None:
     # site's own database names the files in its upload folder.
     if own_database:
         images.strip_stored_images(app)
+        process_images(app)
 
 
-def rerender_posts(connection: Connection, every: bool = False) -> int:
-    """Render again the posts an older renderer stored; return how many.
+def process_images(app: Flask | None = None, *, again: bool = False) -> int:
+    """Make the variants of stored images, then render the posts that show them.
+
+    Returns how many images were processed. See images.make_stored_variants.
+    """
+    names = images.make_stored_variants(app, again=again)
+    if names:
+        with get_engine(app).begin() as connection:
+            rerender_posts(connection, showing=names)
+    return len(names)
+
+
+def rerender_posts(
+    connection: Connection,
+    every: bool = False,
+    showing: list[str] | None = None,
+    *,
+    after: int = 0,
+    limit: int | None = None,
+) -> list[int]:
+    """Render again the posts an older renderer stored; return their ids.
 
     A newer renderer may write other HTML for the same Markdown (the headings'
     levels, say); stored posts follow it once, here, rather than on a save
     that may never come. The search index, which holds their text, follows.
 
     :param every: render every post again, whichever renderer stored it.
+    :param showing: render instead the posts whose text shows one of these
+        library images (their variants changed), whatever their renderer.
+    :param after: only posts with a greater id, in the order of their ids;
+        with ``limit``, a batch of them.
     """
     post = models.Post
-    query = select(post.id, post.title, post.body, post.summary)
-    if not every:
-        query = query.where(post.renderer < markdown.RENDERER_VERSION)
-    stale = connection.execute(query).all()
+    if showing is not None:
+        which = or_(
+            *(
+                column.contains(f"{images.MEDIA_PATH}{name}", autoescape=True)
+                for name in showing
+                for column in (post.body, post.summary)
+            )
+        )
+    elif every:
+        which = true()
+    else:
+        which = post.renderer < markdown.RENDERER_VERSION
+    stale = connection.execute(
+        select(post.id, post.title, post.body, post.summary)
+        .where(which, post.id > after)
+        .order_by(post.id)
+        .limit(limit)
+    ).all()
     for row in stale:
-        body_html, summary_html = posts.render_text(row.body, row.summary)
+        body_html, summary_html = posts.render_text(row.body, row.summary, connection)
         search.index_post(connection, row.id, row.title, summary_html, body_html)
         connection.execute(
             update(post)
@@ -72,7 +110,7 @@ def rerender_posts(connection: Connection, every: bool = False) -> int:
         )
     if stale:
         content.content_changed(connection)
-    return len(stale)
+    return [row.id for row in stale]
 
 
 def upgrade_schema(engine: Engine) -> list[str]:

@@ -12,6 +12,7 @@ from .cli import (
     add_author_command,
     first_run_command,
     init_db_command,
+    process_images_command,
     rerender_command,
     set_password_command,
     set_role_command,
@@ -33,6 +34,7 @@ COMMANDS = (
     import_command,
     import_wordpress_command,
     rerender_command,
+    process_images_command,
 )
 
 

@@ -43,7 +43,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..core import content, images
-from ..core.models import Image, LoginSession, SiteState
+from ..core.models import Image, ImageVariant, LoginSession, SiteState
 from ..core.schema import init_db
 from ..db import (
     Base,
@@ -90,10 +90,19 @@ def sha256(path: Path) -> str:
 
 
 def _image_names(database: Path) -> list[str]:
-    """Return the names of the images a database copy knows about."""
+    """Return the names of the image files a database copy knows about: the
+    images and their variants (smaller widths, WebP, AVIF)."""
     with connect_file(database, read_only=True) as conn:
         rows = conn.execute("SELECT name FROM images ORDER BY name").fetchall()
-    return [name for (name,) in rows if images.NAME.fullmatch(name)]
+        has_variants = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+            ("image_variants",),
+        ).fetchone()
+        if has_variants:
+            rows += conn.execute(
+                "SELECT name FROM image_variants ORDER BY name"
+            ).fetchall()
+    return [name for (name,) in rows if images.FILE_NAME.fullmatch(name)]
 
 
 def backup_folder() -> Path:
@@ -232,7 +241,7 @@ def _safe_relative(name: str) -> bool:
     if name == DATABASE:
         return True
     folder, _, file = name.partition("/")
-    return folder == UPLOADS and bool(images.NAME.fullmatch(file))
+    return folder == UPLOADS and bool(images.FILE_NAME.fullmatch(file))
 
 
 def read_manifest(folder: Path) -> dict:
@@ -477,15 +486,22 @@ def replace_site(source: Path, manifest: dict, database: Path) -> None:
     session.execute(delete(LoginSession))
     content.content_changed(after=live_version)
     known = set(session.scalars(select(Image.name)))
+    known |= set(session.scalars(select(ImageVariant.name)))
     session.commit()
     for path in folder.iterdir():
-        if images.NAME.fullmatch(path.name) and path.name not in known:
+        if images.FILE_NAME.fullmatch(path.name) and path.name not in known:
             path.unlink(missing_ok=True)
 
 
 def _summary(manifest: dict) -> str:
     """Describe a manifest's contents in a few words."""
-    count = sum(1 for name in manifest["files"] if name.startswith(UPLOADS + "/"))
+    # Images, not their variants.
+    count = sum(
+        1
+        for name in manifest["files"]
+        if name.startswith(UPLOADS + "/")
+        and images.NAME.fullmatch(name[len(UPLOADS) + 1 :])
+    )
     return f"the database and {count} image{'s' if count != 1 else ''}"
 
 

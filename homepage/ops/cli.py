@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from ..core.authors import AuthorError, create_author, find_author, set_password
 from ..core.models import AUTHOR, OWNER, ROLES, Author, LastOwner, set_role
-from ..core.schema import init_db, rerender_posts
+from ..core.schema import init_db, process_images, rerender_posts, schema_is_current
 from ..db import get_engine, session
 
 
@@ -126,6 +126,10 @@ def init_db_command() -> None:
     click.echo(f"Initialized the database at {current_app.config['DATABASE_URL']}.")
 
 
+#: How many posts `rerender` renders in one write transaction.
+RERENDER_BATCH = 20
+
+
 @click.command("rerender")
 @with_appcontext
 @click.option(
@@ -137,13 +141,41 @@ def init_db_command() -> None:
 def rerender_command(every: bool) -> None:
     """Render the posts' Markdown to HTML again and store it."""
     # Not init_db(), which would render the stale posts itself and leave
-    # nothing to count here.
+    # nothing to count here. A batch a transaction, so that authors and
+    # readers wait at most for a batch, not for the whole blog.
+    count, after = 0, 0
     try:
-        with get_engine().begin() as connection:
-            count = rerender_posts(connection, every=every)
+        while True:
+            with get_engine().begin() as connection:
+                ids = rerender_posts(
+                    connection, every=every, after=after, limit=RERENDER_BATCH
+                )
+            if not ids:
+                break
+            count, after = count + len(ids), ids[-1]
     except OperationalError as error:
         raise click.ClickException(
             f"The database is not ready ({error.orig}); "
             "run flask --app homepage init-db first."
         ) from None
     click.echo(f"Rendered {count} post{'' if count == 1 else 's'} again.")
+
+
+@click.command("process-images")
+@with_appcontext
+@click.option(
+    "--all",
+    "again",
+    is_flag=True,
+    help="Make the variants of every image anew, not only of those that lack them.",
+)
+def process_images_command(again: bool) -> None:
+    """Make the smaller widths and WebP/AVIF copies of stored images.
+
+    Then render again the posts that show them. ``init-db`` does the same
+    for the images that lack them.
+    """
+    if not schema_is_current():
+        raise click.ClickException("the database is older than the code: run init-db")
+    count = process_images(again=again)
+    click.echo(f"Processed {count} image{'' if count == 1 else 's'}.")

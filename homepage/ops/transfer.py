@@ -36,10 +36,10 @@ import yaml
 from flask import current_app
 from flask.cli import with_appcontext
 from slugify import slugify
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from ..core import images, posts
+from ..core import images, posts, variants
 from ..core.models import DRAFT, PUBLISHED, Author, Image, Post
 from ..core.schema import init_db
 from ..db import session
@@ -557,9 +557,9 @@ def import_image(name: str, data: bytes, report: Report, written: list) -> None:
     if not file.endswith("." + extension):
         report.add("failed", name, "its content is not what its name says")
         return
-    path = images.upload_folder() / file
-    images.write_file(path, cleaned.data, replace=True)
-    written.append(path)
+    rows = images.write_with_variants(file, cleaned, replace=True)
+    folder = images.upload_folder()
+    written += [folder / file] + [folder / row.name for row in rows]
     session.add(
         Image(
             name=file,
@@ -569,6 +569,8 @@ def import_image(name: str, data: bytes, report: Report, written: list) -> None:
             width=cleaned.width,
             height=cleaned.height,
             metadata_stripped=True,
+            variants_version=variants.VARIANTS_VERSION,
+            variants=rows,
         )
     )
     report.add("image", name, "added")
@@ -618,6 +620,7 @@ def run_import(source: Path, author: Author, rename: bool) -> Report:
                 report.add("failed", name, f"the file cannot be read ({kind})")
                 continue
             import_post(parsed, _author_for(parsed, author), rename, name, report)
+        _render_showing_imported_images(written)
         session.commit()
     except BaseException:
         session.rollback()
@@ -625,6 +628,22 @@ def run_import(source: Path, author: Author, rename: bool) -> Report:
             written_path.unlink(missing_ok=True)
         raise
     return report
+
+
+def _render_showing_imported_images(written: list[Path]) -> None:
+    """Render again the posts that show an image this import added.
+
+    A post read before its image was rendered without the image's widths.
+    """
+    names = [path.name for path in written if images.NAME.fullmatch(path.name)]
+    if not names:
+        return
+    session.flush()
+    shows = or_(
+        *(Post.body.contains(f"/media/{name}", autoescape=True) for name in names)
+    )
+    for post in session.scalars(select(Post).where(shows)):
+        post.body_html, post.summary_html = posts.render_text(post.body, post.summary)
 
 
 def _author_for(parsed: Parsed, default: Author) -> Author:

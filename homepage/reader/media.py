@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, send_from_directory
 
-from ..core.images import CONTENT_TYPES, NAME, upload_folder
+from ..core.images import CONTENT_TYPES, FILE_NAME, upload_folder
 
 bp = Blueprint("media", __name__)
 
 
 @bp.get("/media/<name>")
 def serve(name: str):
-    """Serve an uploaded image."""
-    if not NAME.fullmatch(name):
+    """Serve an uploaded image or one of its variants."""
+    if not FILE_NAME.fullmatch(name):
         abort(404)
     extension = name.rsplit(".", 1)[1]
     response = send_from_directory(

@@ -442,6 +442,8 @@ class PostView:
     summary_html: str
     published_at: datetime
     updated_at: datetime
+    #: The library image the author chose for link previews, if any.
+    share_image: str | None
     author: AuthorName
     tags: list[TagName]
 
@@ -471,6 +473,7 @@ _POST_AT_SLUG = (
         posts.summary_html,
         posts.published_at,
         posts.updated_at,
+        posts.share_image,
         authors.username,
         tags.name.label("tag"),
     )
@@ -496,6 +499,7 @@ def find_visible(slug: str) -> PostView | None:
         row.summary_html,
         row.published_at,
         row.updated_at,
+        row.share_image,
         AuthorName(row.username),
         [TagName(name) for name in sorted(row.tag for row in found if row.tag)],
     )

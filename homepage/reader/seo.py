@@ -8,12 +8,12 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, url_for
 
-from ..core import markdown
+from ..core import images, markdown
 from ..core import sitemap as sitemap_queries
 from ..core.models import KINDS, POST, Post
 from . import caching
 from .queries import reader_now
-from .templating import absolute_url, post_endpoint, post_url, rfc3339
+from .templating import absolute_url, post_endpoint, post_url, rfc3339, site_origin
 
 bp = Blueprint("seo", __name__)
 caching.cache_reader_pages(bp)
@@ -26,6 +26,21 @@ def description(post: Post, limit: int = 160) -> str:
     if len(text) <= limit:
         return text
     return text[: limit - 1].rsplit(" ", 1)[0].rstrip(",.;:") + "…"
+
+
+@bp.app_template_global()
+def share_image(post: Post) -> dict | None:
+    """Return the absolute URL, size and description of ``post``'s share image."""
+    image = images.share_image(post)
+    if image is None:
+        return None
+    return {
+        "url": f"{site_origin()}{images.MEDIA_PATH}{image.name}",
+        "type": image.content_type,
+        "width": image.width,
+        "height": image.height,
+        "alt": image.alt,
+    }
 
 
 @bp.app_template_global()

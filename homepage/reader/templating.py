@@ -44,6 +44,12 @@ def absolute_url(endpoint: str, **values) -> str:
     return request.host_url.rstrip("/") + link(endpoint, **values)
 
 
+def site_origin() -> str:
+    """Return the site's scheme and host, on ``SITE_URL`` when it is set."""
+    parts = urlsplit(absolute_url("blog.index"))
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def site_host() -> str:
     """Return the site's host name, without a port, for tag: URIs."""
     site_url = current_app.config.get("SITE_URL")
