@@ -475,6 +475,13 @@ UNFIT = {
         ),
         "the table tags has the wrong primary key",
     ),
+    "from-newer-code": (
+        lambda folder: _change_database(
+            folder, "UPDATE alembic_version SET version_num = 'ffff'"
+        ),
+        "the database is at revision ffff, which this version of homepage does "
+        "not know",
+    ),
     "trigger": (
         lambda folder: _change_database(
             folder,

@@ -78,6 +78,8 @@ def alembic_config(connection: Connection | None = None) -> Config:
     """Return Alembic's configuration, made in code, for ``connection``."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    # A module name may not start with a digit (mypy checks the revisions).
+    config.set_main_option("file_template", "r%%(rev)s_%%(slug)s")
     # env.py runs the revisions on this connection, inside its transaction.
     config.attributes["connection"] = connection
     return config
