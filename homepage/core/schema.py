@@ -16,14 +16,15 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from flask import Flask
-from sqlalchemy import Connection, inspect, or_, select, text, true, update
+from sqlalchemy import Connection, MetaData, inspect, or_, select, text, true, update
 from sqlalchemy.engine import Dialect, Engine
 
-from ..db import WRITE_LOCK, Base, get_engine, make_private, sqlite_path
+from ..db import WRITE_LOCK, Base, get_engine, make_engine, make_private, sqlite_path
 from . import content, counts, images, markdown, models, posts, search
 
 #: Alembic's environment and revisions, inside the package so that an
@@ -218,17 +219,44 @@ def predates_alembic(connection: Connection) -> bool:
     return "alembic_version" not in tables and bool(tables & set(Base.metadata.tables))
 
 
+def baseline_tables() -> MetaData:
+    """Return the tables as the baseline revision makes them, read back from SQLite.
+
+    Databases from before Alembic are SQLite files, and are brought to this
+    shape, not the models' (which later revisions change), before they are
+    stamped with the baseline.
+    """
+    scratch = make_engine("sqlite://")
+    try:
+        upgrade_database(scratch, BASELINE)
+        tables = MetaData()
+        tables.reflect(
+            scratch,
+            only=lambda name, _: name not in SEARCH_TABLES | {"alembic_version"},
+        )
+    finally:
+        scratch.dispose()
+    return tables
+
+
 def adopt(connection: Connection, config: Config) -> None:
     """Bring a database from before Alembic to the baseline, and stamp it so.
 
-    The add-only upgrade that served before Alembic makes what it lacks;
-    then the baseline's revision is recorded without running it.
+    The add-only upgrade that served before Alembic makes the tables,
+    columns and indexes it lacks. A column added in place keeps the default
+    SQLite needed to fill the rows already there, and one with a default
+    may be left nullable, so each table that gained one is then copied into
+    the baseline's exact definition (batch mode). Then the baseline's
+    revision is recorded without running it.
     """
-    # This gives the shape of today's models, which is the baseline's only
-    # while the baseline is the head; tests/test_migrations.py says what to
-    # do when a second revision comes.
-    Base.metadata.create_all(connection)
-    upgrade_schema(connection)
+    baseline = baseline_tables()
+    added = upgrade_schema(connection, baseline)
+    operations = Operations(MigrationContext.configure(connection))
+    for name in sorted({column.partition(".")[0] for column in added if "." in column}):
+        with operations.batch_alter_table(
+            name, copy_from=baseline.tables[name], recreate="always"
+        ):
+            pass
     command.stamp(config, BASELINE)
 
 
@@ -330,20 +358,22 @@ def rerender_posts(
     return [row.id for row in stale]
 
 
-def upgrade_schema(conn: Connection) -> list[str]:
-    """Add the columns and indexes that newer models have and the database lacks.
+def upgrade_schema(conn: Connection, tables: MetaData) -> list[str]:
+    """Add the tables, columns and indexes of ``tables`` that the database lacks.
 
     The upgrade from before Alembic, kept to adopt such databases: SQLite can
     add a column to a table in place, given a constant default for the rows
-    already there, and ``create_all`` makes the indexes of new tables only.
-    Nothing the models no longer name is dropped. Returns what it added.
+    already there (the models' own, when ``tables`` has none). Nothing is
+    dropped. Returns what it added: tables, ``table.column`` and indexes.
     """
     added = []
     # Inspect through the same connection: another one would queue behind
     # this transaction's write lock.
     inspector = inspect(conn)
-    for table in Base.metadata.sorted_tables:
+    for table in tables.sorted_tables:
         if not inspector.has_table(table.name):
+            table.create(conn)
+            added.append(table.name)
             continue
         columns = {column["name"] for column in inspector.get_columns(table.name)}
         for column in table.columns:
@@ -373,6 +403,11 @@ def upgrade_schema(conn: Connection) -> list[str]:
 def _column_ddl(dialect: Dialect, column) -> str:
     """Return the DDL of ``column`` for ALTER TABLE ADD COLUMN."""
     ddl = f"{column.name} {column.type.compile(dialect=dialect)}"
+    # A table read back from a database has no Python-side defaults: the
+    # model's column says what older rows get.
+    model = Base.metadata.tables.get(column.table.name)
+    if column.default is None and model is not None and column.name in model.c:
+        column = model.c[column.name]
     default = column.default.arg if column.default is not None else None
     if column.server_default is not None:
         return f"{ddl} DEFAULT {column.server_default.arg}"
