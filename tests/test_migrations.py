@@ -310,8 +310,13 @@ def test_a_database_from_newer_code_is_refused_unchanged(app, runner):
         connection.execute("UPDATE alembic_version SET version_num = 'ffff'")
         connection.commit()
 
+    current = runner.invoke(args=["db", "current"]).output
     result = runner.invoke(args=["init-db"])
 
+    assert current == (
+        f"ffff: unknown to this code, which goes up to {head_revision()} "
+        "(a newer version migrated the database).\n"
+    )
     assert result.exit_code == 1
     assert result.output == (
         "Error: the database is at revision ffff, which this version of homepage "

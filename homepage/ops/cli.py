@@ -147,10 +147,11 @@ def init_db_command() -> None:
 
 @click.group("db")
 def db_command() -> None:
-    """Migrate the database's schema with Alembic: upgrade, current, history."""
+    """Migrate the database's schema with Alembic: upgrade, downgrade, current."""
 
 
 def _describe(revision: str | None) -> str:
+    """Name a revision, or say what a database without one is."""
     return revision or "none (empty, or made before homepage used Alembic)"
 
 
@@ -206,8 +207,14 @@ def db_downgrade_command(revision: str) -> None:
 def db_current_command() -> None:
     """Show the database's revision and whether the code has a newer one."""
     current, head = current_revision(get_engine()), head_revision()
+    known = {revision.id for revision in revision_history(get_engine())}
     if current == head:
         click.echo(f"{current} (head): the database is up to date.")
+    elif current is not None and current not in known:
+        click.echo(
+            f"{current}: unknown to this code, which goes up to {head} "
+            "(a newer version migrated the database)."
+        )
     else:
         click.echo(
             f"{_describe(current)}: behind the code's {head}; "
