@@ -475,6 +475,13 @@ UNFIT = {
         ),
         "the table tags has the wrong primary key",
     ),
+    "from-newer-code": (
+        lambda folder: _change_database(
+            folder, "UPDATE alembic_version SET version_num = 'ffff'"
+        ),
+        "the database is at revision ffff, which this version of homepage does "
+        "not know",
+    ),
     "trigger": (
         lambda folder: _change_database(
             folder,
@@ -501,7 +508,7 @@ def test_restore_upgrades_a_backup_from_an_older_version(
     app, client, runner, backup, instance
 ):
     # What an older homepage lacked: columns with defaults, indexes, a whole
-    # table and the search index.
+    # table, the search index and Alembic's version table.
     _change_database(
         backup,
         "DROP INDEX ix_posts_kind_status_published_at",
@@ -511,6 +518,7 @@ def test_restore_upgrades_a_backup_from_an_older_version(
         "ALTER TABLE images DROP COLUMN original_name",
         "DROP TABLE login_failures",
         "DROP TABLE post_search",
+        "DROP TABLE alembic_version",
     )
     result = runner.invoke(args=["restore", "--yes", str(backup)])
     assert result.exit_code == 0, result.output

@@ -107,6 +107,8 @@ def test_init_db_upgrades_an_older_database(app, runner, auth):
         conn.exec_driver_sql("DROP INDEX ix_posts_kind_status_published_at")
         conn.exec_driver_sql("DROP INDEX ix_posts_status_id")
         conn.exec_driver_sql("ALTER TABLE posts DROP COLUMN kind")
+        # A database from before homepage used Alembic has no version table.
+        conn.exec_driver_sql("DROP TABLE alembic_version")
     result = runner.invoke(args=["init-db"])
     assert result.exit_code == 0, result.output
     with app.app_context():
@@ -204,6 +206,8 @@ def as_before_roles(app) -> None:
             conn.execute(f"INSERT INTO old ({names}) SELECT {names} FROM {table}")
             conn.execute(f"DROP TABLE {table}")
             conn.execute(f"ALTER TABLE old RENAME TO {table}")
+        # A database from before homepage used Alembic has no version table.
+        conn.execute("DROP TABLE alembic_version")
         conn.commit()
 
 

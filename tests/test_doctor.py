@@ -98,7 +98,7 @@ def test_a_healthy_deployment_passes_every_check(make_app):
     for check in CHECKS:
         assert not verdict(result, check).startswith("FAIL")
     assert verdict(result, "journal mode").startswith("OK journal mode WAL")
-    assert verdict(result, "schema").startswith("OK")
+    assert verdict(result, "schema").startswith("OK schema at revision 0001;")
     assert verdict(result, "file modes").startswith("OK")
     assert verdict(result, "trusted hosts").startswith("OK")
     assert result.output.rstrip().endswith("All 10 checks passed.")
@@ -214,6 +214,35 @@ def test_an_outdated_schema_fails(make_app, tmp_path):
     assert result.exit_code == 1
     line = verdict(result, "schema")
     assert line.startswith("FAIL schema") and "flask --app homepage init-db" in line
+
+
+def test_a_database_from_before_alembic_is_behind_the_code(make_app, tmp_path):
+    app = make_app()
+    # Every table and index is there, but no revision: never migrated.
+    with closing(sqlite3.connect(tmp_path / "blog.db")) as connection:
+        connection.execute("DROP TABLE alembic_version")
+
+    result = doctor_says(app)
+
+    assert result.exit_code == 1
+    line = verdict(result, "schema")
+    assert line.startswith("FAIL schema the database is behind the code")
+    assert "made before homepage used Alembic" in line
+    assert "flask --app homepage db upgrade" in line
+    assert "All 10 checks passed" not in result.output
+
+
+def test_a_database_behind_the_code_s_newest_revision_fails(make_app, monkeypatch):
+    app = make_app()
+    # Code with a revision the database has not had yet.
+    monkeypatch.setattr(doctor, "head_revision", lambda: "0002")
+
+    result = doctor_says(app)
+
+    assert result.exit_code == 1
+    line = verdict(result, "schema")
+    assert line.startswith("FAIL schema the database is behind the code")
+    assert "it has revision 0001, the code needs 0002" in line
 
 
 def test_an_upload_folder_the_serving_user_cannot_write_fails(make_app):

@@ -614,6 +614,8 @@ def test_init_db_strips_images_uploaded_before_once(
     # A database from before stripping: no marker column, files as sent.
     with get_engine(app).begin() as conn:
         conn.exec_driver_sql("ALTER TABLE images DROP COLUMN metadata_stripped")
+        # A database from before homepage used Alembic has no version table.
+        conn.exec_driver_sql("DROP TABLE alembic_version")
     old = f"{'a' * 32}.jpg"
     _add_old_image(app, old, photo((64, 48), orientation=6))
     missing, damaged = f"{'b' * 32}.jpg", f"{'c' * 32}.jpg"

@@ -150,6 +150,7 @@ COMMAND_LINES = {
     ],
     "rerender": ["rerender", "--all"],
     "process-images": ["process-images", "--all"],
+    "db": ["db", "upgrade"],
 }
 
 

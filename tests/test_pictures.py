@@ -396,6 +396,8 @@ def _as_before_variants(app: Flask) -> None:
         for column in ("alt", "decorative", "variants_version"):
             connection.exec_driver_sql(f"ALTER TABLE images DROP COLUMN {column}")
         connection.exec_driver_sql("ALTER TABLE posts DROP COLUMN share_image")
+        # A database from before homepage used Alembic has no version table.
+        connection.exec_driver_sql("DROP TABLE alembic_version")
         connection.exec_driver_sql(
             "UPDATE posts SET body_html = '<p>old</p>', summary_html = '<p>old</p>'"
         )

@@ -10,6 +10,7 @@ from flask import Flask
 from .backup import backup_command, restore_command
 from .cli import (
     add_author_command,
+    db_command,
     first_run_command,
     init_db_command,
     process_images_command,
@@ -23,6 +24,7 @@ from .wordpress import import_wordpress_command
 
 COMMANDS = (
     init_db_command,
+    db_command,
     first_run_command,
     add_author_command,
     set_role_command,

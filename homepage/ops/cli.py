@@ -13,8 +13,27 @@ from sqlalchemy.exc import OperationalError
 
 from ..core.authors import AuthorError, create_author, find_author, set_password
 from ..core.models import AUTHOR, OWNER, ROLES, Author, LastOwner, set_role
-from ..core.schema import init_db, process_images, rerender_posts, schema_is_current
+from ..core.schema import (
+    MigrationError,
+    current_revision,
+    downgrade_database,
+    head_revision,
+    init_db,
+    process_images,
+    rerender_posts,
+    revision_history,
+    schema_is_current,
+    upgrade_database,
+)
 from ..db import get_engine, session
+
+
+def ready_database() -> None:
+    """Migrate the database (init_db), or stop with the reason it cannot be."""
+    try:
+        init_db()
+    except MigrationError as error:
+        raise click.ClickException(str(error)) from None
 
 
 def add_author(username: str, password: str, role: str) -> Author:
@@ -43,7 +62,7 @@ def add_author(username: str, password: str, role: str) -> Author:
 )
 def add_author_command(name: str, password_stdin: bool, role: str) -> None:
     """Create an author who can log in at /admin/login."""
-    init_db()
+    ready_database()
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -60,7 +79,7 @@ def add_author_command(name: str, password_stdin: bool, role: str) -> None:
 @click.argument("role", type=click.Choice(ROLES))
 def set_role_command(name: str, role: str) -> None:
     """Make the author NAME an owner, editor or author."""
-    init_db()
+    ready_database()
     author = find_author(name.strip())
     if author is None:
         session.rollback()
@@ -84,7 +103,7 @@ def set_role_command(name: str, role: str) -> None:
 )
 def set_password_command(name: str, password_stdin: bool) -> None:
     """Set the password of the author NAME (one an import created has none)."""
-    init_db()
+    ready_database()
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -107,7 +126,7 @@ def set_password_command(name: str, password_stdin: bool) -> None:
 @click.option("--username", default="admin", show_default=True)
 def first_run_command(username: str) -> None:
     """Create the schema and, if no author exists, an owner with a random password."""
-    init_db()
+    ready_database()
     if session.execute(select(func.count(Author.id))).scalar_one():
         click.echo("An author already exists; log in at /admin/login.")
         return
@@ -122,8 +141,104 @@ def first_run_command(username: str) -> None:
 @with_appcontext
 def init_db_command() -> None:
     """Create the database schema; existing data is kept."""
-    init_db()
+    ready_database()
     click.echo(f"Initialized the database at {current_app.config['DATABASE_URL']}.")
+
+
+@click.group("db")
+def db_command() -> None:
+    """Migrate the database's schema with Alembic: upgrade, downgrade, current."""
+
+
+def _describe(revision: str | None) -> str:
+    """Name a revision, or say what a database without one is."""
+    return revision or "none (empty, or made before homepage used Alembic)"
+
+
+@db_command.command("upgrade")
+@click.argument("revision", default="head")
+@with_appcontext
+def db_upgrade_command(revision: str) -> None:
+    """Migrate the database to REVISION (default: the newest); keep every row.
+
+    At the newest revision, finish as init-db does (the search index, posts
+    rendered again, counts, images).
+    """
+    engine = get_engine()
+    before = current_revision(engine)
+    try:
+        upgrade_database(engine, revision)
+    except MigrationError as error:
+        raise click.ClickException(str(error)) from None
+    after = current_revision(engine)
+    if after == head_revision():
+        ready_database()
+    if after == before:
+        click.echo(f"The database is already at revision {_describe(after)}.")
+    else:
+        click.echo(f"Upgraded the database from {_describe(before)} to {after}.")
+
+
+@db_command.command("downgrade")
+@click.argument("revision")
+@click.confirmation_option(
+    "--yes",
+    prompt="Tables and columns newer than that revision are dropped with their "
+    "data. Make a backup first. Go on?",
+    help="Do not ask for confirmation.",
+)
+@with_appcontext
+def db_downgrade_command(revision: str) -> None:
+    """Migrate the database back to REVISION ("base": nothing), dropping newer data."""
+    engine = get_engine()
+    before = current_revision(engine)
+    try:
+        downgrade_database(engine, revision)
+    except MigrationError as error:
+        raise click.ClickException(str(error)) from None
+    after = current_revision(engine)
+    click.echo(
+        f"Downgraded the database from {_describe(before)} to {_describe(after)}."
+    )
+
+
+@db_command.command("current")
+@with_appcontext
+def db_current_command() -> None:
+    """Show the database's revision and whether the code has a newer one."""
+    current, head = current_revision(get_engine()), head_revision()
+    known = {revision.id for revision in revision_history(get_engine())}
+    if current == head:
+        click.echo(f"{current} (head): the database is up to date.")
+    elif current is not None and current not in known:
+        click.echo(
+            f"{current}: unknown to this code, which goes up to {head} "
+            "(a newer version migrated the database)."
+        )
+    else:
+        click.echo(
+            f"{_describe(current)}: behind the code's {head}; "
+            "run flask --app homepage db upgrade."
+        )
+
+
+@db_command.command("history")
+@with_appcontext
+def db_history_command() -> None:
+    """List the schema's revisions, newest first."""
+    for revision in revision_history(get_engine()):
+        marks = [
+            mark
+            for mark, shown in (
+                ("head", revision.is_head),
+                ("current", revision.is_current),
+            )
+            if shown
+        ]
+        label = f" ({', '.join(marks)})" if marks else ""
+        click.echo(
+            f"{revision.down or 'base'} -> {revision.id}{label}: {revision.message}"
+        )
 
 
 #: How many posts `rerender` renders in one write transaction.

@@ -26,7 +26,7 @@ from werkzeug.sansio.utils import host_is_trusted
 from ..core import preflight
 from ..core.images import upload_folder
 from ..core.models import Post
-from ..core.schema import schema_is_current
+from ..core.schema import current_revision, head_revision, schema_is_current
 from ..core.zone import zone_problem
 from ..db import PROJECT_ROOT, get_engine, journal_mode, session, sqlite_path
 
@@ -226,13 +226,27 @@ def check_journal_mode(path: Path, user: str) -> Verdict:
 
 
 def check_schema(path: Path, user: str) -> Verdict:
-    """Check that every table, column and index of the models exists."""
+    """Check that the database is at the code's revision, with every table."""
     if not path.exists():
         return _missing_database("schema", path, user)
     try:
+        revision, head = current_revision(get_engine()), head_revision()
         current = schema_is_current()
     except SQLAlchemyError as error:
         return Verdict(FAIL, "schema", f"cannot read {path}: {_cause(error)}.")
+    if revision != head:
+        found = (
+            f"revision {revision}"
+            if revision
+            else "no revision (made before homepage used Alembic)"
+        )
+        return Verdict(
+            FAIL,
+            "schema",
+            f"the database is behind the code: it has {found}, the code needs {head}.",
+            f"back it up, then run `runuser -u {user} -- .venv/bin/flask --app "
+            "homepage db upgrade`, which migrates it and keeps the data",
+        )
     if not current:
         return Verdict(
             FAIL,
@@ -241,7 +255,9 @@ def check_schema(path: Path, user: str) -> Verdict:
             f"run `runuser -u {user} -- .venv/bin/flask --app homepage init-db`, which "
             "adds what is missing and keeps the data",
         )
-    return Verdict(OK, "schema", "every table, column and index exists.")
+    return Verdict(
+        OK, "schema", f"at revision {head}; every table, column and index exists."
+    )
 
 
 def check_upload_folder(folder: Path, user: str) -> Verdict:
