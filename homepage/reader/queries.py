@@ -21,6 +21,7 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
+    func,
     literal,
     not_,
     select,
@@ -361,29 +362,36 @@ class Summary:
         return self.published_at
 
 
-#: The columns :func:`summaries` needs, for :func:`stretch`.
+#: A post's tags as one text, their names joined by commas (which no name
+#: holds: the tags field is split on them). Its own alias of post_tags, or a
+#: tag's timeline, which walks post_tags, would correlate with it.
+_tagging = post_tags.alias("tagging")
+_TAG_NAMES = (
+    select(func.aggregate_strings(tags.name, ","))
+    .select_from(_tagging)
+    .join(Tag.__table__, tags.id == _tagging.c.tag_id)
+    .where(_tagging.c.post_id == posts.id)
+    .scalar_subquery()
+    .label("tag_names")
+)
+#: The columns :func:`summaries` needs, for :func:`stretch`: the tags come
+#: in the same statement, which costs less than a second one.
 SUMMARY_COLUMNS = (
     posts.id,
     posts.title,
     posts.slug,
     posts.published_at,
     posts.summary_html,
-)
-#: The tags of some posts (``ids``), by name.
-_TAGS_OF_POSTS = (
-    select(post_tags.c.post_id, tags.name)
-    .join(Tag.__table__, tags.id == post_tags.c.tag_id)
-    .where(post_tags.c.post_id.in_(bindparam("ids", expanding=True)))
-    .order_by(tags.name)
+    _TAG_NAMES,
 )
 
 
 def summaries(rows: list) -> list[Summary]:
-    """Return the summaries of ``rows`` of SUMMARY_COLUMNS, with their tags."""
-    names: dict[int, list[TagName]] = {row.id: [] for row in rows}
-    if names:
-        for post_id, name in _rows(_TAGS_OF_POSTS, {"ids": list(names)}):
-            names[post_id].append(TagName(name))
+    """Return the summaries of ``rows`` of SUMMARY_COLUMNS, their tags by name."""
+
+    def tags_of(row) -> tuple[TagName, ...]:
+        return tuple(TagName(name) for name in sorted((row.tag_names or "").split(",")))
+
     return [
         Summary(
             row.id,
@@ -391,7 +399,11 @@ def summaries(rows: list) -> list[Summary]:
             row.slug,
             row.published_at,
             row.summary_html,
-            tuple(names[row.id]),
+            tuple(
+                TagName(name)
+                for name in sorted((row.tag_names or "").split(","))
+                if name
+            ),
         )
         for row in rows
     ]
