@@ -125,6 +125,27 @@ def test_a_missing_summary_is_advice():
     ]
 
 
+def test_a_post_without_any_image_is_advised_to_name_a_share_image(app):
+    advice = (
+        WARNING,
+        "No share image: link previews of this post show no picture. "
+        "Name one under Share image, or show a library image in the post.",
+    )
+
+    def found(body_html: str, share_image: str | None) -> list[tuple[str, str]]:
+        with app.test_request_context():
+            return [
+                (finding.severity, finding.message)
+                for finding in preflight.check_for_site(body_html, "Sum.", share_image)
+            ]
+
+    assert found("<p>Text.</p>", "") == [advice]
+    assert found("<p>Text.</p>", "0123456789abcdef0123456789abcdef.jpg") == []
+    assert found("<p>Text.</p>", None) == []  # not known: the live preview
+    shown = '<p><img src="/media/0123456789abcdef0123456789abcdef.jpg" alt="A">'
+    assert found(shown, "") == []
+
+
 def test_a_very_long_paragraph_is_advice():
     words = " ".join(f"word{n}" for n in range(300))
     found = messages(f"<p>{words}</p><p>Short.</p>")
@@ -252,8 +273,10 @@ def test_doctor_content_lists_every_post_and_fails_on_problems(app, client, auth
     assert "FAIL  post flawed (draft): The image /media/abc.png has no description" in (
         result.output
     )
-    assert "post clean" not in result.output
-    assert result.output.rstrip().endswith("Checked 2 posts: 2 problems, 2 advice.")
+    assert "FAIL  post clean" not in result.output
+    # Advice: no share image for either, no summary for the flawed one, and
+    # its long paragraph.
+    assert result.output.rstrip().endswith("Checked 2 posts: 2 problems, 4 advice.")
 
 
 def test_doctor_content_passes_with_advice_alone(app, client, auth):

@@ -194,7 +194,11 @@ def _save(form: PostForm, post: Post | None):
             ),
             conflict=conflict,
             findings=(
-                preflight.check_for_site(form.fields.body_html, form.summary.data)
+                preflight.check_for_site(
+                    form.fields.body_html,
+                    form.summary.data,
+                    form.share_image.data or "",
+                )
                 if form.fields.body_html is not None
                 else None
             ),

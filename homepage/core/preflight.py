@@ -260,24 +260,38 @@ def site_lookup(kind: str, slug: str) -> str:
     return NOT_OUT
 
 
-def check_for_site(body_html: str, summary: str) -> list[Finding]:
+def check_for_site(
+    body_html: str, summary: str, share_image: str | None = None
+) -> list[Finding]:
     """Check a body rendered for readers against this site's posts and images.
 
     An image the library marks decorative needs no description.
+
+    :param share_image: the share image the author named ("" for none), or
+        None not to check what link previews show.
     """
     sources = [source for source, _alt in pictures.alt_texts(body_html)]
-    return check_html(
+    found = check_html(
         body_html,
         summary=summary,
         lookup=site_lookup,
         is_decorative=images.decorative_sources(sources).__contains__,
         origins=site_origins(current_app.config.get("SITE_URL")),
     )
+    if share_image == "" and not pictures.sources(body_html):
+        found.append(
+            Finding(
+                WARNING,
+                "No share image: link previews of this post show no picture. "
+                "Name one under Share image, or show a library image in the post.",
+            )
+        )
+    return found
 
 
 def check_post(post: Post) -> list[Finding]:
     """Check a stored post, as the editor checks its form."""
-    return check_for_site(post.body_html, post.summary)
+    return check_for_site(post.body_html, post.summary, post.share_image or "")
 
 
 def site_origins(site_url: str | None) -> tuple[str, ...]:
