@@ -216,8 +216,32 @@ def git(repo: Path, *args: str) -> str:
     ).stdout.strip()
 
 
+#: The revision a newer version ships with its new column, as a developer
+#: writes one (docs/operations.md, "Upgrading the schema").
+NEW_REVISION = '''"""Posts get an upgrade note."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "9001"
+down_revision = "{head}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("posts") as batch:
+        batch.add_column(sa.Column("upgrade_note", sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("posts") as batch:
+        batch.drop_column("upgrade_note")
+'''
+
+
 def add_a_column(repo: Path) -> str:
-    """Commit a newer version whose model has a column the database lacks."""
+    """Commit a newer version whose model has a column, and the revision adding it."""
     models = repo / "homepage" / "core" / "models.py"
     text = models.read_text()
     anchor = '    __tablename__ = "posts"\n'
@@ -228,7 +252,13 @@ def add_a_column(repo: Path) -> str:
             anchor + "    upgrade_note: Mapped[str | None] = mapped_column(Text)\n",
         )
     )
-    git(repo, "commit", "-q", "-am", "Posts get an upgrade note")
+    versions = repo / "homepage" / "core" / "migrations" / "versions"
+    heads = sorted(path.stem for path in versions.glob("r*.py"))
+    head = re.match(r"r(\d+)_", heads[-1])
+    assert head is not None, heads
+    (versions / "r9001_upgrade_note.py").write_text(NEW_REVISION.format(head=head[1]))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Posts get an upgrade note")
     return git(repo, "rev-parse", "HEAD")
 
 
