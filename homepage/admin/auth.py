@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from math import ceil
 
@@ -24,7 +23,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import joinedload
 
 from ..core.authors import find_author, password_matches
-from ..core.models import Author, LoginSession, utcnow
+from ..core.models import Author, LoginSession, token_hash, utcnow
 from ..db import session, write_transaction
 from . import throttle
 from .forms import LoginForm, safe_next
@@ -36,11 +35,6 @@ bp = Blueprint("auth", __name__)
 #: Flask-Login's own session keys and remember-me cookie are not used.
 login_manager = LoginManager()
 login_manager.session_protection = None
-
-
-def _token_hash(token: str) -> str:
-    """Return the form of a session token that the database keeps."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def start_session(author: Author) -> None:
@@ -57,7 +51,7 @@ def start_session(author: Author) -> None:
     session.add(
         LoginSession(
             author_id=author.id,
-            token_hash=_token_hash(token),
+            token_hash=token_hash(token),
             created_at=now,
             expires_at=now + current_app.permanent_session_lifetime,
         )
@@ -84,7 +78,7 @@ def _delete_session(token) -> None:
     """Delete the server-side session that the cookie's ``token`` names."""
     if isinstance(token, str):
         session.execute(
-            delete(LoginSession).where(LoginSession.token_hash == _token_hash(token))
+            delete(LoginSession).where(LoginSession.token_hash == token_hash(token))
         )
 
 
@@ -99,7 +93,7 @@ def _author_from_cookie() -> Author | None:
     login = session.scalars(
         select(LoginSession)
         .where(
-            LoginSession.token_hash == _token_hash(token),
+            LoginSession.token_hash == token_hash(token),
             LoginSession.expires_at > utcnow(),
         )
         .options(joinedload(LoginSession.author))

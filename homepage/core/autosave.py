@@ -7,7 +7,6 @@ limits, so nothing stored here is larger than a post could be.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 from datetime import timedelta
@@ -16,7 +15,7 @@ from flask import current_app
 from sqlalchemy import delete, select
 
 from ..db import session
-from .models import KINDS, Autosave, PendingForm, Post, utcnow
+from .models import KINDS, Autosave, PendingForm, Post, token_hash, utcnow
 from .posts import MAX_SLUG, MAX_SUMMARY, MAX_TAGS_FIELD, MAX_TITLE
 
 #: The post form's fields an autosave or a pending form keeps.
@@ -117,11 +116,6 @@ def autosave_fields(autosave: Autosave) -> dict[str, str]:
 # -- forms kept across an expired login ---------------------------------------------
 
 
-def _token_hash(token: str) -> str:
-    """Return the form of a one-time token that the database keeps."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def keep_pending(post_id: int | None, values: dict[str, str]) -> str:
     """Keep a form sent after the login expired; return its one-time token.
 
@@ -135,7 +129,7 @@ def keep_pending(post_id: int | None, values: dict[str, str]) -> str:
     token = secrets.token_urlsafe(32)
     session.add(
         PendingForm(
-            token_hash=_token_hash(token),
+            token_hash=token_hash(token),
             post_id=post_id,
             fields=json.dumps(values),
             created_at=now,
@@ -151,7 +145,7 @@ def find_pending(token: str, post_id: int | None) -> PendingForm | None:
         return None
     found = session.scalars(
         select(PendingForm).where(
-            PendingForm.token_hash == _token_hash(token),
+            PendingForm.token_hash == token_hash(token),
             PendingForm.expires_at > utcnow(),
         )
     ).first()

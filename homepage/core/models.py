@@ -3,6 +3,7 @@ and the author's tools and safeguards."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 
 from flask_login import UserMixin
@@ -49,6 +50,15 @@ ROLES = (OWNER, EDITOR, AUTHOR)
 def utcnow() -> datetime:
     """Return the current time in UTC."""
     return datetime.now(UTC)
+
+
+def token_hash(token: str) -> str:
+    """Return the form of a secret token (login, share link, kept form) stored.
+
+    Only SHA-256 of it: a copy of the database (a backup) holds nothing that
+    logs anyone in or opens anything.
+    """
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class UTCDateTime(TypeDecorator):

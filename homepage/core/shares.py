@@ -7,7 +7,6 @@ link once, when it is made. Deleting the row revokes it.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 
@@ -15,17 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from ..db import session
-from .models import Post, ShareLink, utcnow, visible_at
+from .models import Post, ShareLink, token_hash, utcnow, visible_at
 
 #: How a token looks in an address: what token_urlsafe(32) makes.
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 #: The most live links one post may have; making more asks to revoke some.
 MAX_LINKS_PER_POST = 20
-
-
-def token_hash(token: str) -> str:
-    """Return the form of a share token that the database keeps."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def links_of(post_id: int) -> list[ShareLink]:
