@@ -27,12 +27,12 @@ empty :=
 space := $(empty) $(empty)
 TRUSTED_HOSTS_JSON = [$(subst $(space),$(comma),$(strip $(foreach host,$(TRUSTED_HOSTS),"$(host)")))]
 
-.PHONY: help install system-deps run dev test test-fast lint format clean
+.PHONY: help install system-deps run dev test test-sqlite test-postgresql test-fast lint format clean
 
 help:
 	@echo "make run    set everything up and serve on http://$(HOST):$(PORT)/ under Apache mod_wsgi"
 	@echo "make dev    serve with Flask's debug server (reloads templates and code)"
-	@echo "make test   install what the tests need and run the whole suite"
+	@echo "make test   install what the tests need and run the whole suite, on SQLite then on PostgreSQL"
 	@echo "make test-fast  run the quick tests only: no Apache, browser, HTML validator, deploy or slow ones (< 30 s)"
 	@echo "make lint   ruff check, ruff format --check and mypy"
 
@@ -90,8 +90,18 @@ dev: $(VENV)/.installed
 	$(FLASK) first-run
 	FLASK_TRUSTED_HOSTS='$(TRUSTED_HOSTS_JSON)' $(FLASK) run --debug --host $(HOST) --port $(PORT)
 
+# The whole suite twice: on SQLite, then on a private PostgreSQL cluster the
+# tests start themselves (tests/postgres.py). Each pass alone: make test-sqlite,
+# make test-postgresql.
 test: install
 	$(BIN)/pytest
+	HOMEPAGE_TEST_DATABASE=postgresql $(BIN)/pytest
+
+test-sqlite: install
+	$(BIN)/pytest
+
+test-postgresql: install
+	HOMEPAGE_TEST_DATABASE=postgresql $(BIN)/pytest
 
 # The quick part of the suite, for the edit-test loop; CI runs `make test`.
 test-fast: $(VENV)/.installed

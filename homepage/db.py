@@ -40,6 +40,10 @@ WRITE_LOCK = "homepage_write_lock"
 
 EXTENSION_KEY = "homepage.db"
 
+#: PostgreSQL: the transaction-scoped advisory lock every writer takes, the
+#: counterpart of SQLite's write lock (see :func:`_on_begin_postgresql`).
+WRITER_LOCK_KEY = 0x686F6D65  # "home"
+
 #: The size SQLite cuts the WAL file back to after a checkpoint, and above which
 #: a write request checkpoints it once its response is sent.
 JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024
@@ -146,6 +150,21 @@ def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
+def _on_begin_postgresql(conn: Connection) -> None:
+    """Queue a transaction that will write behind every other writer."""
+    # PostgreSQL's READ COMMITTED lets two transactions read the same row and
+    # both write what they computed from it, so read-modify-write cycles
+    # (revision numbers, unique slugs, new tags, the content version,
+    # throttle counters) would lose updates. A transaction-scoped advisory
+    # lock taken where SQLite takes its write lock gives every rule written
+    # for SQLite the same guarantee here: writers run one at a time, each
+    # seeing every earlier commit, and readers never wait. Writes are short
+    # by design (see write_transaction), so the queue is too; the lock goes
+    # with the commit or rollback, and with the connection if a process dies.
+    if conn.get_execution_options().get(WRITE_LOCK) or not has_request_context():
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITER_LOCK_KEY})")
+
+
 class WriteOutsideTransaction(RuntimeError):
     """A request wrote to the database outside write_transaction()."""
 
@@ -244,7 +263,9 @@ def make_engine(url: str, pool_size: int = 20, max_overflow: int = 10) -> Engine
     if is_sqlite:
         event.listen(engine, "connect", _on_connect)
         event.listen(engine, "begin", _on_begin)
-        event.listen(engine, "before_cursor_execute", _refuse_unlocked_writes)
+    elif engine.dialect.name == "postgresql":
+        event.listen(engine, "begin", _on_begin_postgresql)
+    event.listen(engine, "before_cursor_execute", _refuse_unlocked_writes)
     _engines.add(engine)
     return engine
 

@@ -2,8 +2,10 @@
 # Install the Debian packages homepage needs: Debian's Python (readable by the
 # Apache user, unlike a pyenv under /root), Apache with its headers for
 # building mod_wsgi, wrk for the benchmarks, Java for the HTML validator
-# (vnu.jar) the tests run, and Chromium for the browser tests (Playwright drives
-# Debian's; its own browser downloads are never used). Does nothing when all are there.
+# (vnu.jar) the tests run, Chromium for the browser tests (Playwright drives
+# Debian's; its own browser downloads are never used), and PostgreSQL 15, whose
+# server the tests start privately for their PostgreSQL pass. Does nothing when
+# all are there.
 set -euo pipefail
 
 need=()
@@ -16,6 +18,7 @@ command -v wrk >/dev/null || need+=(wrk)
 command -v gcc >/dev/null || need+=(gcc)
 command -v java >/dev/null || need+=(default-jre-headless)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
 
 if [ ${#need[@]} -eq 0 ]; then
     exit 0

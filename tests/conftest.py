@@ -5,6 +5,8 @@ Helpers that tests import live in ``support.py``; this file only holds fixtures.
 
 from __future__ import annotations
 
+import itertools
+import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,9 +20,86 @@ from homepage import create_app
 from homepage.core.authors import create_author
 from homepage.core.models import AUTHOR, OWNER
 from homepage.core.schema import init_db
+from homepage.db import get_engine
 
+from . import postgres
 from .authors_support import add_author
 from .support import PASSWORD, AuthActions
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    """Leave out the tests that are about the other database.
+
+    ``make test`` runs the suite twice: on SQLite, then with
+    ``HOMEPAGE_TEST_DATABASE=postgresql`` on PostgreSQL. Tests marked
+    ``sqlite`` are about SQLite itself (its file, WAL, PRAGMAs) and run in the
+    first pass only; tests marked ``postgresql`` are about PostgreSQL's own
+    tools and run in the second only.
+    """
+    other = "sqlite" if postgres.selected() else "postgresql"
+    kept = [item for item in items if not item.get_closest_marker(other)]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[postgres.Cluster]:
+    """Start a private PostgreSQL cluster for the whole run."""
+    if not postgres.available():
+        pytest.fail(f"PostgreSQL's server programs are not in {postgres.BIN}")
+    with postgres.running_cluster() as cluster:
+        yield cluster
+
+
+#: The database every PostgreSQL test database is copied from: migrated to
+#: the newest revision once, so each test starts in milliseconds.
+TEMPLATE_DATABASE = "homepage_template"
+
+
+@pytest.fixture(scope="session")
+def postgres_template(
+    postgres_cluster: postgres.Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """Make the migrated template database; return its name."""
+    url = postgres_cluster.create_database(TEMPLATE_DATABASE)
+    folder = tmp_path_factory.mktemp("template")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOMEPAGE_INSTANCE_PATH", str(folder / "instance"))
+        app = create_app(
+            {**TEST_SETTINGS, "DATABASE_URL": url, "UPLOAD_FOLDER": str(folder)}
+        )
+        with app.app_context():
+            init_db()
+        get_engine(app).dispose()
+    return TEMPLATE_DATABASE
+
+
+@pytest.fixture
+def postgres_database(
+    request: pytest.FixtureRequest, postgres_cluster: postgres.Cluster
+) -> Iterator[Callable[..., str]]:
+    """Return a factory of fresh PostgreSQL databases, dropped after the test.
+
+    ``database(migrated=True)`` copies the migrated template;
+    ``migrated=False`` gives an empty database.
+    """
+    made: list[str] = []
+
+    def database(*, migrated: bool = True) -> str:
+        name = f"test_{os.getpid()}_{next(_database_numbers)}"
+        template = "template1"
+        if migrated:
+            template = request.getfixturevalue("postgres_template")
+        made.append(name)
+        return postgres_cluster.create_database(name, template)
+
+    yield database
+    for name in made:
+        postgres_cluster.drop_database(name)
+
+
+_database_numbers = itertools.count()
 
 
 @pytest.fixture(autouse=True)
@@ -46,11 +125,34 @@ TEST_SETTINGS = {"TESTING": True, "SECRET_KEY": "test secret"}
 
 
 @pytest.fixture
-def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Flask]:
-    """Return a factory of apps, each on its own database file under ``tmp_path``.
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., str]:
+    """Return a factory of database URLs: one per ``name`` within a test.
 
-    ``name`` names the database file; ``owner`` adds alice as the site's
-    owner; other keywords are settings. The schema is created unless
+    A file under ``tmp_path`` on SQLite; with ``HOMEPAGE_TEST_DATABASE=postgresql``
+    a fresh PostgreSQL database (``migrated``: a copy of the migrated
+    template, else empty). Asking twice for one name gives the same database,
+    as two processes on one database file would share it.
+    """
+    urls: dict[str, str] = {}
+
+    def url(name: str = "blog.db", *, migrated: bool = True) -> str:
+        if not postgres.selected():
+            return f"sqlite:///{tmp_path / name}"
+        if name not in urls:
+            urls[name] = request.getfixturevalue("postgres_database")(migrated=migrated)
+        return urls[name]
+
+    return url
+
+
+@pytest.fixture
+def make_app(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: Callable[..., str]
+) -> Callable[..., Flask]:
+    """Return a factory of apps, each on its own database under ``tmp_path``.
+
+    ``name`` names the database (see ``database_url``); ``owner`` adds
+    alice as the site's owner; other keywords are settings. The schema is created unless
     ``create`` is false. ``bare`` starts from the given settings alone (no
     test defaults), for tests of the factory itself. The instance folder is
     ``instance`` (default ``tmp_path/instance``), never the project's.
@@ -70,7 +172,7 @@ def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., F
         )
         defaults = {
             **TEST_SETTINGS,
-            "DATABASE_URL": f"sqlite:///{tmp_path / name}",
+            "DATABASE_URL": database_url(name, migrated=create),
             "UPLOAD_FOLDER": str(tmp_path / "uploads"),
         }
         app = create_app(settings if bare else {**defaults, **settings})
