@@ -20,6 +20,7 @@ from homepage import create_app
 from homepage.core.authors import create_author
 from homepage.core.models import AUTHOR, OWNER
 from homepage.core.schema import init_db
+from homepage import db
 from homepage.db import get_engine
 
 from . import postgres
@@ -125,24 +126,36 @@ TEST_SETTINGS = {"TESTING": True, "SECRET_KEY": "test secret"}
 
 
 @pytest.fixture
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[..., str]]:
     """Return a factory of database URLs: one per ``name`` within a test.
 
     A file under ``tmp_path`` on SQLite; with ``HOMEPAGE_TEST_DATABASE=postgresql``
     a fresh PostgreSQL database (``migrated``: a copy of the migrated
     template, else empty). Asking twice for one name gives the same database,
-    as two processes on one database file would share it.
+    as two processes on one database file would share it. The engines the
+    test made are disposed of afterwards, before its databases are dropped.
     """
     urls: dict[str, str] = {}
+    # Set up first so that it is torn down last, after the engines are gone.
+    databases = (
+        request.getfixturevalue("postgres_database") if postgres.selected() else None
+    )
+    engines_before = set(db._engines)
 
     def url(name: str = "blog.db", *, migrated: bool = True) -> str:
-        if not postgres.selected():
+        if databases is None:
             return f"sqlite:///{tmp_path / name}"
         if name not in urls:
-            urls[name] = request.getfixturevalue("postgres_database")(migrated=migrated)
+            urls[name] = databases(migrated=migrated)
         return urls[name]
 
-    return url
+    yield url
+    # Close the pooled connections now rather than whenever the garbage
+    # collector finds them (psycopg warns about an unclosed connection).
+    for engine in set(db._engines) - engines_before:
+        engine.dispose()
 
 
 @pytest.fixture

@@ -9,17 +9,26 @@ indexed query answers that, without rendering anything.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from itertools import chain
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, event, func, insert, inspect, select, update
-from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import Session, scoped_session
 
 from ..db import session
-from .models import Author, Post, SiteState, utcnow, visible_at, visible_criteria
+from .models import (
+    Author,
+    Post,
+    SiteState,
+    UTCDateTime,
+    utcnow,
+    visible_at,
+    visible_criteria,
+)
+from .sql import greatest
 
 _STATE_ID = 1
 
@@ -44,7 +53,7 @@ def content_changed(connection: Connection | None = None, after: int = 0) -> Non
     the database it brings back numbered its versions on its own.
     """
     connection = connection or session.connection()
-    current = func.max(SiteState.version, after) if after else SiteState.version
+    current = greatest(SiteState.version, after) if after else SiteState.version
     connection.execute(
         update(SiteState)
         .where(SiteState.id == _STATE_ID)
@@ -95,23 +104,53 @@ def _bump_on_flush(db_session: Session, _flush_context) -> None:
 # The validators' one query, through the DB-API rather than the ORM session:
 # it is the whole cost of a 304, and plain DB-API is several times cheaper.
 # It runs before the page's own queries, so a page can only be newer than its
-# validators, never older: at worst a reader fetches a page once more. Dates
-# are compared as SQLAlchemy stores them in SQLite, as
-# "YYYY-MM-DD HH:MM:SS.ffffff" text in UTC.
-_STATE_QUERY = (
-    select(
-        SiteState.version,
-        SiteState.changed_at,
-        select(func.max(Post.published_at))
-        .where(*visible_criteria(bindparam("now")))
-        .scalar_subquery(),
-    )
-    .where(SiteState.id == _STATE_ID)
-    # Compiled once, from the same criteria as every reader query.
-    .compile(dialect=sqlite_dialect(paramstyle="named"))
-)
-STATE_SQL = str(_STATE_QUERY)
-_STORED_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+# validators, never older: at worst a reader fetches a page once more.
+_STATE_SELECT = select(
+    SiteState.version,
+    SiteState.changed_at,
+    select(func.max(Post.published_at))
+    .where(*visible_criteria(bindparam("now", type_=UTCDateTime)))
+    .scalar_subquery(),
+).where(SiteState.id == _STATE_ID)
+
+
+class StateQuery(NamedTuple):
+    """The validators' query compiled for one database, with its conversions."""
+
+    sql: str
+    params: dict
+    #: The order of the parameters for a positional DB-API (SQLite's ``?``).
+    positions: tuple[str, ...] | None
+    #: Turn a moment into what the driver compares with stored dates (text in
+    #: SQLite, a naive UTC timestamp in PostgreSQL), and back again.
+    bind_date: Callable[[datetime], object]
+    read_date: Callable[[object], datetime]
+
+
+# One per database kind, compiled once from the same criteria as every reader
+# query; compiling is idempotent, so threads racing here do no harm.
+_state_queries: dict[str, StateQuery] = {}
+
+
+def state_query(dialect: Dialect) -> StateQuery:
+    """Return the validators' query as the DB-API of ``dialect`` takes it."""
+    query = _state_queries.get(dialect.name)
+    if query is None:
+        compiled = _STATE_SELECT.compile(dialect=dialect)
+        # The column type's own conversions, so dates are compared and read
+        # exactly as SQLAlchemy stores them in this database.
+        date_type = UTCDateTime()
+        query = _state_queries[dialect.name] = StateQuery(
+            sql=str(compiled),
+            params=compiled.params,
+            positions=tuple(compiled.positiontup or ())
+            if compiled.positional
+            else None,
+            bind_date=date_type.bind_processor(dialect) or (lambda value: value),
+            read_date=date_type.result_processor(dialect, None)
+            or (lambda value: value),
+        )
+    return query
 
 
 def fetch_one(engine: Engine, sql: str, params: tuple | dict = ()) -> tuple | None:
@@ -134,16 +173,16 @@ def fetch_one(engine: Engine, sql: str, params: tuple | dict = ()) -> tuple | No
 
 def read_state(engine: Engine, now: datetime) -> tuple | None:
     """Return the content version, when it changed, and the newest due date."""
-    bound = now.astimezone(UTC).strftime(_STORED_FORMAT)
-    row = fetch_one(engine, STATE_SQL, {**_STATE_QUERY.params, "now": bound})
+    query = state_query(engine.dialect)
+    params = {**query.params, "now": query.bind_date(now)}
+    if query.positions is not None:
+        row = fetch_one(engine, query.sql, tuple(params[k] for k in query.positions))
+    else:
+        row = fetch_one(engine, query.sql, params)
     if row is None:
         return None
     version, changed_at, due = row
-    return version, _parse_stored(changed_at), due and _parse_stored(due)
-
-
-def _parse_stored(value: str) -> datetime:
-    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return version, query.read_date(changed_at), due and query.read_date(due)
 
 
 def watch(db_session: scoped_session) -> None:

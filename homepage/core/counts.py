@@ -42,6 +42,7 @@ from .models import (
     visible_at,
     visible_criteria,
 )
+from .sql import month_of
 
 TAG = "tag"
 MONTH = "month"
@@ -187,7 +188,7 @@ def recount(connection: Connection) -> None:
         .where(*counted)
         .group_by(post_tags.c.tag_id)
     ).all()
-    month = func.strftime("%Y-%m", Post.published_at)
+    month = month_of(Post.published_at)
     months = connection.execute(
         select(month, func.count()).where(*counted).group_by(month)
     ).all()

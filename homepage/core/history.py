@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import cast, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
-from sqlalchemy.types import LargeBinary
 
 from ..db import session
 from .models import Author, Post, Revision
+from .sql import byte_length
 from .zone import format_short, zone_name
 
 
@@ -95,7 +95,7 @@ def list_revisions(post: Post) -> list[Listed]:
             Revision.created_at,
             # Bytes, not characters: what the author's disk and the body limit
             # count.
-            func.length(cast(Revision.body, LargeBinary)),
+            byte_length(Revision.body),
             Author.username,
         )
         .outerjoin(Author, Author.id == Revision.saved_by_id)

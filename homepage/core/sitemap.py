@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from math import ceil
 
-from sqlalchemy import String, func, select
+from sqlalchemy import String, cast, func, select
 
 from ..db import session
 from .models import POST, Post, Tag, post_tags, visible_criteria
+from .sql import greatest
 
 
 def _bounds(number: int, size: int) -> tuple[int, int]:
@@ -36,9 +37,12 @@ def post_ranges(size: int, now: datetime) -> list[int]:
 
 
 def _modified_at():
-    """Return :func:`models.modified_at` of a post in SQL, as SQLite stores it."""
-    return func.max(
-        Post.updated_at, func.coalesce(Post.published_at, Post.updated_at), type_=String
+    """Return :func:`models.modified_at` of a post in SQL, as stored text."""
+    # Text in both databases ("2026-03-05 14:30:00.000000" in SQLite, the
+    # same without trailing zeros in PostgreSQL), for _w3c to slice.
+    return cast(
+        greatest(Post.updated_at, func.coalesce(Post.published_at, Post.updated_at)),
+        String,
     )
 
 
