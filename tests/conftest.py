@@ -16,11 +16,10 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from werkzeug.serving import make_server
 
-from homepage import create_app
+from homepage import create_app, db
 from homepage.core.authors import create_author
 from homepage.core.models import AUTHOR, OWNER
 from homepage.core.schema import init_db
-from homepage import db
 from homepage.db import get_engine
 
 from . import postgres

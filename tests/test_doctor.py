@@ -434,3 +434,49 @@ def test_a_serving_user_that_can_change_the_settings_fails(make_app, server_fold
     os.chown(instance, 0, 0)
     again = doctor_says(app, "--user", "www-data")
     assert verdict(again, "file modes").startswith("OK file modes"), again.output
+
+
+@pytest.mark.postgresql
+def test_a_healthy_postgresql_deployment_names_its_server(make_app, database_url):
+    app = make_app(DATABASE_URL=database_url(), TRUSTED_HOSTS=["blog.example.org"])
+
+    result = doctor_says(app)
+
+    assert result.exit_code == 0, result.output
+    assert verdict(result, "database server").startswith(
+        "OK database server PostgreSQL 15."
+    )
+    assert verdict(result, "schema").startswith("OK schema at revision 0001;")
+    # A server has no file, folder or journal of the site's to look at.
+    for check in ("database path", "database folder", "journal mode"):
+        assert check not in result.output
+    assert result.output.rstrip().endswith("All 8 checks passed.")
+
+
+@pytest.mark.postgresql
+def test_a_postgresql_server_that_does_not_answer_fails_plainly(make_app, tmp_path):
+    # No server listens in an empty folder.
+    url = f"postgresql+psycopg://postgres@/blog?host={tmp_path}&port=5432"
+
+    result = doctor_says(make_app(DATABASE_URL=url, create=False))
+
+    assert result.exit_code == 1
+    line = verdict(result, "database server")
+    assert line.startswith("FAIL database server cannot connect to"), line
+    assert "DATABASE_URL" in line
+    assert "Traceback" not in result.output
+    assert "schema" not in result.output
+
+
+@pytest.mark.postgresql
+def test_a_postgresql_database_behind_the_code_fails(
+    make_app, database_url, monkeypatch
+):
+    app = make_app(DATABASE_URL=database_url())
+    monkeypatch.setattr(doctor, "head_revision", lambda: "0002")
+
+    result = doctor_says(app)
+
+    assert result.exit_code == 1
+    line = verdict(result, "schema")
+    assert "it has revision 0001, the code needs 0002" in line

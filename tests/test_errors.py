@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from homepage.db import get_engine, session, sqlite_path
+
+from . import postgres
 
 UNAVAILABLE = "cannot reach its posts right now"
 
@@ -23,14 +28,29 @@ def blog(client, auth):
     return client
 
 
-def break_database(app) -> Path:
-    """Overwrite the database with bytes SQLite cannot read, as a bad copy would."""
-    get_engine(app).dispose()
-    path = sqlite_path(app.config["DATABASE_URL"])
-    for leftover in (Path(f"{path}-wal"), Path(f"{path}-shm")):
-        leftover.unlink(missing_ok=True)
-    path.write_bytes(b"This is not a database. " * 400)
-    return path
+@pytest.fixture
+def break_database(request) -> Callable[[Flask], str]:
+    """Return a function that makes an app's database unusable; it returns the log.
+
+    SQLite: the file is overwritten with bytes SQLite cannot read, as a bad
+    copy would. PostgreSQL: the database is dropped under the running site,
+    its connections cut, as a server restored without it would be.
+    """
+
+    def sqlite(app: Flask) -> str:
+        get_engine(app).dispose()
+        path = sqlite_path(app.config["DATABASE_URL"])
+        for leftover in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+            leftover.unlink(missing_ok=True)
+        path.write_bytes(b"This is not a database. " * 400)
+        return "file is not a database"
+
+    def postgresql(app: Flask) -> str:
+        name = make_url(app.config["DATABASE_URL"]).database
+        request.getfixturevalue("postgres_cluster").drop_database(name)
+        return f'database "{name}" does not exist'
+
+    return postgresql if postgres.selected() else sqlite
 
 
 def assert_unavailable_page(response) -> None:
@@ -44,26 +64,26 @@ def assert_unavailable_page(response) -> None:
 
 @pytest.mark.parametrize("path", ["/", "/posts/hello", "/feed.atom", "/archive"])
 def test_readers_get_the_styled_503_when_the_database_is_unreadable(
-    blog, app, caplog, path
+    blog, app, caplog, path, break_database
 ):
     etag = blog.get(path).headers["ETag"]  # in the page cache
-    break_database(app)
+    cause = break_database(app)
     caplog.set_level(logging.ERROR)
 
     for headers in ({}, {"If-None-Match": etag}):
         assert_unavailable_page(blog.get(path, headers=headers))
-    assert "file is not a database" in caplog.text
+    assert cause in caplog.text
 
 
-def test_an_author_gets_the_styled_503_too(blog, auth, app, caplog):
+def test_an_author_gets_the_styled_503_too(blog, auth, app, caplog, break_database):
     auth.login()
-    break_database(app)
+    cause = break_database(app)
     caplog.set_level(logging.ERROR)
 
     for path in ("/", "/posts/hello", "/admin/"):
         response = blog.get(path)
         assert_unavailable_page(response)
-    assert "file is not a database" in caplog.text
+    assert cause in caplog.text
 
 
 def test_a_database_without_the_sites_state_still_serves_pages(blog, app, caplog):
@@ -77,7 +97,10 @@ def test_a_database_without_the_sites_state_still_serves_pages(blog, app, caplog
     assert response.status_code == 200
     assert "The body of Hello." in response.get_data(as_text=True)
     assert "ETag" not in response.headers
-    assert "no such table: site_state" in caplog.text
+    missing = 'relation "site_state" does not exist'
+    assert (missing if postgres.selected() else "no such table: site_state") in (
+        caplog.text
+    )
 
 
 def test_a_mistaken_query_is_still_a_500(app, client):

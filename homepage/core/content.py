@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from itertools import chain
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, event, func, insert, inspect, select, update
 from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, scoped_session
 
 from ..db import session
@@ -123,24 +124,25 @@ class StateQuery(NamedTuple):
     positions: tuple[str, ...] | None
     #: Turn a moment into what the driver compares with stored dates (text in
     #: SQLite, a naive UTC timestamp in PostgreSQL), and back again.
-    bind_date: Callable[[datetime], object]
-    read_date: Callable[[object], datetime]
+    bind_date: Callable[[Any], Any]
+    read_date: Callable[[Any], Any]
 
 
 # One per database kind, compiled once from the same criteria as every reader
 # query; compiling is idempotent, so threads racing here do no harm.
-_state_queries: dict[str, StateQuery] = {}
+_state_queries: dict[tuple[str, str, str], StateQuery] = {}
 
 
 def state_query(dialect: Dialect) -> StateQuery:
     """Return the validators' query as the DB-API of ``dialect`` takes it."""
-    query = _state_queries.get(dialect.name)
+    key = (dialect.name, dialect.driver, dialect.paramstyle)
+    query = _state_queries.get(key)
     if query is None:
         compiled = _STATE_SELECT.compile(dialect=dialect)
         # The column type's own conversions, so dates are compared and read
         # exactly as SQLAlchemy stores them in this database.
-        date_type = UTCDateTime()
-        query = _state_queries[dialect.name] = StateQuery(
+        date_type = UTCDateTime().dialect_impl(dialect)
+        query = _state_queries[key] = StateQuery(
             sql=str(compiled),
             params=compiled.params,
             positions=tuple(compiled.positiontup or ())
@@ -158,17 +160,27 @@ def fetch_one(engine: Engine, sql: str, params: tuple | dict = ()) -> tuple | No
 
     For the few hot paths where the ORM's overhead is most of the cost (the
     validators behind every 304). A single statement reads one consistent
-    snapshot without a BEGIN; the connection goes straight back to the pool.
+    snapshot; the connection goes straight back to the pool. The driver's
+    errors are raised as SQLAlchemy's, as the ORM would raise them, so callers
+    handle one family of errors whatever the database.
     """
-    connection = engine.raw_connection()
+    driver_error = engine.dialect.loaded_dbapi.Error
     try:
-        cursor = connection.cursor()
+        # Connecting runs the engine's connect listeners (SQLite's PRAGMAs),
+        # whose errors SQLAlchemy passes on unwrapped too.
+        connection = engine.raw_connection()
         try:
-            return cursor.execute(sql, params).fetchone()
+            cursor = connection.cursor()
+            try:
+                return cursor.execute(sql, params).fetchone()
+            finally:
+                cursor.close()
         finally:
-            cursor.close()
-    finally:
-        connection.close()
+            connection.close()
+    except driver_error as error:
+        raise DBAPIError.instance(
+            sql, params, error, driver_error, dialect=engine.dialect
+        ) from error
 
 
 def read_state(engine: Engine, now: datetime) -> tuple | None:

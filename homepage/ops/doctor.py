@@ -20,6 +20,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from werkzeug.sansio.utils import host_is_trusted
 
@@ -137,10 +138,15 @@ def check_database_path(url: str) -> Verdict:
     path = sqlite_path(url)
     fix = (
         "set DATABASE_URL = 'sqlite:////srv/homepage/blog.db' (four slashes: an "
-        "absolute path) in instance/config.py"
+        "absolute path), or a postgresql+psycopg:// URL, in instance/config.py"
     )
     if path is None:
-        return Verdict(FAIL, "database path", f"{url!r} is not a SQLite file.", fix)
+        return Verdict(
+            FAIL,
+            "database path",
+            f"{url!r} is neither a SQLite file nor PostgreSQL.",
+            fix,
+        )
     if not path.is_absolute():
         return Verdict(
             FAIL,
@@ -225,15 +231,33 @@ def check_journal_mode(path: Path, user: str) -> Verdict:
     return Verdict(OK, "journal mode", "WAL: readers and the writer do not block.")
 
 
-def check_schema(path: Path, user: str) -> Verdict:
+def check_database_server(url: str) -> Verdict:
+    """Check that the PostgreSQL server answers, and say which one it is."""
+    where = make_url(url).render_as_string(hide_password=True)
+    try:
+        with get_engine().connect() as connection:
+            version = connection.exec_driver_sql("SHOW server_version").scalar()
+    except SQLAlchemyError as error:
+        return Verdict(
+            FAIL,
+            "database server",
+            # libpq's messages run over several lines.
+            f"cannot connect to {where}: {' '.join(str(_cause(error)).split())}.",
+            "start the server, create the database and its role, or correct "
+            "DATABASE_URL in instance/config.py",
+        )
+    return Verdict(OK, "database server", f"PostgreSQL {version} answers at {where}.")
+
+
+def check_schema(database: Path | str, user: str) -> Verdict:
     """Check that the database is at the code's revision, with every table."""
-    if not path.exists():
-        return _missing_database("schema", path, user)
+    if isinstance(database, Path) and not database.exists():
+        return _missing_database("schema", database, user)
     try:
         revision, head = current_revision(get_engine()), head_revision()
         current = schema_is_current()
     except SQLAlchemyError as error:
-        return Verdict(FAIL, "schema", f"cannot read {path}: {_cause(error)}.")
+        return Verdict(FAIL, "schema", f"cannot read {database}: {_cause(error)}.")
     if revision != head:
         found = (
             f"revision {revision}"
@@ -484,8 +508,16 @@ def check_timezone(app: Flask) -> Verdict:
 def run_checks(app: Flask, user: str, threads: int) -> Iterator[Verdict]:
     """Run every check in order and yield its verdict."""
     url = app.config["DATABASE_URL"]
-    yield (path_verdict := check_database_path(url))
     path = sqlite_path(url)
+    if get_engine(app).dialect.name == "postgresql":
+        # A server, not a file: no path, folder or journal to look at.
+        yield (path_verdict := check_database_server(url))
+        if path_verdict.status != FAIL:
+            yield check_schema(make_url(url).database or url, user)
+        get_engine(app).dispose()
+        path = None
+    else:
+        yield (path_verdict := check_database_path(url))
     if path_verdict.status != FAIL and path is not None:
         # The folder is looked at before anything opens the database, which
         # would create the -wal and -shm files as the user running the doctor.

@@ -18,7 +18,6 @@ decides, and only then is a conditional request answered.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -446,7 +445,7 @@ class NotModifiedMiddleware:
                 utcnow(),
                 page_origin(self.app, environ),
             )
-        except (SQLAlchemyError, sqlite3.Error) as error:
+        except SQLAlchemyError as error:
             # Outside Flask, an exception would reach Apache, which answers
             # a bare 500 without the security headers. Let the app run
             # instead: a page that needs the database gets the 503 page from

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from flask import Flask, current_app, render_template
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.exc import DatabaseError, DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from ..db import session
@@ -31,17 +29,25 @@ def handle_server_error(error: InternalServerError):
     return render_template("errors/error.html", error=error), 500
 
 
+#: PostgreSQL's SQLSTATE codes for a schema that lacks a table or a column,
+#: which it reports as a programming error where SQLite reports an operational
+#: one: a database not yet upgraded, not a mistaken query.
+_SCHEMA_BEHIND = frozenset({"42P01", "42703"})
+
+
 def database_unavailable(error: Exception) -> bool:
     """Tell whether ``error`` says the database cannot be used, not a query is wrong.
 
-    An unreadable, missing, corrupt or locked file, or a schema that lacks a
-    table, raises an operational error or a bare database error; a broken
-    constraint or a malformed statement raises one of the more precise
+    An unreadable, missing, corrupt or locked SQLite file, a PostgreSQL
+    server that is down, refuses connections or lost one, or a schema that
+    lacks a table, raises an operational error or a bare database error; a
+    broken constraint or a malformed statement raises one of the more precise
     subclasses, which are bugs and stay 500s.
     """
-    return isinstance(error, OperationalError | sqlite3.OperationalError) or type(
-        error
-    ) in (DatabaseError, sqlite3.DatabaseError)
+    if isinstance(error, DBAPIError):
+        if getattr(error.orig, "sqlstate", None) in _SCHEMA_BEHIND:
+            return True
+    return isinstance(error, OperationalError) or type(error) is DatabaseError
 
 
 def handle_database_error(error: Exception):
@@ -61,4 +67,3 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(InternalServerError, handle_server_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(DatabaseError, handle_database_error)
-    app.register_error_handler(sqlite3.DatabaseError, handle_database_error)
