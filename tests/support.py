@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 
 import requests
+from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import text
+
+from homepage.db import WRITE_LOCK, get_engine
 
 from .authors_support import OTHER_PASSWORD
 
@@ -103,3 +107,15 @@ def logged_in_browser(base: str, password: str = PASSWORD) -> requests.Session:
     )
     assert response.status_code == 302
     return browser
+
+
+def write_elsewhere(app: Flask, sql: str, **params) -> None:
+    """Commit ``sql`` on a connection of its own, as another request would.
+
+    Safe to call in the middle of a request: the connection is not the
+    request's, and it takes the writer lock as every writer does.
+    """
+    with get_engine(app).connect() as other:
+        other.execution_options(**{WRITE_LOCK: True})
+        other.execute(text(sql), params)
+        other.commit()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import sqlite3
-from contextlib import closing
 
 import pytest
 from PIL import Image as PILImage
@@ -12,9 +10,10 @@ from sqlalchemy import func, select
 
 from homepage.admin import forms
 from homepage.core.models import EDITOR, Post, Tag
-from homepage.db import session, sqlite_path
+from homepage.db import session
 
 from .authors_support import add_author, everything
+from .support import write_elsewhere
 
 # Threaded servers, Hypothesis or many requests per test: too slow for make
 # test-fast, which runs the quick part of the suite in under 30 s.
@@ -384,9 +383,9 @@ def test_a_role_taken_away_during_a_save_stops_it(app, auth, alices_work, monkey
     def demoted_while_rendering(form, extra_validators=None):
         # The owner's request, on its own connection, between erin's first
         # check and her write.
-        with closing(sqlite3.connect(sqlite_path(app.config["DATABASE_URL"]))) as db:
-            db.execute("UPDATE authors SET role = 'author' WHERE username = 'erin'")
-            db.commit()
+        write_elsewhere(
+            app, "UPDATE authors SET role = 'author' WHERE username = 'erin'"
+        )
         return validate(form, extra_validators)
 
     monkeypatch.setattr(forms.PostForm, "validate", demoted_while_rendering)

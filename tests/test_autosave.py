@@ -211,6 +211,7 @@ def test_an_autosave_older_than_the_post_is_not_offered(client, auth, draft):
     assert "An autosaved copy is newer" not in page
 
 
+@pytest.mark.sqlite  # a database from before Alembic: adopted on SQLite only
 def test_init_db_adds_the_editor_tables_to_an_older_database(app):
     # A database from before the editor kept anything of its own.
     with app.app_context():

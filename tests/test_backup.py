@@ -26,7 +26,8 @@ from .support import AuthActions
 
 # Threaded servers, Hypothesis or many requests per test: too slow for make
 # test-fast, which runs the quick part of the suite in under 30 s.
-pytestmark = pytest.mark.slow
+# SQLite's backup API and database files: PostgreSQL's backups are pgbackup's.
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite]
 
 
 def png(colour: tuple[int, int, int] = (10, 200, 10)) -> bytes:

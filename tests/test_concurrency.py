@@ -15,7 +15,7 @@ import requests
 from sqlalchemy import func, select
 
 from homepage.core.models import Image, Post, Tag
-from homepage.db import get_engine, session, sqlite_path
+from homepage.db import WRITER_LOCK_KEY, get_engine, session, sqlite_path
 
 from .support import PASSWORD, csrf_from, logged_in_browser
 
@@ -141,6 +141,17 @@ class Gate:
 
 def another_writer_can_write(app) -> bool:
     """Tell whether another process could take the write lock right now."""
+    engine = get_engine(app)
+    if engine.dialect.name == "postgresql":
+        # A DB-API connection: SQLAlchemy's begin event would wait for the lock.
+        other_pg = engine.raw_connection()
+        try:
+            cursor = other_pg.cursor()
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", (WRITER_LOCK_KEY,))
+            return bool(cursor.fetchone()[0])
+        finally:
+            other_pg.rollback()
+            other_pg.close()
     path = sqlite_path(app.config["DATABASE_URL"])
     other = sqlite3.connect(path, timeout=0, isolation_level=None)
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import io
-import sqlite3
 
 import pytest
 from flask import Flask
@@ -15,7 +14,7 @@ from homepage.core.authors import create_author
 from homepage.core.models import EDITOR, Image, Post, Revision
 from homepage.db import get_engine, session
 
-from .support import PASSWORD, AuthActions, version_from
+from .support import PASSWORD, AuthActions, version_from, write_elsewhere
 from .test_images import picture
 
 # Threaded servers, Hypothesis or many requests per test: too slow for make
@@ -156,10 +155,9 @@ def test_a_save_between_validation_and_the_lock_is_a_conflict(app, alice, monkey
     def validate_while_someone_saves(form, extra_validators=None):
         valid = validate(form, extra_validators)
         # Another author's save commits while this request renders Markdown.
-        with sqlite3.connect(
-            app.config["DATABASE_URL"].removeprefix("sqlite:///")
-        ) as db:
-            db.execute("UPDATE posts SET body = 'Theirs.', version = 2 WHERE id = 1")
+        write_elsewhere(
+            app, "UPDATE posts SET body = 'Theirs.', version = 2 WHERE id = 1"
+        )
         return valid
 
     monkeypatch.setattr(forms.PostForm, "validate", validate_while_someone_saves)
@@ -215,11 +213,7 @@ def test_a_post_deleted_between_validation_and_the_lock(app, alice, monkeypatch)
 
     def validate_while_someone_deletes(form, extra_validators=None):
         valid = validate(form, extra_validators)
-        with sqlite3.connect(
-            app.config["DATABASE_URL"].removeprefix("sqlite:///")
-        ) as db:
-            db.execute("PRAGMA foreign_keys = ON")
-            db.execute("DELETE FROM posts WHERE id = 1")
+        write_elsewhere(app, "DELETE FROM posts WHERE id = 1")
         return valid
 
     monkeypatch.setattr(forms.PostForm, "validate", validate_while_someone_deletes)
@@ -289,6 +283,7 @@ def test_a_form_without_a_valid_version_is_refused_and_kept(app, alice, version)
     assert stored(app)[0][1] == "My words."
 
 
+@pytest.mark.sqlite  # a database from before Alembic: adopted on SQLite only
 def test_an_upgraded_database_numbers_old_posts_and_catches_conflicts(
     app, alice, bob, runner
 ):
