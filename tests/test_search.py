@@ -6,9 +6,9 @@ import re
 import threading
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, select, text, update
 
-from homepage.core import search
+from homepage.core import markdown, search
 from homepage.core.models import Post, SiteState, utcnow, visible_at
 from homepage.core.schema import init_db
 from homepage.core.search import MAX_TERMS, fts_query
@@ -122,6 +122,26 @@ def test_results_show_highlighted_snippets_with_the_text_escaped(client, auth):
         "",
         "needle " * 200,
         "x" * 5000,
+        # PostgreSQL's tsquery syntax: and, or, not, prefix, phrase, weights.
+        "needle & haystack",
+        "needle | haystack",
+        "!needle",
+        "!!",
+        "needle:*",
+        "ne:*",
+        "needle <-> haystack",
+        "needle <2> haystack",
+        "needle:AB",
+        "(needle | !haystack) & hay:*",
+        "'needle'",
+        "'needle haystack'",
+        "''",
+        "needle\\",
+        "\\'needle",
+        "needle & " * 50,
+        " ".join(f"needle{n}" for n in range(50)),
+        ("needle <-> !haystack:* | " * 10)[:200],
+        "&|!:*<->()'\"\\" * 20,
     ],
 )
 def test_any_query_gives_results_or_an_empty_page(client, auth, app, query):
@@ -147,6 +167,14 @@ def test_any_query_gives_results_or_an_empty_page(client, auth, app, query):
         ("иголка", True),
         ("ｎｅｅｄｌｅ", True),
         ("needle)", True),
+        ("needle & haystack", True),
+        ("!haystack", True),
+        ("needle | nothing", False),
+        ("needle:*", True),
+        ("need:*", False),
+        ("haystack <-> needle", True),
+        ("'needle' & 'barn'", True),
+        ("needle\\ haystack", True),
     ],
 )
 def test_operators_are_searched_as_plain_words(client, auth, query, found):
@@ -373,6 +401,7 @@ def test_a_word_few_posts_have_is_counted_exactly(make_app):
     assert "More than" not in text
 
 
+@pytest.mark.sqlite
 def test_search_results_come_from_the_index_first(app, auth):
     """The index drives the query, so a word no post has costs nothing."""
     auth.login()
@@ -401,6 +430,90 @@ def test_search_results_come_from_the_index_first(app, auth):
             assert plan.index("post_search") < plan.index(
                 "SEARCH posts USING INTEGER PRIMARY KEY"
             ), plan
+
+
+def search_statements(app, path: str) -> tuple[str, list[tuple[str, dict]]]:
+    """Return the page at ``path`` and the statements that matched the index."""
+    seen: list[tuple[str, dict]] = []
+
+    def record(_conn, _cursor, statement, parameters, *_args) -> None:
+        if "@@" in statement:
+            seen.append((statement, parameters))
+
+    engine = get_engine(app)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = app.test_client().get(path)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert response.status_code == 200
+    return response.text, seen
+
+
+@pytest.mark.postgresql
+def test_a_rare_word_is_looked_up_in_the_gin_index(make_app):
+    app = make_app()
+    rows = add_posts(app, 3000)
+    # Bodies of a few hundred words, as posts have: reading them all is what
+    # the index saves.
+    paragraph = " ".join(["Words that many posts share, over and over."] * 40)
+    with app.app_context():
+        # Rendered already, so that init_db only indexes them.
+        session.execute(
+            update(Post).values(
+                body=paragraph,
+                body_html=f"<p>{paragraph}</p>",
+                renderer=markdown.RENDERER_VERSION,
+            )
+        )
+        session.execute(
+            update(Post)
+            .where(Post.id == rows[-2].id)
+            .values(
+                body=f"{paragraph} A quokka.", body_html=f"<p>{paragraph} A quokka.</p>"
+            )
+        )
+        session.commit()
+        init_db()
+    with get_engine(app).begin() as connection:
+        # As autovacuum would after a bulk load: the planner knows the tables.
+        connection.exec_driver_sql("ANALYZE")
+
+    page, statements = search_statements(app, "/search?q=quokka")
+    assert "1 result for “quokka”" in page
+    assert len(statements) == 1, statements
+    with get_engine(app).connect() as connection:
+        for statement, parameters in statements:
+            plan = "\n".join(
+                connection.exec_driver_sql(f"EXPLAIN {statement}", parameters).scalars()
+            )
+            assert "ix_post_search_document" in plan, plan
+            assert "Seq Scan on post_search" not in plan, plan
+
+
+def test_a_long_body_of_distinct_words_is_saved_and_found(client, auth, app):
+    # PostgreSQL keeps at most 1 MB in a tsvector, which a body of
+    # MAX_BODY_BYTES made of distinct words would overflow.
+    words = [f"w{number:06x}" for number in range(110_000)]
+    body = "\n\n".join(
+        " ".join(words[start : start + 1000]) for start in range(0, len(words), 1000)
+    )
+    assert len(body) < app.config["MAX_BODY_BYTES"]
+    auth.login()
+    assert auth.create_post("Long", body=body).status_code == 302
+    auth.logout()
+
+    assert result_links(client.get(f"/search?q={words[7]}")) == ["/posts/long"]
+    assert result_links(client.get("/search?q=long")) == ["/posts/long"]
+
+
+def test_short_common_words_are_searched_too(client, auth):
+    auth.login()
+    auth.create_post("The Who", body="A band.")
+    auth.create_post("Another", body="Who is it?")
+    auth.logout()
+
+    assert result_links(client.get("/search?q=the+who")) == ["/posts/the-who"]
 
 
 def test_searches_beyond_the_slots_are_turned_away_and_other_pages_served(

@@ -41,8 +41,10 @@ MIGRATION_LOCK_KEY = 0x686F6D6570616765
 
 
 #: The full-text index: an FTS5 virtual table that the baseline revision makes
-#: with raw SQL, and the shadow tables SQLite makes for it. The models do not
-#: describe them (SQLAlchemy cannot), so autogenerate would offer to drop them.
+#: with raw SQL, and the shadow tables SQLite makes for it; on PostgreSQL a
+#: table of that name with a generated tsvector (revision 0002). The models do
+#: not describe them (SQLAlchemy cannot describe FTS5), so autogenerate would
+#: offer to drop them.
 SEARCH_TABLES = frozenset(
     {
         "post_search",
