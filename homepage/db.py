@@ -21,6 +21,7 @@ from pathlib import Path
 from flask import Flask, current_app, has_request_context, request
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DatabaseError, DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -165,6 +166,14 @@ def _on_begin_postgresql(conn: Connection) -> None:
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITER_LOCK_KEY})")
 
 
+def _name_the_process(_dialect, _record, _cargs, cparams: dict) -> None:
+    """Name the server process in every PostgreSQL connection it opens."""
+    # pg_stat_activity and pg_locks then tell which of mod_wsgi's processes
+    # holds a lock or runs a slow query; each forked daemon opens its own
+    # connections, so the pid is read when connecting, not at import.
+    cparams.setdefault("application_name", f"homepage[{os.getpid()}]")
+
+
 class WriteOutsideTransaction(RuntimeError):
     """A request wrote to the database outside write_transaction()."""
 
@@ -183,6 +192,27 @@ def _refuse_unlocked_writes(conn, _cursor, statement, _params, context, _many):
             f"{request.method} {request.path} wrote outside write_transaction(): "
             f"{statement.split(None, 3)[:3]}"
         )
+
+
+#: PostgreSQL's SQLSTATE codes for a schema that lacks a table or a column,
+#: which it reports as a programming error where SQLite reports an operational
+#: one: a database not yet upgraded, not a mistaken query.
+_SCHEMA_BEHIND = frozenset({"42P01", "42703"})
+
+
+def database_unavailable(error: Exception) -> bool:
+    """Tell whether ``error`` says the database cannot be used, not a query is wrong.
+
+    An unreadable, missing, corrupt or locked SQLite file, a PostgreSQL
+    server that is down, refuses connections or lost one, or a schema that
+    lacks a table, raises an operational error or a bare database error; a
+    broken constraint or a malformed statement raises one of the more precise
+    subclasses, which are bugs and stay 500s.
+    """
+    if isinstance(error, DBAPIError):
+        if getattr(error.orig, "sqlstate", None) in _SCHEMA_BEHIND:
+            return True
+    return isinstance(error, OperationalError) or type(error) is DatabaseError
 
 
 @contextmanager
@@ -264,6 +294,7 @@ def make_engine(url: str, pool_size: int = 20, max_overflow: int = 10) -> Engine
         event.listen(engine, "connect", _on_connect)
         event.listen(engine, "begin", _on_begin)
     elif engine.dialect.name == "postgresql":
+        event.listen(engine, "do_connect", _name_the_process)
         event.listen(engine, "begin", _on_begin_postgresql)
     event.listen(engine, "before_cursor_execute", _refuse_unlocked_writes)
     _engines.add(engine)

@@ -31,8 +31,15 @@ from homepage import create_app
 from homepage.core.authors import create_author
 from homepage.core.models import PUBLISHED, Author, Post, Tag, utcnow
 from homepage.core.schema import init_db
-from homepage.db import JOURNAL_SIZE_LIMIT, get_engine, session
+from homepage.db import (
+    JOURNAL_SIZE_LIMIT,
+    WRITER_LOCK_KEY,
+    get_engine,
+    make_engine,
+    session,
+)
 
+from . import postgres
 from .modwsgi import (
     PROJECT_ROOT,
     ConfiguredServer,
@@ -59,17 +66,32 @@ _EDIT_LOCATION = re.compile(r"/admin/posts/(\d+)/edit$")
 
 @dataclass
 class Site:
-    """The running server and the database file behind it."""
+    """The running server and the database behind it (a file on SQLite)."""
 
     server: ModWsgiServer
     database: Path
+    database_url: str
 
     @property
     def url(self) -> str:
         return self.server.url
 
     def query(self, sql: str, *params) -> list[tuple]:
-        """Run a read-only query on the database file, as the test's own reader."""
+        """Run a read-only query on the database, as the test's own reader."""
+        if postgres.selected():
+            # A DB-API connection of its own: no writer lock, no pool.
+            engine = make_engine(self.database_url, pool_size=1, max_overflow=0)
+            try:
+                connection = engine.raw_connection()
+                try:
+                    cursor = connection.cursor()
+                    cursor.execute(sql.replace("?", "%s"), params or None)
+                    return [tuple(row) for row in cursor.fetchall()]
+                finally:
+                    connection.rollback()
+                    connection.close()
+            finally:
+                engine.dispose()
         # The daemons keep their pooled connections open, so the -wal and -shm
         # files (owned by the serving user) exist and this connection, even as
         # root, never creates them with the wrong owner.
@@ -80,11 +102,9 @@ class Site:
             connection.close()
 
 
-def seed(database: Path) -> None:
+def seed(url: str) -> None:
     """Create the schema, the author alice and a few published, tagged posts."""
-    app = create_app(
-        {"SECRET_KEY": SECRET_KEY, "DATABASE_URL": f"sqlite:///{database}"}
-    )
+    app = create_app({"SECRET_KEY": SECRET_KEY, "DATABASE_URL": url})
     with app.app_context():
         init_db()
         author: Author = create_author("alice", PASSWORD)
@@ -111,11 +131,18 @@ def seed(database: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def site() -> Iterator[Site]:
+def site(request: pytest.FixtureRequest) -> Iterator[Site]:
     """Serve the blog under mod_wsgi-express, 3 processes x 8 threads."""
     data = make_data_dir("homepage-apache-")
     database = data / "blog.db"
-    seed(database)
+    url = f"sqlite:///{database}"
+    cluster = None
+    if postgres.selected():
+        # One database for the module's tests, as the server is.
+        cluster = request.getfixturevalue("postgres_cluster")
+        template = request.getfixturevalue("postgres_template")
+        url = cluster.create_database("apache_site", template)
+    seed(url)
     give_to_server(data)
     server = ModWsgiServer(
         PROJECT_ROOT / "homepage.wsgi",
@@ -123,7 +150,7 @@ def site() -> Iterator[Site]:
         processes=PROCESSES,
         threads=THREADS,
         env={
-            "FLASK_DATABASE_URL": f"sqlite:///{database}",
+            "FLASK_DATABASE_URL": url,
             "FLASK_SECRET_KEY": SECRET_KEY,
             # An empty instance folder, so a developer's instance/config.py
             # cannot point the server at the real blog.
@@ -136,10 +163,12 @@ def site() -> Iterator[Site]:
         shutil.rmtree(data, ignore_errors=True)
         pytest.fail(str(error), pytrace=False)
     try:
-        yield Site(server, database)
+        yield Site(server, database, url)
     finally:
         server.stop()
         shutil.rmtree(data, ignore_errors=True)
+        if cluster is not None:
+            cluster.drop_database("apache_site")
 
 
 class Writer:
@@ -245,6 +274,11 @@ class Readers:
 
 
 def assert_database_intact(site: Site) -> None:
+    if postgres.selected():
+        # PostgreSQL's own checks hold the data to its constraints; what a
+        # crash could leave is a row the rules forbid, which none may be.
+        assert site.query("SELECT count(*) FROM posts WHERE slug = ''") == [(0,)]
+        return
     assert site.query("PRAGMA integrity_check") == [("ok",)]
 
 
@@ -329,8 +363,22 @@ def test_readers_and_writers_at_once_see_no_server_errors(site: Site):
 WAL_WRITE_LOCK_BYTE = 120
 
 
-def writing_process(database: Path) -> int | None:
+def writing_process(site: Site) -> int | None:
     """Return the process that holds the database's write lock right now."""
+    if postgres.selected():
+        # The writer lock's holder, by the name each process gives its
+        # connections (db._name_the_process).
+        holders = site.query(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a "
+            "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+            "AND l.objid = ?",
+            WRITER_LOCK_KEY,
+        )
+        for (name,) in holders:
+            if found := re.fullmatch(r"homepage\[(\d+)\]", name or ""):
+                return int(found.group(1))
+        return None
+    database = site.database
     inode = database.with_name(database.name + "-shm").stat().st_ino
     for line in Path("/proc/locks").read_text().splitlines():
         # "1: POSIX  ADVISORY  WRITE 4242 fd:00:1234 120 120"; waiters say "->".
@@ -391,7 +439,7 @@ def test_a_killed_daemon_loses_no_confirmed_write(site: Site):
             daemons = site.server.daemon_pids()
             victim = None
             while victim not in daemons and time.monotonic() < deadline:
-                victim = writing_process(site.database)
+                victim = writing_process(site)
             assert victim in daemons, "no daemon was seen holding the write lock"
             os.kill(victim, signal.SIGKILL)
             killed.set()
@@ -424,6 +472,7 @@ def test_a_killed_daemon_loses_no_confirmed_write(site: Site):
     assert_no_python_errors(site)
 
 
+@pytest.mark.sqlite
 def test_the_wal_is_checkpointed_back_after_heavy_writes(site: Site):
     """Write far more than the WAL limit while reading; the WAL ends up small."""
     statuses.reset()
@@ -479,7 +528,7 @@ def deployed() -> Iterator[ConfiguredServer]:
     # As docs/deploy.md says: the database in instance/config.py, no secret
     # key there, so the app generates instance/secret_key when it first loads.
     (instance / "config.py").write_text(f"DATABASE_URL = 'sqlite:///{data}/blog.db'\n")
-    seed(data / "blog.db")
+    seed(f"sqlite:///{data / 'blog.db'}")
     give_to_server(data)
     server = ConfiguredServer(
         "", data, processes=2, env={"HOMEPAGE_INSTANCE_PATH": str(instance)}

@@ -269,6 +269,7 @@ def test_errors_and_redirects_carry_no_validators(blog):
     assert "ETag" not in blog.get("/posts/about").headers
 
 
+@pytest.mark.sqlite  # counted with SQLite's trace callback, which psycopg lacks
 def test_a_304_costs_one_query_and_no_rendering(blog, app):
     etag = etag_of(blog, "/posts/hello")
     statements: list[str] = []

@@ -99,6 +99,7 @@ def test_cli_commands_return_their_connections(app, runner):
     assert get_engine(app).pool.checkedout() == 0
 
 
+@pytest.mark.sqlite  # a database from before Alembic: adopted on SQLite only
 def test_init_db_upgrades_an_older_database(app, runner, auth):
     auth.login()
     auth.create_post("From the old days")
@@ -211,6 +212,7 @@ def as_before_roles(app) -> None:
         conn.commit()
 
 
+@pytest.mark.sqlite  # a database from before Alembic: adopted on SQLite only
 def test_an_upgraded_database_keeps_its_oldest_author_as_owner(
     app, client, runner, auth
 ):

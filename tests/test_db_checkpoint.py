@@ -14,7 +14,7 @@ from homepage.db import JOURNAL_SIZE_LIMIT, sqlite_path
 
 # Threaded servers, Hypothesis or many requests per test: too slow for make
 # test-fast, which runs the quick part of the suite in under 30 s.
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite]  # SQLite's WAL
 
 # Three saves of this body put more than JOURNAL_SIZE_LIMIT into the WAL.
 # Paragraphs, as a long post has them: one 900 KB paragraph is refused.

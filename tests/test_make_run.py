@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from . import postgres
 from .modwsgi import PROJECT_ROOT, check_readable_by_server, free_port
 
 pytestmark = [pytest.mark.apache, pytest.mark.slow]
@@ -42,8 +43,9 @@ _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 class MakeRun:
     """``make run`` in a copy of the checkout, on a free port."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, database_url: str) -> None:
         self.folder = folder
+        self.database_url = database_url
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = folder / "make-run.log"
@@ -62,7 +64,7 @@ class MakeRun:
                     **os.environ,
                     # The copy's own database and instance folder, not those
                     # of the checkout the virtualenv's homepage comes from.
-                    "FLASK_DATABASE_URL": f"sqlite:///{self.folder}/blog.db",
+                    "FLASK_DATABASE_URL": self.database_url,
                     "HOMEPAGE_INSTANCE_PATH": str(self.folder / "instance"),
                 },
                 stdout=output,
@@ -112,8 +114,13 @@ class MakeRun:
 
 
 @pytest.fixture
-def make_run() -> Iterator[MakeRun]:
-    """Serve a copy of the checkout with ``make run``; stop and remove it after."""
+def make_run(database_url) -> Iterator[MakeRun]:
+    """Serve a copy of the checkout with ``make run``; stop and remove it after.
+
+    On SQLite the database is the copy's blog.db; on PostgreSQL an empty test
+    database, DATABASE_URL being the one setting that switches: make run
+    creates the schema either way.
+    """
     check_readable_by_server()
     folder = Path(tempfile.mkdtemp(prefix="homepage-make-run-", dir="/var/tmp"))
     shutil.copytree(
@@ -135,7 +142,10 @@ def make_run() -> Iterator[MakeRun]:
         ),
     )
     folder.chmod(0o755)
-    server = MakeRun(folder)
+    url = f"sqlite:///{folder}/blog.db"
+    if postgres.selected():
+        url = database_url("blog", migrated=False)
+    server = MakeRun(folder, url)
     try:
         server.start()
         yield server

@@ -47,6 +47,12 @@ AUTHOR = "author"
 ROLES = (OWNER, EDITOR, AUTHOR)
 
 
+#: The largest id an Integer column holds in every database the site runs on
+#: (PostgreSQL's INTEGER has 32 bits, SQLite's 64): a larger number in a URL
+#: names nothing, and must not reach a query, where it would overflow.
+MAX_ID = 2**31 - 1
+
+
 def utcnow() -> datetime:
     """Return the current time in UTC."""
     return datetime.now(UTC)

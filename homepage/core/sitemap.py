@@ -13,13 +13,16 @@ from math import ceil
 from sqlalchemy import String, cast, func, select
 
 from ..db import session
-from .models import POST, Post, Tag, post_tags, visible_criteria
+from .models import MAX_ID, POST, Post, Tag, post_tags, visible_criteria
 from .sql import greatest
 
 
 def _bounds(number: int, size: int) -> tuple[int, int]:
     """Return the first and last id of the ``number``-th range of ``size`` ids."""
-    return (number - 1) * size + 1, number * size
+    first, last = (number - 1) * size + 1, number * size
+    if first > MAX_ID:
+        return 1, 0  # no id at all, rather than a number the column cannot hold
+    return first, min(last, MAX_ID)
 
 
 def post_ranges(size: int, now: datetime) -> list[int]:

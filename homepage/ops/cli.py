@@ -9,7 +9,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from ..core.authors import AuthorError, create_author, find_author, set_password
 from ..core.models import AUTHOR, OWNER, ROLES, Author, LastOwner, set_role
@@ -25,7 +25,7 @@ from ..core.schema import (
     schema_is_current,
     upgrade_database,
 )
-from ..db import get_engine, session
+from ..db import database_unavailable, get_engine, session
 
 
 def ready_database() -> None:
@@ -268,9 +268,11 @@ def rerender_command(every: bool) -> None:
             if not ids:
                 break
             count, after = count + len(ids), ids[-1]
-    except OperationalError as error:
+    except DBAPIError as error:
+        if not database_unavailable(error):
+            raise
         raise click.ClickException(
-            f"The database is not ready ({error.orig}); "
+            f"The database is not ready ({' '.join(str(error.orig).split())}); "
             "run flask --app homepage init-db first."
         ) from None
     click.echo(f"Rendered {count} post{'' if count == 1 else 's'} again.")

@@ -72,8 +72,8 @@ def blog_posting(post: Post) -> dict:
 #: The sitemap protocol's namespace (https://www.sitemaps.org/protocol.html).
 NAMESPACE = "http://www.sitemaps.org/schemas/sitemap/0.9"
 XML = {"Content-Type": "application/xml; charset=utf-8"}
-#: Beyond any blog's ids, and small enough that a range's bounds stay within
-#: SQLite's 64-bit integers: a larger number is a 404, not an overflow.
+#: Beyond any blog's ids; a range past the largest id (core.models.MAX_ID)
+#: holds nothing, and a larger number is a 404, not an overflow.
 MAX_FILE_NUMBER = 10**9
 _PROLOG = '<?xml version="1.0" encoding="utf-8"?>\n'
 #: What url_for's quoting leaves as it is: a slug made of these needs none.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Flask, current_app, render_template
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DatabaseError, DBAPIError, OperationalError
+from sqlalchemy.exc import DatabaseError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
-from ..db import session
+from ..db import database_unavailable, session
 
 #: Seconds a reader or crawler is asked to wait after a 503.
 RETRY_AFTER = 60
@@ -27,27 +27,6 @@ def handle_server_error(error: InternalServerError):
     """Roll back the failed transaction, then render the 500 page."""
     session.rollback()
     return render_template("errors/error.html", error=error), 500
-
-
-#: PostgreSQL's SQLSTATE codes for a schema that lacks a table or a column,
-#: which it reports as a programming error where SQLite reports an operational
-#: one: a database not yet upgraded, not a mistaken query.
-_SCHEMA_BEHIND = frozenset({"42P01", "42703"})
-
-
-def database_unavailable(error: Exception) -> bool:
-    """Tell whether ``error`` says the database cannot be used, not a query is wrong.
-
-    An unreadable, missing, corrupt or locked SQLite file, a PostgreSQL
-    server that is down, refuses connections or lost one, or a schema that
-    lacks a table, raises an operational error or a bare database error; a
-    broken constraint or a malformed statement raises one of the more precise
-    subclasses, which are bugs and stay 500s.
-    """
-    if isinstance(error, DBAPIError):
-        if getattr(error.orig, "sqlstate", None) in _SCHEMA_BEHIND:
-            return True
-    return isinstance(error, OperationalError) or type(error) is DatabaseError
 
 
 def handle_database_error(error: Exception):
