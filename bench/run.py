@@ -10,6 +10,12 @@ with the same mod_wsgi-express options, measures each page with wrk, and prints
 requests per second, latency percentiles and each page's ratio to the ceiling;
 then a mixed run in which authors save posts while wrk reads ``/``. Everything
 listens on 127.0.0.1 only.
+
+``--database postgresql`` also starts a private PostgreSQL cluster (the test
+suite's, tests/postgres.py), fills it with the same posts, measures the same
+pages on it after SQLite's, and prints both side by side::
+
+    .venv/bin/python bench/run.py --database postgresql [--page-cache-off]
 """
 
 from __future__ import annotations
@@ -31,8 +37,9 @@ BENCH = Path(__file__).resolve().parent
 # The project root, for the test suite's helper that starts mod_wsgi-express.
 sys.path.insert(0, str(BENCH.parent))
 
-from blogdata import PASSWORD, SECRET_KEY, fill  # noqa: E402
+from blogdata import PASSWORD, SECRET_KEY, fill, fill_url  # noqa: E402
 
+from tests import postgres  # noqa: E402
 from tests.modwsgi import (  # noqa: E402
     PROJECT_ROOT,
     ModWsgiServer,
@@ -200,6 +207,109 @@ class Authors:
             thread.join()
 
 
+@dataclass
+class BlogRun:
+    """What one blog's runs measured, on one database."""
+
+    results: list[Result]
+    authors: Authors
+    tracebacks: list
+    memory: list[int]
+
+
+def measure_blog(url: str, slugs: list[str], data: Path, name: str, args) -> BlogRun:
+    """Serve the blog on the database at ``url`` and measure its pages."""
+    blog = serve(
+        args.blog_script.resolve(),
+        data / name,
+        args,
+        env={
+            "FLASK_DATABASE_URL": url,
+            "FLASK_SECRET_KEY": SECRET_KEY,
+            "HOMEPAGE_INSTANCE_PATH": str(data / f"instance-{name}"),
+            **({"FLASK_PAGE_CACHE_ENTRIES": "0"} if args.page_cache_off else {}),
+            **(
+                {"FLASK_FRAGMENT_CACHE_ENTRIES": "0"} if args.fragment_cache_off else {}
+            ),
+        },
+    )
+    try:
+        pages = {
+            "/": "/",
+            "post page": f"/posts/{slugs[len(slugs) // 2]}",
+            "tag page": "/tags/topic-7",
+            "archive": "/archive",
+        }
+        if requests.get(blog.url + "/feed.atom", timeout=30).status_code == 200:
+            pages["feed"] = "/feed.atom"
+        for path in pages.values():
+            warm_up(blog.url + path)
+        results = [wrk(name, blog.url + path, args) for name, path in pages.items()]
+        etag = requests.get(blog.url + "/", timeout=30).headers.get("ETag")
+        if etag:
+            results.append(
+                wrk(
+                    "/ with If-None-Match (304)",
+                    blog.url + "/",
+                    args,
+                    {"If-None-Match": etag},
+                )  # fmt: skip
+            )
+        with Authors(blog.url, args.authors) as authors:
+            mixed = wrk("/ while authors save", blog.url + "/", args)
+        mixed.errors += authors.failed
+        results.append(mixed)
+        tracebacks = blog.python_tracebacks()
+        memory = [resident_kib(pid) for pid in blog.daemon_pids()]
+    finally:
+        blog.stop()
+    return BlogRun(results, authors, tracebacks, memory)
+
+
+def report(run: BlogRun, ceiling: Result, args) -> None:
+    """Print one blog's figures, each page beside the ceiling."""
+    print(HEADER)
+    print(ceiling.row(None))
+    for result in run.results:
+        print(result.row(ceiling.requests_per_second))
+    print(
+        f"mixed run: {run.authors.saved} posts saved by {args.authors} authors "
+        f"({run.authors.saved / args.duration:.1f}/s), "
+        f"{run.authors.failed} saves failed"
+    )
+    print(
+        "resident memory of each daemon process after the runs: "
+        + ", ".join(f"{kib / 1024:.0f} MiB" for kib in run.memory)
+    )
+    if run.tracebacks:
+        print(f"{len(run.tracebacks)} Python tracebacks in the error log")
+
+
+def compare(sqlite: BlogRun, other: BlogRun, ceiling: Result, args) -> None:
+    """Print each page's figures on SQLite and PostgreSQL side by side."""
+    top = ceiling.requests_per_second
+    print(
+        f"{'page':<28} {'SQLite req/s':>12} {'ratio':>6} {'p99 ms':>7}"
+        f" {'PostgreSQL req/s':>16} {'ratio':>6} {'p99 ms':>7} {'PG/SQLite':>9}"
+    )
+    print(f"{ceiling.name:<28} {top:12.0f}")
+    for lite, pg in zip(sqlite.results, other.results, strict=True):
+        print(
+            f"{lite.name:<28} {lite.requests_per_second:12.0f}"
+            f" {lite.requests_per_second / top:5.2f}x {lite.p99:7.2f}"
+            f" {pg.requests_per_second:16.0f} {pg.requests_per_second / top:5.2f}x"
+            f" {pg.p99:7.2f} {pg.requests_per_second / lite.requests_per_second:8.2f}x"
+        )
+    for name, run in (("SQLite", sqlite), ("PostgreSQL", other)):
+        print(
+            f"{name}: mixed run {run.authors.saved} posts saved "
+            f"({run.authors.saved / args.duration:.1f}/s), "
+            f"{run.authors.failed} failed; daemons "
+            + ", ".join(f"{kib / 1024:.0f} MiB" for kib in run.memory)
+            + (f"; {len(run.tracebacks)} Python tracebacks" if run.tracebacks else "")
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--processes", type=int, default=2)
@@ -226,6 +336,13 @@ def main() -> int:
         help="render every post summary too (FRAGMENT_CACHE_ENTRIES=0): a miss "
         "on a list whose posts no page has shown yet, as deep in a crawl",
     )
+    parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="postgresql: measure the same pages on a private PostgreSQL cluster "
+        "too, after SQLite, and print both side by side",
+    )
     parser.add_argument("--authors", type=int, default=2, help="in the mixed run")
     parser.add_argument("--verbose", action="store_true", help="print wrk's reports")
     parser.add_argument(
@@ -237,6 +354,8 @@ def main() -> int:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: sudo apt-get install wrk")
+    if args.database == "postgresql" and not postgres.available():
+        sys.exit(f"PostgreSQL's server programs are not in {postgres.BIN}")
 
     data = make_data_dir("homepage-bench-")
     print(
@@ -253,71 +372,30 @@ def main() -> int:
             ceiling = wrk("hello world (ceiling)", hello.url + "/", args)
         finally:
             hello.stop()
-
-        blog = serve(
-            args.blog_script.resolve(),
-            data / "blog",
-            args,
-            env={
-                "FLASK_DATABASE_URL": f"sqlite:///{data / 'blog.db'}",
-                "FLASK_SECRET_KEY": SECRET_KEY,
-                "HOMEPAGE_INSTANCE_PATH": str(data / "instance"),
-                **({"FLASK_PAGE_CACHE_ENTRIES": "0"} if args.page_cache_off else {}),
-                **(
-                    {"FLASK_FRAGMENT_CACHE_ENTRIES": "0"}
-                    if args.fragment_cache_off
-                    else {}
-                ),
-            },
+        sqlite = measure_blog(
+            f"sqlite:///{data / 'blog.db'}", slugs, data, "blog", args
         )
-        try:
-            pages = {
-                "/": "/",
-                "post page": f"/posts/{slugs[len(slugs) // 2]}",
-                "tag page": "/tags/topic-7",
-                "archive": "/archive",
-            }
-            if requests.get(blog.url + "/feed.atom", timeout=30).status_code == 200:
-                pages["feed"] = "/feed.atom"
-            for path in pages.values():
-                warm_up(blog.url + path)
-            results = [wrk(name, blog.url + path, args) for name, path in pages.items()]
-            etag = requests.get(blog.url + "/", timeout=30).headers.get("ETag")
-            if etag:
-                results.append(
-                    wrk(
-                        "/ with If-None-Match (304)",
-                        blog.url + "/",
-                        args,
-                        {"If-None-Match": etag},
-                    )  # fmt: skip
-                )
-            with Authors(blog.url, args.authors) as authors:
-                mixed = wrk("/ while authors save", blog.url + "/", args)
-            mixed.errors += authors.failed
-            results.append(mixed)
-            tracebacks = blog.python_tracebacks()
-            memory = [resident_kib(pid) for pid in blog.daemon_pids()]
-        finally:
-            blog.stop()
+        runs = [sqlite]
+        if args.database == "postgresql":
+            with postgres.running_cluster() as cluster:
+                url = cluster.create_database("bench")
+                fill_url(url, args.posts, spread=args.spread)
+                runs.append(measure_blog(url, slugs, data, "blog-pg", args))
     finally:
         shutil.rmtree(data, ignore_errors=True)
 
-    print(HEADER)
-    print(ceiling.row(None))
-    for result in results:
-        print(result.row(ceiling.requests_per_second))
-    print(
-        f"mixed run: {authors.saved} posts saved by {args.authors} authors "
-        f"({authors.saved / args.duration:.1f}/s), {authors.failed} saves failed"
+    if args.database == "postgresql":
+        compare(sqlite, runs[1], ceiling, args)
+    else:
+        report(sqlite, ceiling, args)
+    return (
+        1
+        if any(
+            run.tracebacks or any(result.errors for result in run.results)
+            for run in runs
+        )
+        else 0
     )
-    print(
-        "resident memory of each daemon process after the runs: "
-        + ", ".join(f"{kib / 1024:.0f} MiB" for kib in memory)
-    )
-    if tracebacks:
-        print(f"{len(tracebacks)} Python tracebacks in the error log")
-    return 1 if tracebacks or any(result.errors for result in results) else 0
 
 
 if __name__ == "__main__":
