@@ -110,7 +110,8 @@ def test_a_blog_moves_to_postgresql_is_served_from_it_and_moves_back(
     assert post.status_code == 200
     assert "Packing the last boxes." in post.get_data(as_text=True)
     assert "Unpacked" in reader.get("/tags/life").get_data(as_text=True)
-    assert reader.get(f"/media/{image}").status_code == 200
+    with reader.get(f"/media/{image}") as served:
+        assert served.status_code == 200
     found = reader.get("/search?q=shelf").get_data(as_text=True)
     assert 'href="/posts/unpacked"' in found
     # The same passwords; a new post gets the next id.

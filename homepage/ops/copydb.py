@@ -177,7 +177,9 @@ def _differences(writing: Connection, copied: list[Copied]) -> list[str]:
 def _rows(connection: Connection, table: Table) -> Iterable[Sequence]:
     """Yield the rows of ``table`` in batches, in primary key order."""
     query = select(table).order_by(*table.primary_key.columns)
-    result = connection.execution_options(yield_per=BATCH).execute(query)
+    # An option of the statement: set on the connection, it would stay for
+    # every statement after (a DELETE cannot use a server-side cursor).
+    result = connection.execute(query.execution_options(yield_per=BATCH))
     yield from result.partitions()
 
 
