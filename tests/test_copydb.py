@@ -100,6 +100,8 @@ def test_a_blog_moves_to_postgresql_is_served_from_it_and_moves_back(
     back = make_app("back", create=False, DATABASE_URL=f"sqlite:///{back_file}")
     assert everything(back) == everything(old)
     assert counted(new) == counted(back) == before
+    found = back.test_client().get("/search?q=shelf").get_data(as_text=True)
+    assert 'href="/posts/unpacked"' in found
 
     # Served from PostgreSQL: the same posts, the draft still hidden.
     reader = new.test_client()
@@ -125,16 +127,20 @@ def test_a_blog_moves_to_postgresql_is_served_from_it_and_moves_back(
     assert "Settled in" in reader.get("/").get_data(as_text=True)
 
 
+# The next tests copy between two databases of the pass's kind: SQLite to
+# SQLite, or PostgreSQL to PostgreSQL.
+
+
 def test_copy_into_a_database_that_holds_rows_is_refused_and_changes_nothing(
-    app, make_app, auth, tmp_path
+    app, make_app, auth
 ):
     auth.login()
     auth.create_post("Here first")
-    other = make_app("other.db", DATABASE_URL=f"sqlite:///{tmp_path / 'other.db'}")
+    other = make_app("other.db")
     AuthActions(other.test_client()).login()
     before = everything(other)
 
-    result = copy(app, "--to", f"sqlite:///{tmp_path / 'other.db'}")
+    result = copy(app, "--to", other.config["DATABASE_URL"])
 
     assert_refused(result, "is not empty: authors, ")
     assert "login_sessions" in result.output
@@ -142,11 +148,11 @@ def test_copy_into_a_database_that_holds_rows_is_refused_and_changes_nothing(
     assert everything(other) == before
 
 
-def test_replace_empties_the_target_first(app, make_app, auth, tmp_path):
+def test_replace_empties_the_target_first(app, make_app, auth):
     auth.login()
     auth.create_post("Wanted")
-    target = f"sqlite:///{tmp_path / 'other.db'}"
-    other = make_app("other.db", DATABASE_URL=target)
+    other = make_app("other.db")
+    target = other.config["DATABASE_URL"]
     writer = AuthActions(other.test_client())
     writer.login()
     writer.create_post("Overwritten")
@@ -156,6 +162,7 @@ def test_replace_empties_the_target_first(app, make_app, auth, tmp_path):
     assert result.exit_code == 0, result.output
     with other.app_context():
         assert list(session.scalars(select(Post.title))) == ["Wanted"]
+        assert list(session.scalars(select(Author.username))) == ["alice"]
     found = other.test_client().get("/search?q=overwritten").get_data(as_text=True)
     assert "/posts/overwritten" not in found
     found = other.test_client().get("/search?q=wanted").get_data(as_text=True)
@@ -201,6 +208,21 @@ def test_a_copy_that_differs_from_its_source_is_not_kept(
     assert_refused(result, "differs from the source in posts (1 rows read, 0 written)")
     with sqlite3.connect(target) as connection:
         assert connection.execute("SELECT count(*) FROM posts").fetchone() == (0,)
+
+
+def test_a_blog_larger_than_a_batch_is_copied_whole(app, auth, tmp_path, monkeypatch):
+    monkeypatch.setattr(copydb, "BATCH", 2)
+    auth.login()
+    for number in range(5):
+        auth.create_post(f"Post {number}", tags=f"tag{number % 2}")
+
+    result = copy(app, "--to", f"sqlite:///{tmp_path / 'other.db'}")
+
+    assert result.exit_code == 0, result.output
+    assert "posts: 5 rows" in result.output
+    with sqlite3.connect(tmp_path / "other.db") as connection:
+        rows = connection.execute("SELECT id, title FROM posts ORDER BY id").fetchall()
+    assert rows == [(number + 1, f"Post {number}") for number in range(5)]
 
 
 def test_the_source_defaults_to_the_site_and_can_be_named(app, make_app, tmp_path):
