@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -223,6 +224,58 @@ def test_a_blog_larger_than_a_batch_is_copied_whole(app, auth, tmp_path, monkeyp
     with sqlite3.connect(tmp_path / "other.db") as connection:
         rows = connection.execute("SELECT id, title FROM posts ORDER BY id").fetchall()
     assert rows == [(number + 1, f"Post {number}") for number in range(5)]
+
+
+def test_the_copy_reads_one_snapshot_while_the_site_keeps_writing(app, auth, tmp_path):
+    stop = threading.Event()
+    started = threading.Barrier(4)
+    statuses: list[int] = []
+    errors: list[BaseException] = []
+
+    def write(number: int) -> None:
+        try:
+            author = AuthActions(app.test_client())
+            author.login()
+            count = 0
+            while not stop.is_set():
+                title = f"Writer {number} post {count}"
+                response = author.create_post(title, tags=f"w{number}, n{count}")
+                statuses.append(response.status_code)
+                count += 1
+                if count == 2:
+                    started.wait()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    writers = [threading.Thread(target=write, args=(n,)) for n in range(3)]
+    for thread in writers:
+        thread.start()
+    started.wait()
+    before = len(titles(app))
+    result = copy(app, "--to", f"sqlite:///{tmp_path / 'other.db'}")
+    after = len(titles(app))
+    stop.set()
+    for thread in writers:
+        thread.join()
+
+    assert errors == []
+    assert set(statuses) == {302}
+    # Every post with its tags, none half copied: the comparison passed.
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(tmp_path / "other.db") as connection:
+        copied = [title for (title,) in connection.execute("SELECT title FROM posts")]
+        untagged = connection.execute(
+            "SELECT count(*) FROM posts WHERE id NOT IN (SELECT post_id FROM post_tags)"
+        ).fetchone()
+    assert before <= len(copied) <= after
+    assert len(set(copied)) == len(copied)
+    assert untagged == (0,)
+
+
+def titles(app: Flask) -> list[str]:
+    """Return the titles of every post."""
+    with app.app_context():
+        return list(session.scalars(select(Post.title)))
 
 
 def test_the_source_defaults_to_the_site_and_can_be_named(app, make_app, tmp_path):
