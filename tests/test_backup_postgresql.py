@@ -143,6 +143,7 @@ def test_restore_puts_back_posts_revisions_images_and_authors(
     result = runner.invoke(args=["restore", "--yes", str(tmp_path / "backup")])
 
     assert result.exit_code == 0, result.output
+    assert "loaded into a scratch database, upgraded to this version" in result.output
     assert "Restored the database and 1 image" in result.output
     assert titles(app) == ["Kept"]
     assert authors(app) == ["alice", "bob"]
@@ -324,6 +325,7 @@ def test_the_password_reaches_the_programs_in_the_environment_only(
     engine = make_engine(
         "postgresql+psycopg://blogger:s%40cret@db.example:5433/blog?sslmode=require"
     )
+    # The URL wins over the caller's environment, as for the site's engine.
     monkeypatch.setenv("PGDATABASE", "someone_elses")
     calls = []
 

@@ -22,6 +22,7 @@ import click
 from flask import current_app
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..db import make_engine
 
@@ -58,10 +59,6 @@ _ENVIRONMENT = {
 #: Arguments the engine adds that are not connection keywords.
 _NOT_KEYWORDS = frozenset({"context"})
 
-#: Every variable libpq reads, cleared first, so that a PGDATABASE or
-#: PGPASSWORD in the owner's shell cannot point a tool at another database.
-_LIBPQ_VARIABLE = re.compile(r"PG[A-Z_]+")
-
 
 class ToolError(click.ClickException):
     """A PostgreSQL program is missing or failed; the message says why."""
@@ -97,11 +94,9 @@ def program(name: str) -> Path:
 
 def _version(name: str) -> tuple[int, ...]:
     """Order Debian's version folders (9.6, 15) numerically; others last."""
-    return (
-        tuple(int(part) for part in name.split("."))
-        if re.fullmatch(r"\d+(\.\d+)*", name)
-        else ()
-    )
+    if not re.fullmatch(r"\d+(\.\d+)*", name):
+        return ()
+    return tuple(int(part) for part in name.split("."))
 
 
 def environment(engine: Engine) -> dict[str, str]:
@@ -110,7 +105,10 @@ def environment(engine: Engine) -> dict[str, str]:
     :raise ToolError: the URL holds a setting libpq has no variable for.
     """
     _args, keywords = engine.dialect.create_connect_args(engine.url)
-    variables = _without_libpq()
+    # On top of this process's own: libpq reads the same variables for the
+    # site's connections, and what the URL says overrides them, as it does
+    # there. The programs reach the database the engine does.
+    variables = dict(os.environ)
     for keyword, value in keywords.items():
         if keyword in _NOT_KEYWORDS or value is None:
             continue
@@ -121,15 +119,6 @@ def environment(engine: Engine) -> dict[str, str]:
             )
         variables[_ENVIRONMENT[keyword]] = str(value)
     return variables
-
-
-def _without_libpq() -> dict[str, str]:
-    """Return this process's environment without libpq's variables."""
-    return {
-        name: value
-        for name, value in os.environ.items()
-        if not _LIBPQ_VARIABLE.fullmatch(name)
-    }
 
 
 def run(engine: Engine | None, name: str, *arguments: str | Path) -> str:
@@ -143,7 +132,7 @@ def run(engine: Engine | None, name: str, *arguments: str | Path) -> str:
     try:
         done = subprocess.run(
             command,
-            env=environment(engine) if engine is not None else _without_libpq(),
+            env=environment(engine) if engine is not None else None,
             capture_output=True,
             text=True,
             check=False,
@@ -213,7 +202,7 @@ def scratch_database(engine: Engine) -> Iterator[Engine]:
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as admin:
         try:
             admin.execute(text(f'CREATE DATABASE "{name}"'))
-        except Exception as exc:
+        except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", exc)).splitlines()[0]
             raise ToolError(
                 "a backup is checked in a scratch database before it replaces "
