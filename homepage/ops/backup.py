@@ -666,6 +666,20 @@ def _checked(manifest: dict) -> str:
     return "integrity check: ok"
 
 
+def _verified(manifest: dict) -> str:
+    """Say what a restore checked of a backup before it touched the site."""
+    if manifest["kind"] == POSTGRESQL:
+        database = (
+            "the archive read by pg_restore --list and loaded into a scratch database"
+        )
+    else:
+        database = "the database's integrity check"
+    return (
+        f"every checksum, {database}, upgraded to this version, with every "
+        "table, column and row readable: ok"
+    )
+
+
 def _summary(manifest: dict) -> str:
     """Describe a manifest's contents in a few words."""
     # Images, not their variants.
@@ -713,6 +727,7 @@ def restore_command(path: Path, yes: bool, no_safety_backup: bool) -> None:
         # Checked before asking: an unfit backup is refused before anything,
         # the safety backup included, is written.
         database = checked_database(path, manifest, scratch)
+        click.echo(f"Checked {path}: {_verified(manifest)}.")
         click.echo(f"{path} holds {_summary(manifest)} from {manifest['created_at']}.")
         if not yes:
             click.confirm("Replace the site's posts and images with it?", abort=True)
