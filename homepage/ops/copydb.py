@@ -280,13 +280,15 @@ def copy_db_command(target_url: str, source_url: str | None, replace: bool) -> N
     one snapshot, and what is written after it is not copied.
     """
     source = open_database(source_url) if source_url else get_engine()
-    target = open_database(target_url)
     try:
-        if shown(source) == shown(target):
-            raise CopyError("the source and the target are the same database")
-        copied = copy_database(source, target, replace=replace)
+        target = open_database(target_url)
+        try:
+            if shown(source) == shown(target):
+                raise CopyError("the source and the target are the same database")
+            copied = copy_database(source, target, replace=replace)
+        finally:
+            target.dispose()
     finally:
-        target.dispose()
         if source_url:
             source.dispose()
     for done in copied:
