@@ -49,7 +49,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import Table, delete, inspect, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..core import content, images
@@ -331,7 +331,7 @@ def read_manifest(folder: Path) -> dict:
     if not isinstance(created_at, str) or not _is_date(created_at):
         raise BackupError(f"{path} is damaged: 'created_at' is not a date")
     kind = manifest.setdefault("kind", SQLITE)
-    if kind not in DATABASE_FILES:
+    if not isinstance(kind, str) or kind not in DATABASE_FILES:
         raise BackupError(f"{path} is damaged: 'kind' is not a database homepage uses")
     database = DATABASE_FILES[kind]
     if manifest.get("database") != database:
@@ -524,7 +524,7 @@ def _reason(exc: Exception) -> str:
     return str(getattr(exc, "orig", None) or exc).splitlines()[0]
 
 
-def _triggers(connection) -> list[str]:
+def _triggers(connection: Connection) -> list[str]:
     """Return the names of the triggers the database's own tables have."""
     if connection.dialect.name == SQLITE:
         found = connection.exec_driver_sql(
