@@ -102,8 +102,12 @@ class Config:
     #: Where uploaded images are stored; None means ``instance/uploads``.
     UPLOAD_FOLDER: str | None = None
     #: Where ``flask backup`` without a folder, and ``restore``'s safety copy,
-    #: write backups; None means ``backups/`` beside the database.
+    #: write backups; None means ``backups/`` beside the database (on
+    #: PostgreSQL, which has no file, beside the upload folder).
     BACKUP_FOLDER: str | None = None
+    #: The folder of PostgreSQL's pg_dump and pg_restore, for backups on
+    #: PostgreSQL; None looks on PATH, then in /usr/lib/postgresql/*/bin.
+    POSTGRESQL_BIN: str | None = None
     #: A CSRF token stays valid for as long as the login does.
     WTF_CSRF_TIME_LIMIT = None
 

@@ -327,6 +327,14 @@ TAMPERING = {
         lambda folder: _rewrite_manifest(folder, lambda m: m.pop("created_at")),
         "'created_at' is not a date",
     ),
+    "unknown-kind": (
+        lambda folder: _rewrite_manifest(folder, lambda m: m.update(kind="oracle")),
+        "'kind' is not a database homepage uses",
+    ),
+    "kind-as-a-list": (
+        lambda folder: _rewrite_manifest(folder, lambda m: m.update(kind=[])),
+        "'kind' is not a database homepage uses",
+    ),
     "no-files": (
         lambda folder: _rewrite_manifest(folder, lambda m: m.pop("files")),
         "lists no database",

@@ -142,6 +142,7 @@ COMMAND_LINES = {
     "doctor": ["doctor", "--user", SERVE_USER],
     "backup": ["backup"],
     "restore": ["restore", "--yes", "/"],
+    "copy-db": ["copy-db", "--to", "sqlite:////var/tmp/homepage-permissions-copy.db"],
     "export": ["export", "/var/tmp/homepage-permissions-export.zip"],
     "import": ["import", "/var/tmp/homepage-permissions-import.zip"],
     "import-wordpress": [

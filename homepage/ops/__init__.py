@@ -18,6 +18,7 @@ from .cli import (
     set_password_command,
     set_role_command,
 )
+from .copydb import copy_db_command
 from .doctor import doctor_command
 from .transfer import export_command, import_command
 from .wordpress import import_wordpress_command
@@ -32,6 +33,7 @@ COMMANDS = (
     doctor_command,
     backup_command,
     restore_command,
+    copy_db_command,
     export_command,
     import_command,
     import_wordpress_command,

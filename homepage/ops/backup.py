@@ -2,9 +2,11 @@
 
 A backup is a folder::
 
-    blog.db          a copy made with SQLite's online backup API
+    blog.db          SQLite: a copy made with SQLite's online backup API
+    blog.dump        PostgreSQL: an archive made by pg_dump (custom format)
     uploads/NAME     every image the copied database knows about
-    manifest.json    the size and SHA-256 of each file above
+    manifest.json    the size and SHA-256 of each file above, and which
+                     database (``kind``) the backup holds
 
 SQLite's backup API copies the database in one step inside a read transaction,
 so the copy is consistent while the site keeps serving (in WAL mode readers
@@ -18,6 +20,14 @@ every checksum, the database's integrity, and then whether the database fits
 this version's models. That last check runs on a scratch copy, upgraded the
 way ``init-db`` upgrades, and it is that checked copy which replaces the live
 database.
+
+On PostgreSQL the same steps use its own tools (``pgtools.py``): pg_dump's
+snapshot in place of the backup API, ``pg_restore --list`` in place of the
+integrity check, and a scratch database in place of the scratch copy; the
+checked scratch database, dumped again, replaces the site's tables in one
+transaction (``pg_restore --clean --single-transaction``), so a restore that
+fails halfway leaves the site as it was. A backup restores only onto the kind
+of database it was made from; ``copy-db`` moves a blog between the two.
 """
 
 from __future__ import annotations
@@ -39,7 +49,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import Table, delete, inspect, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..core import content, images
@@ -55,11 +65,21 @@ from ..db import (
     sqlite_path,
     standalone_session,
 )
+from . import pgtools
 
 MANIFEST = "manifest.json"
 DATABASE = "blog.db"
 UPLOADS = "uploads"
 FORMAT = 1
+
+#: The kinds of database a backup holds (SQLAlchemy's dialect names), the
+#: file each is stored in, and the format of that file. A manifest without a
+#: kind comes from before PostgreSQL: a SQLite backup.
+SQLITE = "sqlite"
+POSTGRESQL = "postgresql"
+DATABASE_FILES = {SQLITE: DATABASE, POSTGRESQL: "blog.dump"}
+DATABASE_FORMATS = {SQLITE: "sqlite", POSTGRESQL: "pg_dump custom"}
+KIND_NAMES = {SQLITE: "SQLite", POSTGRESQL: "PostgreSQL"}
 
 #: A manifest lists each image in about 150 bytes: this allows some 400,000
 #: images while keeping a hostile file from filling memory before parsing.
@@ -72,12 +92,33 @@ class BackupError(click.ClickException):
     """A backup that cannot be written or trusted; the message says why."""
 
 
+def site_kind() -> str:
+    """Return the kind of the site's database: SQLITE or POSTGRESQL."""
+    kind = get_engine().dialect.name
+    if kind == SQLITE:
+        live_database()
+    elif kind != POSTGRESQL:
+        raise BackupError(f"backups need SQLite or PostgreSQL, not {kind}")
+    return kind
+
+
 def live_database() -> Path:
     """Return the site's database file."""
     path = sqlite_path(current_app.config["DATABASE_URL"])
     if path is None:
         raise BackupError("backups need a SQLite database file")
     return path
+
+
+def data_folder() -> Path:
+    """Return the folder where the site's data lives, for backups and scratch copies.
+
+    SQLite: beside the database file. PostgreSQL has no such file: beside
+    the uploaded images, which the serving user writes too.
+    """
+    if site_kind() == SQLITE:
+        return live_database().parent
+    return images.upload_folder().parent
 
 
 def sha256(path: Path) -> str:
@@ -87,6 +128,14 @@ def sha256(path: Path) -> str:
         for chunk in iter(lambda: file.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _live_image_names() -> list[str]:
+    """Return the names of the image files the site's database knows about now."""
+    with get_engine().connect() as connection:
+        names = list(connection.scalars(select(Image.name)))
+        names += connection.scalars(select(ImageVariant.name))
+    return [name for name in names if images.FILE_NAME.fullmatch(name)]
 
 
 def _image_names(database: Path) -> list[str]:
@@ -108,7 +157,7 @@ def _image_names(database: Path) -> list[str]:
 def backup_folder() -> Path:
     """Return the folder that holds backups named by the time they were made."""
     configured = current_app.config.get("BACKUP_FOLDER")
-    return Path(configured) if configured else live_database().parent / "backups"
+    return Path(configured) if configured else data_folder() / "backups"
 
 
 def new_backup_path(folder: Path, prefix: str = "") -> Path:
@@ -143,7 +192,7 @@ def _close_to_others(folder: Path) -> None:
 
 def write_backup(target: Path) -> dict:
     """Write a verified backup folder at ``target``; return its manifest."""
-    live_database()
+    kind = site_kind()
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise BackupError(f"{target} already exists; choose a new folder")
     _make_private_folder(target.parent)
@@ -155,10 +204,19 @@ def write_backup(target: Path) -> dict:
     try:
         # Before anything is written into it: the umask may have left it open.
         staging.chmod(0o700)
-        copy_to_file(staging / DATABASE)
+        database = DATABASE_FILES[kind]
+        if kind == SQLITE:
+            copy_to_file(staging / database)
+            names = _image_names(staging / database)
+        else:
+            # pg_dump's snapshot cannot be read here: the images known before
+            # it and after it include every one it holds.
+            names = _live_image_names()
+            pgtools.dump(get_engine(), staging / database)
+            names = sorted(set(names) | set(_live_image_names()))
         (staging / UPLOADS).mkdir()
         missing = []
-        for name in _image_names(staging / DATABASE):
+        for name in names:
             try:
                 shutil.copyfile(images.upload_folder() / name, staging / UPLOADS / name)
             except FileNotFoundError:
@@ -172,7 +230,9 @@ def write_backup(target: Path) -> dict:
         manifest = {
             "format": FORMAT,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "database": DATABASE,
+            "kind": kind,
+            "database": database,
+            "database_format": DATABASE_FORMATS[kind],
             "files": files,
             "missing_images": missing,
         }
@@ -236,9 +296,9 @@ def make_self_contained(path: Path) -> None:
         connection.execute("PRAGMA journal_mode = DELETE")
 
 
-def _safe_relative(name: str) -> bool:
+def _safe_relative(name: str, database: str) -> bool:
     """Tell whether a manifest entry names a file a backup may contain."""
-    if name == DATABASE:
+    if name == database:
         return True
     folder, _, file = name.partition("/")
     return folder == UPLOADS and bool(images.FILE_NAME.fullmatch(file))
@@ -270,14 +330,18 @@ def read_manifest(folder: Path) -> dict:
     created_at = manifest.get("created_at")
     if not isinstance(created_at, str) or not _is_date(created_at):
         raise BackupError(f"{path} is damaged: 'created_at' is not a date")
-    if manifest.get("database") != DATABASE:
-        raise BackupError(f"{path} is damaged: 'database' is not {DATABASE!r}")
+    kind = manifest.setdefault("kind", SQLITE)
+    if not isinstance(kind, str) or kind not in DATABASE_FILES:
+        raise BackupError(f"{path} is damaged: 'kind' is not a database homepage uses")
+    database = DATABASE_FILES[kind]
+    if manifest.get("database") != database:
+        raise BackupError(f"{path} is damaged: 'database' is not {database!r}")
     files = manifest.get("files")
-    if not isinstance(files, dict) or DATABASE not in files:
+    if not isinstance(files, dict) or database not in files:
         raise BackupError(f"{path} lists no database")
     for name, expected in files.items():
         # A manifest is data from disk: it must not point outside the folder.
-        if not _safe_relative(name):
+        if not _safe_relative(name, database):
             raise BackupError(f"{path} lists an unexpected file {name!r}")
         if not (
             isinstance(expected, dict)
@@ -306,8 +370,24 @@ def _is_date(text: str) -> bool:
     return True
 
 
+def refuse_other_kind(manifest: dict, folder: Path) -> None:
+    """Refuse to restore a backup of another kind of database than the site's."""
+    kind, site = manifest["kind"], site_kind()
+    if kind != site:
+        raise BackupError(
+            f"{folder} is a backup of a {KIND_NAMES[kind]} database and this "
+            f"site runs on {KIND_NAMES[site]}: restore it onto a {KIND_NAMES[kind]} "
+            "site, then move the blog with copy-db"
+        )
+
+
 def verify(folder: Path) -> dict:
-    """Check a backup folder's manifest, checksums and database; return the manifest."""
+    """Check a backup folder's manifest, checksums and database; return the manifest.
+
+    SQLite: the database passes its integrity check. PostgreSQL: pg_restore
+    reads the archive's table of contents (whether it loads and fits is
+    checked on a scratch database, by :func:`checked_database`).
+    """
     manifest = read_manifest(folder)
     for name, expected in manifest["files"].items():
         path = folder / name
@@ -318,6 +398,14 @@ def verify(folder: Path) -> dict:
             or sha256(path) != expected["sha256"]
         ):
             raise BackupError(f"{path} does not match its checksum")
+    if manifest["kind"] == POSTGRESQL:
+        archive = folder / manifest["database"]
+        pgtools.program("pg_restore")  # missing: its own message, not "damaged"
+        try:
+            pgtools.list_archive(archive)
+        except pgtools.ToolError as exc:
+            raise BackupError(f"{archive} is not a readable archive: {exc}") from exc
+        return manifest
     try:
         with connect_file(folder / DATABASE, read_only=True) as conn:
             result = [row[0] for row in conn.execute("PRAGMA integrity_check")]
@@ -336,10 +424,62 @@ def scratch_folder() -> Iterator[Path]:
     """Make a temporary folder beside the live database; remove it afterwards."""
     # Beside the database rather than in /tmp: that file system has room for
     # a copy of the database, and a small /tmp (often in memory) may not.
-    with tempfile.TemporaryDirectory(
-        prefix=".restore-", dir=live_database().parent
-    ) as folder:
+    with tempfile.TemporaryDirectory(prefix=".restore-", dir=data_folder()) as folder:
         yield Path(folder)
+
+
+def checked_database(folder: Path, manifest: dict, scratch: Path) -> Path:
+    """Check that a backup's database fits this version; return the checked file.
+
+    The file, in ``scratch``, is what :func:`replace_site` puts in place: a
+    SQLite database file, or a PostgreSQL archive.
+
+    :raise BackupError: the database does not fit this version's models.
+    """
+    if manifest["kind"] == SQLITE:
+        return checked_copy(folder, scratch)
+    return checked_archive(folder / manifest["database"], scratch)
+
+
+def checked_archive(archive: Path, scratch: Path) -> Path:
+    """Load a PostgreSQL archive into a scratch database, upgrade and check it; dump it.
+
+    The scratch database gets what ``init-db`` would add and must pass the
+    checks :func:`checked_copy` makes; then the sessions it holds are
+    deleted and its content version put past the site's (see
+    :func:`replace_site`), so that the archive dumped from it is the site's
+    next state exactly, ready to replace the site's tables in one step.
+
+    :raise BackupError: the archive does not load or does not fit.
+    """
+    checked = scratch / DATABASE_FILES[POSTGRESQL]
+    unfit = f"{archive} does not fit this version of homepage"
+    live = get_engine()
+    with live.connect() as connection:
+        live_version = connection.scalar(select(SiteState.version)) or 0
+        triggers = set(_triggers(connection))
+    with pgtools.scratch_database(live) as engine:
+        try:
+            pgtools.restore(engine, archive)
+        except pgtools.ToolError as exc:
+            raise BackupError(
+                f"{archive} does not load into a scratch database: {exc}"
+            ) from exc
+        try:
+            init_db(engine=engine)
+            problems = _schema_problems(engine, allowed_triggers=triggers)
+            problems = problems or _unreadable_rows(engine)
+        except RuntimeError as exc:
+            raise BackupError(f"{unfit}: {exc}") from exc
+        except SQLAlchemyError as exc:
+            raise BackupError(f"{unfit}: {_reason(exc)}") from exc
+        if problems:
+            raise BackupError(f"{unfit}: {'; '.join(problems)}")
+        with engine.begin() as connection:
+            connection.execute(delete(LoginSession))
+            content.content_changed(connection, after=live_version)
+        pgtools.dump(engine, checked)
+    return checked
 
 
 def checked_copy(folder: Path, scratch: Path) -> Path:
@@ -384,7 +524,23 @@ def _reason(exc: Exception) -> str:
     return str(getattr(exc, "orig", None) or exc).splitlines()[0]
 
 
-def _schema_problems(engine: Engine) -> list[str]:
+def _triggers(connection: Connection) -> list[str]:
+    """Return the names of the triggers the database's own tables have."""
+    if connection.dialect.name == SQLITE:
+        found = connection.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
+        )
+    else:
+        # Foreign keys are internal triggers in PostgreSQL: not listed.
+        found = connection.exec_driver_sql(
+            "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY tgname"
+        )
+    return list(found.scalars())
+
+
+def _schema_problems(
+    engine: Engine, allowed_triggers: frozenset[str] | set[str] = frozenset()
+) -> list[str]:
     """List what an upgraded copy lacks of the models, or has that they forbid."""
     inspector = inspect(engine)
     problems = []
@@ -410,13 +566,13 @@ def _schema_problems(engine: Engine) -> list[str]:
         key = inspector.get_pk_constraint(table.name)["constrained_columns"]
         if key != [column.name for column in table.primary_key]:
             problems.append(f"the table {table.name} has the wrong primary key")
-    # homepage makes no triggers; one in a backup would run on the site's writes.
+    # A trigger the site's own database lacks (on SQLite homepage makes
+    # none) would run on the site's writes.
     with engine.connect() as connection:
-        triggers = connection.exec_driver_sql(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
-        )
         problems += [
-            f"the trigger {name} is not homepage's" for name in triggers.scalars()
+            f"the trigger {name} is not homepage's"
+            for name in _triggers(connection)
+            if name not in allowed_triggers
         ]
     return problems
 
@@ -453,20 +609,23 @@ def _read_all(run, name: str) -> list[str]:
 
 def restore_backup(source: Path) -> dict:
     """Replace the site's database and images with a verified backup."""
+    refuse_other_kind(read_manifest(source), source)
     manifest = verify(source)
     with scratch_folder() as scratch:
-        replace_site(source, manifest, checked_copy(source, scratch))
+        replace_site(source, manifest, checked_database(source, manifest, scratch))
     return manifest
 
 
 def replace_site(source: Path, manifest: dict, database: Path) -> None:
-    """Put a verified backup's images and checked database copy in place."""
-    live_database()
+    """Put a verified backup's images and checked database (or archive) in place."""
+    kind = site_kind()
     # The restored copy carries its own, older content version; numbering
     # must go on from the live one, or a cached page (or a reader's ETag)
     # from before the restore could match different content after it.
     live_version = session.scalar(select(SiteState.version)) or 0
-    session.commit()  # release the write lock before the backup API needs it
+    # Release the write lock (and on PostgreSQL every table lock) before the
+    # backup API or pg_restore needs it.
+    session.commit()
     folder = images.upload_folder()
     folder.mkdir(parents=True, exist_ok=True)
     # Images first: the restored database may point at them the moment it is
@@ -478,7 +637,14 @@ def replace_site(source: Path, manifest: dict, database: Path) -> None:
             temporary = folder / f".{file}.restoring"
             shutil.copyfile(source / name, temporary)
             os.replace(temporary, folder / file)
-    copy_from_file(database)
+    if kind == SQLITE:
+        copy_from_file(database)
+    else:
+        # One transaction: the site's tables are dropped and made again from
+        # the checked archive, or, if anything fails, left as they were.
+        # Readers wait for the commit, a few seconds, rather than seeing
+        # tables half restored.
+        pgtools.restore(get_engine(), database, clean=True)
     # The copy was upgraded already; this only repeats what it did.
     init_db()
     # Sessions in the copy belong to another time (maybe other passwords):
@@ -491,6 +657,27 @@ def replace_site(source: Path, manifest: dict, database: Path) -> None:
     for path in folder.iterdir():
         if images.FILE_NAME.fullmatch(path.name) and path.name not in known:
             path.unlink(missing_ok=True)
+
+
+def _checked(manifest: dict) -> str:
+    """Say what writing a backup checked of its database."""
+    if manifest["kind"] == POSTGRESQL:
+        return "archive read back by pg_restore --list: ok"
+    return "integrity check: ok"
+
+
+def _verified(manifest: dict) -> str:
+    """Say what a restore checked of a backup before it touched the site."""
+    if manifest["kind"] == POSTGRESQL:
+        database = (
+            "the archive read by pg_restore --list and loaded into a scratch database"
+        )
+    else:
+        database = "the database's integrity check"
+    return (
+        f"every checksum, {database}, upgraded to this version, with every "
+        "table, column and row readable: ok"
+    )
 
 
 def _summary(manifest: dict) -> str:
@@ -520,7 +707,7 @@ def backup_command(path: Path | None) -> None:
     manifest = write_backup(path)
     for name in manifest["missing_images"]:
         click.echo(f"warning: {name} was deleted while backing up", err=True)
-    click.echo(f"Backed up {_summary(manifest)} to {path}; integrity check: ok.")
+    click.echo(f"Backed up {_summary(manifest)} to {path}; {_checked(manifest)}.")
 
 
 @click.command("restore")
@@ -534,11 +721,13 @@ def backup_command(path: Path | None) -> None:
 )
 def restore_command(path: Path, yes: bool, no_safety_backup: bool) -> None:
     """Replace the site's database and images with the backup in PATH."""
+    refuse_other_kind(read_manifest(path), path)
     manifest = verify(path)
     with scratch_folder() as scratch:
         # Checked before asking: an unfit backup is refused before anything,
         # the safety backup included, is written.
-        database = checked_copy(path, scratch)
+        database = checked_database(path, manifest, scratch)
+        click.echo(f"Checked {path}: {_verified(manifest)}.")
         click.echo(f"{path} holds {_summary(manifest)} from {manifest['created_at']}.")
         if not yes:
             click.confirm("Replace the site's posts and images with it?", abort=True)
