@@ -17,9 +17,10 @@ import weakref
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, current_app, has_request_context, request
-from sqlalchemy import create_engine, event
+from sqlalchemy import Executable, Row, create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DatabaseError, DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
@@ -38,6 +39,10 @@ READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: The connection execution option that makes a transaction begin with
 #: ``BEGIN IMMEDIATE``; :func:`write_transaction` sets it.
 WRITE_LOCK = "homepage_write_lock"
+
+#: The connection execution option of :func:`read_rows`: a statement that
+#: runs alone, with no transaction around it.
+READ_ALONE = "homepage_read_alone"
 
 EXTENSION_KEY = "homepage.db"
 
@@ -145,7 +150,10 @@ def _on_begin(conn: Connection) -> None:
     # images) runs in a deferred transaction that, in WAL mode, never waits for
     # writers and never makes them wait. CLI commands and background code keep
     # one write transaction throughout.
-    if conn.get_execution_options().get(WRITE_LOCK) or not has_request_context():
+    options = conn.get_execution_options()
+    if options.get(READ_ALONE):
+        return  # one statement reads one snapshot by itself
+    if options.get(WRITE_LOCK) or not has_request_context():
         conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
         conn.exec_driver_sql("BEGIN")
@@ -240,6 +248,21 @@ def write_transaction() -> Iterator[Session]:
     except BaseException:
         db_session.rollback()
         raise
+
+
+def read_rows(statement: Executable, params: dict[str, Any]) -> list[Row]:
+    """Run one read-only Core ``statement`` outside any transaction; return its rows.
+
+    For the reader's hot lists and post pages, whose cache misses are most of
+    what the site spends: a statement reads one consistent snapshot by
+    itself, so the BEGIN, the session and its teardown would only add cost.
+    The connection goes straight back to the pool. Statements of one page may
+    then see different moments (a neighbour published in between), which a
+    reader cannot tell from a page rendered a moment later.
+    """
+    with get_engine().connect() as connection:
+        connection.execution_options(**{READ_ALONE: True})
+        return list(connection.execute(statement, params))
 
 
 #: The mode of the database file, and so of its -wal and -shm files, which SQLite

@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, scoped_session
 
-from ..db import session
+from ..db import read_rows, session
 from .models import (
     POST,
     Post,
@@ -247,9 +247,8 @@ _VISIBLE_TAG_COUNT = select(
 
 def visible_tag_count(tag_id: int, now: datetime) -> int:
     """Return how many posts readers see now with the tag, in one query."""
-    stored = (
-        session.connection()
-        .execute(_VISIBLE_TAG_COUNT, {"tag_id": tag_id, "key": str(tag_id), "now": now})
-        .scalar()
+    rows = read_rows(
+        _VISIBLE_TAG_COUNT, {"tag_id": tag_id, "key": str(tag_id), "now": now}
     )
+    stored = rows[0][0] if rows else 0
     return max(stored or 0, 0)

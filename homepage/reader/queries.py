@@ -43,7 +43,7 @@ from ..core.models import (
     visible_at,
     visible_criteria,
 )
-from ..db import session
+from ..db import read_rows, session
 from ..web.memo import Memo
 
 posts = post_columns
@@ -246,7 +246,7 @@ def _list_statement(
 
 def _rows(statement: Executable, params: dict[str, Any]) -> list[Row]:
     """Run a Core ``statement`` with ``params`` and return its rows."""
-    return list(session.connection().execute(statement, params))
+    return read_rows(statement, params)
 
 
 @dataclass

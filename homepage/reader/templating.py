@@ -96,6 +96,31 @@ class Fragments:
     def __init__(self, limit: int) -> None:
         self.rendered: Memo[tuple, Markup] = Memo(limit)
 
+    def chrome(self, name: str) -> Markup:
+        """Return the HTML of the layout's part ``name``, rendered once per state.
+
+        The head's links, the header and the footer are the same on every
+        page for a given address, host and menu; only an author's, which
+        carries a CSRF token, is rendered each time.
+        """
+        template = current_app.jinja_env.get_template(name)
+        settings = current_app.config
+        logged_in = "author_id" in cookie
+        if logged_in:
+            return Markup(
+                template.render(site_title=settings["SITE_TITLE"], logged_in=True)
+            )
+        key = (name, request.script_root, request.host_url, tuple(nav_pages()))
+        html = self.rendered.get(key)
+        if html is None:
+            html = self.rendered.keep(
+                key,
+                Markup(
+                    template.render(site_title=settings["SITE_TITLE"], logged_in=False)
+                ),
+            )
+        return html
+
     def summary(self, post: Summary) -> Markup:
         """Return the HTML of ``post`` in a list, rendered once per process."""
         key = (request.script_root, post)
@@ -111,6 +136,11 @@ def summary(post: Summary) -> Markup:
     return current_app.extensions[FRAGMENTS_KEY].summary(post)
 
 
+def chrome(name: str) -> Markup:
+    """Return the HTML of a part of the layout that every page shows."""
+    return current_app.extensions[FRAGMENTS_KEY].chrome(name)
+
+
 def init_app(app: Flask) -> None:
     """Register filters and globals."""
     app.add_template_filter(format_date, "date")
@@ -122,6 +152,7 @@ def init_app(app: Flask) -> None:
     app.add_template_global(post_url)
     app.add_template_global(nav_pages)
     app.add_template_global(summary)
+    app.add_template_global(chrome)
     app.extensions[FRAGMENTS_KEY] = Fragments(app.config["FRAGMENT_CACHE_ENTRIES"])
 
     @app.context_processor
