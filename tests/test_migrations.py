@@ -249,9 +249,11 @@ def test_db_history_lists_the_revisions(runner):
     result = runner.invoke(args=["db", "history"])
 
     assert result.exit_code == 0, result.output
-    assert result.output == (
-        f"base -> {BASELINE} (head, current): "
-        "Baseline: the schema when homepage adopted Alembic.\n"
+    # Newest first, down to the baseline.
+    newest = result.output.splitlines()[0]
+    assert f" -> {head_revision()} (head, current): " in newest
+    assert result.output.endswith(
+        f"base -> {BASELINE}: Baseline: the schema when homepage adopted Alembic.\n"
     )
 
 
@@ -263,7 +265,7 @@ def test_db_downgrade_to_base_and_upgrade_again(app, runner, auth):
 
     assert result.exit_code == 0, result.output
     assert result.output == (
-        f"Downgraded the database from {BASELINE} to none "
+        f"Downgraded the database from {head_revision()} to none "
         "(empty, or made before homepage used Alembic).\n"
     )
     assert tables(app) == {"alembic_version"}
@@ -275,7 +277,7 @@ def test_db_downgrade_to_base_and_upgrade_again(app, runner, auth):
     assert result.exit_code == 0, result.output
     assert result.output == (
         "Upgraded the database from none (empty, or made before homepage used "
-        f"Alembic) to {BASELINE}.\n"
+        f"Alembic) to {head_revision()}.\n"
     )
     with app.app_context():
         assert current_revision(get_engine()) == head_revision()

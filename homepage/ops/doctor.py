@@ -19,13 +19,13 @@ from urllib.parse import urlsplit
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from werkzeug.sansio.utils import host_is_trusted
 
-from ..core import preflight
+from ..core import keys, preflight
 from ..core.images import upload_folder
-from ..core.models import Post
+from ..core.models import Post, SiteSecret
 from ..core.schema import current_revision, head_revision, schema_is_current
 from ..core.zone import zone_problem
 from ..db import PROJECT_ROOT, get_engine, journal_mode, session, sqlite_path
@@ -296,13 +296,27 @@ def _missing_database(check: str, path: Path, user: str) -> Verdict:
     )
 
 
-def check_secret_key(app: Flask, user: str) -> Verdict:
-    """Check that the key that signs logins is random, long and readable."""
+def shared_key(app: Flask) -> str | None:
+    """Return the signing key the database keeps for every host, if it has one."""
+    try:
+        with get_engine(app).connect() as connection:
+            if not inspect(connection).has_table(SiteSecret.__tablename__):
+                return None
+            return keys.shared_key(connection)
+    except SQLAlchemyError:
+        return None  # the database's own check says why
+
+
+def check_secret_key(app: Flask, user: str, shared: str | None = None) -> Verdict:
+    """Check that the key that signs logins is random, long, readable and shared.
+
+    :param shared: the key the database keeps for every host (core/keys.py).
+    """
     key = app.config.get("SECRET_KEY") or ""
     key = key.decode(errors="replace") if isinstance(key, bytes) else str(key)
     fix = (
         "remove SECRET_KEY from the configuration so that the app keeps a random "
-        "one in instance/secret_key, or set SECRET_KEY to the output of "
+        "one in the database, or set SECRET_KEY to the output of "
         "python3 -c 'import secrets; print(secrets.token_hex(32))'"
     )
     normalized = "".join(char for char in key.lower() if char.isalnum())
@@ -321,6 +335,10 @@ def check_secret_key(app: Flask, user: str) -> Verdict:
             "random characters).",
             fix,
         )
+    if shared is not None and shared == key:
+        return Verdict(
+            OK, "secret key", "random, kept in the database: every host signs with it."
+        )
     key_file = Path(app.instance_path) / "secret_key"
     if key_file.exists() and key_file.read_text().strip() == key:
         if not _access_as(user, key_file, "r"):
@@ -334,7 +352,10 @@ def check_secret_key(app: Flask, user: str) -> Verdict:
             )
         return Verdict(OK, "secret key", f"random, kept in {key_file}.")
     return Verdict(
-        OK, "secret key", f"set in the configuration, {len(key)} characters."
+        OK,
+        "secret key",
+        f"set in the configuration, {len(key)} characters; every host of the site "
+        "must set the same.",
     )
 
 
@@ -486,13 +507,16 @@ def run_checks(app: Flask, user: str, threads: int) -> Iterator[Verdict]:
     url = app.config["DATABASE_URL"]
     yield (path_verdict := check_database_path(url))
     path = sqlite_path(url)
+    shared = None
     if path_verdict.status != FAIL and path is not None:
         # The folder is looked at before anything opens the database, which
         # would create the -wal and -shm files as the user running the doctor.
         yield check_database_folder(path, user)
         try:
             yield check_journal_mode(path, user)
-            yield check_schema(path, user)
+            yield (schema := check_schema(path, user))
+            if schema.status != FAIL:
+                shared = shared_key(app)
         finally:
             # Close this process's connections; as the last user of the file,
             # SQLite removes the -wal and -shm it may have created.
@@ -501,7 +525,9 @@ def run_checks(app: Flask, user: str, threads: int) -> Iterator[Verdict]:
     yield check_root_runs_only_root_files(app, user) or check_file_modes(
         app, path if path_verdict.status != FAIL else None
     )
-    yield check_secret_key(app, user)
+    if path is None:
+        shared = shared_key(app)
+    yield check_secret_key(app, user, shared)
     yield check_trusted_hosts(app)
     yield check_timezone(app)
     yield check_pool_size(app, threads)
