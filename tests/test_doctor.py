@@ -325,6 +325,30 @@ def test_a_configured_key_must_be_set_alike_on_every_host(make_app):
     )
 
 
+@pytest.mark.postgresql
+def test_pools_larger_than_postgresql_accepts_are_a_warning(make_app, database_url):
+    app = make_app(
+        DATABASE_URL=database_url(), DATABASE_POOL_SIZE=15, DATABASE_MAX_OVERFLOW=10
+    )
+
+    fits = verdict(doctor_says(app, "--processes", "2"), "connections")
+    too_many = verdict(doctor_says(app, "--processes", "40"), "connections")
+
+    # The test cluster accepts 400 connections, 3 of them kept for superusers.
+    assert fits == (
+        "OK connections this host may open 2 processes × (DATABASE_POOL_SIZE 15 + "
+        "DATABASE_MAX_OVERFLOW 10) = 50 connections of the 397 PostgreSQL "
+        "accepts: room for 7 hosts like it."
+    )
+    assert too_many.startswith(
+        "WARN connections this host alone may open 40 processes × "
+        "(DATABASE_POOL_SIZE 15 + DATABASE_MAX_OVERFLOW 10) = 1000 connections, "
+        "and PostgreSQL accepts 397 (max_connections 400 less 3 kept for "
+        "superusers)"
+    )
+    assert "fix: lower DATABASE_MAX_OVERFLOW" in too_many
+
+
 def test_a_world_readable_database_fails(make_app, tmp_path):
     app = make_app()
     database = tmp_path / "blog.db"

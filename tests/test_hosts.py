@@ -20,9 +20,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image as PILImage
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
-from homepage.core import keys
+from homepage.core import images, keys
 from homepage.core.models import Image, ImageFile, SiteSecret
 from homepage.db import get_engine, session
 
@@ -210,7 +211,11 @@ def test_concurrent_readers_of_a_missing_file_all_get_it_whole(app, tmp_path):
     noise = PILImage.frombytes("RGB", (1000, 800), os.urandom(1000 * 800 * 3))
     buffer = io.BytesIO()
     noise.save(buffer, "PNG")
-    name = upload_image(logged_in(app), buffer.getvalue())
+    with app.test_request_context():
+        # Stored as an upload is, without the test client's spooled form file.
+        image = images.store(buffer.getvalue(), "noise.png", None)
+        images.commit_upload(image)
+        name = image.name
     folder = Path(app.config["UPLOAD_FOLDER"])
     expected = file_rows(app)
     for path in folder.iterdir():
@@ -315,3 +320,22 @@ def test_a_backup_made_on_a_host_with_an_empty_cache_has_every_image(
     assert result.exit_code == 0, result.output
     assert "warning" not in result.output
     assert (tmp_path / "bk" / "uploads" / name).read_bytes() == file_rows(host_a)[name]
+
+
+# -- connections PostgreSQL closed -------------------------------------------
+
+
+@pytest.mark.postgresql
+def test_connections_the_server_closed_are_replaced_without_an_error(
+    app, client, postgres_cluster
+):
+    assert client.get("/").status_code == 200
+    database = make_url(app.config["DATABASE_URL"]).database
+    # What a restart of PostgreSQL, or a firewall dropping idle
+    # connections, does to the connections in the pool.
+    postgres_cluster.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        f"WHERE datname = '{database}'"
+    )
+
+    assert [client.get("/").status_code for _ in range(3)] == [200, 200, 200]

@@ -485,6 +485,46 @@ def check_pool_size(app: Flask, threads: int) -> Verdict:
     )
 
 
+def check_connections(app: Flask, processes: int) -> Verdict:
+    """Check that this host's pools fit in PostgreSQL's connection limit.
+
+    Each process has its own pool, shared by its threads: at most
+    DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW connections each.
+    """
+    pool = app.config["DATABASE_POOL_SIZE"]
+    overflow = app.config["DATABASE_MAX_OVERFLOW"]
+    try:
+        with get_engine(app).connect() as connection:
+            limit, reserved = (
+                int(str(connection.exec_driver_sql(f"SHOW {setting}").scalar()))
+                for setting in ("max_connections", "superuser_reserved_connections")
+            )
+    except SQLAlchemyError as error:
+        return Verdict(FAIL, "connections", f"cannot ask PostgreSQL: {error}")
+    available = limit - reserved
+    host = processes * (pool + overflow)
+    counted = (
+        f"{processes} processes × (DATABASE_POOL_SIZE {pool} + "
+        f"DATABASE_MAX_OVERFLOW {overflow}) = {host} connections"
+    )
+    if host > available:
+        return Verdict(
+            WARN,
+            "connections",
+            f"this host alone may open {counted}, and PostgreSQL accepts "
+            f"{available} (max_connections {limit} less {reserved} kept for "
+            "superusers): under load requests would fail to connect.",
+            "lower DATABASE_MAX_OVERFLOW or DATABASE_POOL_SIZE (not below "
+            "threads=) or processes=, or raise max_connections in postgresql.conf",
+        )
+    return Verdict(
+        OK,
+        "connections",
+        f"this host may open {counted} of the {available} PostgreSQL accepts: "
+        f"room for {available // max(host, 1)} hosts like it.",
+    )
+
+
 def check_timezone(app: Flask) -> Verdict:
     """Check that SITE_TIMEZONE names a time zone this system knows."""
     name = app.config.get("SITE_TIMEZONE")
@@ -502,7 +542,9 @@ def check_timezone(app: Flask) -> Verdict:
     )
 
 
-def run_checks(app: Flask, user: str, threads: int) -> Iterator[Verdict]:
+def run_checks(
+    app: Flask, user: str, threads: int, processes: int = 2
+) -> Iterator[Verdict]:
     """Run every check in order and yield its verdict."""
     url = app.config["DATABASE_URL"]
     yield (path_verdict := check_database_path(url))
@@ -531,6 +573,8 @@ def run_checks(app: Flask, user: str, threads: int) -> Iterator[Verdict]:
     yield check_trusted_hosts(app)
     yield check_timezone(app)
     yield check_pool_size(app, threads)
+    if get_engine(app).dialect.name == "postgresql":
+        yield check_connections(app, processes)
 
 
 def _check_user(_ctx, _param, value: str | None) -> str:
@@ -556,19 +600,26 @@ def _check_user(_ctx, _param, value: str | None) -> str:
     help="Threads per server process (WSGIDaemonProcess threads=).",
 )
 @click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Server processes of this host (WSGIDaemonProcess processes=).",
+)
+@click.option(
     "--content",
     is_flag=True,
     help="Check every post instead, as the editor's preflight does.",
 )
 @with_appcontext
-def doctor_command(user: str, threads: int, content: bool) -> None:
+def doctor_command(user: str, threads: int, processes: int, content: bool) -> None:
     """Check that this installation is ready to be served, and say how to fix it."""
     if content:
         check_content()
         return
     # current_app is a LocalProxy, which Flask's annotations call a Flask.
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    verdicts = list(run_checks(app, user, threads))
+    verdicts = list(run_checks(app, user, threads, processes))
     width = max(len(verdict.check) for verdict in verdicts)
     for verdict in verdicts:
         status = click.style(f"{verdict.status:<4}", fg=_COLOURS[verdict.status])
