@@ -11,9 +11,18 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
+import signal
+import tempfile
 import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
 import requests
 from flask import Flask
@@ -23,11 +32,21 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
+from homepage import create_app
 from homepage.core import images, keys
-from homepage.core.models import Image, ImageFile, SiteSecret
+from homepage.core.authors import create_author
+from homepage.core.models import OWNER, Image, ImageFile, SiteSecret
 from homepage.db import get_engine, session
 
-from .support import AuthActions
+from .modwsgi import (
+    PROJECT_ROOT,
+    ModWsgiServer,
+    ServerError,
+    give_to_server,
+    log_in,
+    make_data_dir,
+)
+from .support import PASSWORD, AuthActions, csrf_from
 
 # -- the signing key ---------------------------------------------------------
 
@@ -339,3 +358,271 @@ def test_connections_the_server_closed_are_replaced_without_an_error(
     )
 
     assert [client.get("/").status_code for _ in range(3)] == [200, 200, 200]
+
+
+# -- two Apache hosts on one PostgreSQL database ------------------------------
+
+#: Each host: mod_wsgi-express with this many daemons and threads.
+PROCESSES = 2
+THREADS = 4
+_EDIT_LOCATION = re.compile(r"/admin/posts/(\d+)/edit$")
+_MEDIA = re.compile(r"/media/([0-9a-f]{32}\.png)")
+
+
+@dataclass
+class Host:
+    """One Apache host: its server, and its own instance and upload folders."""
+
+    server: ModWsgiServer
+    folder: Path
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def uploads(self) -> Path:
+        return self.folder / "instance" / "uploads"
+
+
+@dataclass
+class Hosts:
+    """Two hosts serving one blog, and the database they share."""
+
+    a: Host
+    b: Host
+    database_url: str
+
+    def query(self, sql: str) -> list[tuple]:
+        """Run a read-only query on the shared database, as the test's reader."""
+        url = make_url(self.database_url)
+        with psycopg.connect(
+            host=url.query["host"],
+            port=int(url.query["port"]),
+            user=url.username,
+            dbname=url.database,
+        ) as connection:
+            return connection.execute(sql).fetchall()
+
+
+def start_host(name: str, database_url: str) -> Host:
+    """Start a host whose instance folder holds only a config.py naming the database."""
+    folder = make_data_dir(f"homepage-host-{name}-")
+    instance = folder / "instance"
+    instance.mkdir(mode=0o750)
+    (instance / "config.py").write_text(f"DATABASE_URL = {database_url!r}\n")
+    give_to_server(folder)
+    server = ModWsgiServer(
+        PROJECT_ROOT / "homepage.wsgi",
+        folder,
+        processes=PROCESSES,
+        threads=THREADS,
+        env={"HOMEPAGE_INSTANCE_PATH": str(instance)},
+    )
+    try:
+        server.start()
+    except ServerError as error:
+        shutil.rmtree(folder, ignore_errors=True)
+        pytest.fail(str(error), pytrace=False)
+    return Host(server, folder)
+
+
+@pytest.fixture(scope="module")
+def hosts(postgres_cluster, postgres_template) -> Iterator[Hosts]:
+    """Serve one blog from two mod_wsgi-express hosts on one PostgreSQL database."""
+    name = f"hosts_{os.getpid()}"
+    url = postgres_cluster.create_database(name, postgres_template)
+    with tempfile.TemporaryDirectory() as seed_folder:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("HOMEPAGE_INSTANCE_PATH", seed_folder)
+            # Only alice: the key is left for the first host to create.
+            seeder = create_app({"SECRET_KEY": "seed " * 13, "DATABASE_URL": url})
+            with seeder.app_context():
+                create_author("alice", PASSWORD, OWNER)
+            get_engine(seeder).dispose()
+    started: list[Host] = []
+    try:
+        started.append(start_host("a", url))
+        started.append(start_host("b", url))
+        yield Hosts(*started, database_url=url)
+    finally:
+        for host in started:
+            host.server.stop()
+            shutil.rmtree(host.folder, ignore_errors=True)
+        postgres_cluster.drop_database(name)
+
+
+class Author:
+    """An author's browser, logged in through one host."""
+
+    def __init__(self, url: str) -> None:
+        self.http, self.token = log_in(url, "alice", PASSWORD)
+
+    def create(self, url: str, title: str, body: str = "") -> int | None:
+        """Create a published post through ``url``; return its id once confirmed."""
+        response = self.http.post(
+            f"{url}/admin/posts/new",
+            data={
+                "title": title,
+                "slug": "",
+                "body": body or f"The body of {title}.",
+                "summary": "",
+                "tags": "",
+                "status": "published",
+                "action": "save",
+                "csrf_token": self.token,
+            },
+            allow_redirects=False,
+            timeout=60,
+        )
+        if response.status_code != 302:
+            return None
+        match = _EDIT_LOCATION.search(response.headers["Location"])
+        return int(match.group(1)) if match else None
+
+
+@pytest.mark.apache
+@pytest.mark.postgresql
+def test_a_login_through_one_host_is_valid_on_the_other(hosts: Hosts):
+    author = Author(hosts.a.url)
+
+    # The browser sends the cookie host a set to host b, as it would through
+    # a load balancer; host b signs and checks with the same key.
+    form = author.http.get(
+        f"{hosts.b.url}/admin/posts/new", allow_redirects=False, timeout=30
+    )
+    assert form.status_code == 200 and 'name="title"' in form.text
+    assert author.create(hosts.b.url, "Written through host b") is not None
+    assert len(hosts.query("SELECT value FROM site_secrets")) == 1
+    for host in (hosts.a, hosts.b):
+        assert not (host.folder / "instance" / "secret_key").exists()
+
+
+@pytest.mark.apache
+@pytest.mark.postgresql
+def test_a_save_through_one_host_is_seen_on_the_other_at_once(hosts: Hosts):
+    author = Author(hosts.a.url)
+    for number in range(6):
+        writer, reader = (hosts.a, hosts.b) if number % 2 == 0 else (hosts.b, hosts.a)
+        # Every daemon of the reading host has the front page cached.
+        for _ in range(PROCESSES * 3):
+            assert requests.get(f"{reader.url}/", timeout=30).status_code == 200
+        title = f"Seen everywhere {number}"
+
+        assert author.create(writer.url, title) is not None
+
+        for _ in range(PROCESSES * 3):
+            page = requests.get(f"{reader.url}/", timeout=30)
+            assert page.status_code == 200 and title in page.text
+
+
+@pytest.mark.apache
+@pytest.mark.postgresql
+def test_an_image_uploaded_through_one_host_is_served_by_the_other(hosts: Hosts):
+    author = Author(hosts.a.url)
+    data = png((20, 120, 220), size=(1200, 800))
+    page = author.http.get(f"{hosts.a.url}/admin/images/", timeout=30)
+    response = author.http.post(
+        f"{hosts.a.url}/admin/images/",
+        data={"alt": "Blue", "csrf_token": csrf_from(page.text)},
+        files={"image": ("blue.png", data, "image/png")},
+        allow_redirects=False,
+        timeout=60,
+    )
+    assert response.status_code == 302, response.text
+    listed = author.http.get(f"{hosts.a.url}/admin/images/", timeout=30).text
+    name = _MEDIA.findall(listed)[0]
+    assert not (hosts.b.uploads / name).exists()
+
+    served = {
+        host.url: requests.get(f"{host.url}/media/{name}", timeout=30)
+        for host in (hosts.a, hosts.b)
+    }
+
+    for answer in served.values():
+        assert answer.status_code == 200
+        assert answer.headers["Content-Type"] == "image/png"
+        assert "immutable" in answer.headers["Cache-Control"]
+    assert served[hosts.a.url].content == served[hosts.b.url].content
+    assert served[hosts.b.url].content == data  # a plain PNG is stored as sent
+    # Its variants too, each host from its own folder.
+    variants = [
+        row[0]
+        for row in hosts.query(f"SELECT name FROM image_files WHERE name <> '{name}'")
+    ]
+    assert variants
+    for variant in variants:
+        answer = requests.get(f"{hosts.b.url}/media/{variant}", timeout=30)
+        assert answer.status_code == 200
+        assert (hosts.b.uploads / variant).read_bytes() == answer.content
+
+
+@pytest.mark.apache
+@pytest.mark.postgresql
+def test_killing_one_host_s_daemons_mid_writes_loses_no_acknowledged_write(
+    hosts: Hosts,
+):
+    authors = [Author(hosts.a.url) for _ in range(4)]
+    body = ("A sentence that takes a moment to store. " * 50 + "\n\n") * 40
+    confirmed: dict[int, str] = {}
+    unconfirmed = 0
+    reader_statuses: Counter[int] = Counter()
+    lock = threading.Lock()
+    killed = threading.Event()
+    done = threading.Event()
+    deadline = time.monotonic() + 60
+
+    def write(index: int) -> None:
+        nonlocal unconfirmed
+        for number in range(1000):
+            if done.is_set() or time.monotonic() > deadline:
+                return
+            title = f"Kill {index}.{number}"
+            try:
+                post_id = authors[index].create(
+                    hosts.a.url, title, f"{title}\n\n{body}"
+                )
+            except requests.RequestException:
+                post_id = None
+            with lock:
+                if post_id is None:
+                    unconfirmed += 1
+                else:
+                    confirmed[post_id] = title
+
+    def read() -> None:
+        http = requests.Session()
+        while not done.is_set() and time.monotonic() < deadline:
+            status = http.get(f"{hosts.b.url}/", timeout=30).status_code
+            with lock:
+                reader_statuses[status] += 1
+
+    with ThreadPoolExecutor(len(authors) + 2) as pool:
+        futures = [pool.submit(write, n) for n in range(len(authors))]
+        futures += [pool.submit(read) for _ in range(2)]
+        while len(confirmed) < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        victims = hosts.a.server.daemon_pids()
+        assert len(victims) == PROCESSES
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
+        killed.set()
+        after = len(confirmed)
+        hosts.a.server.wait_for_daemons(without=victims)
+        # Writes go on through host a's new daemons.
+        while len(confirmed) < after + 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        done.set()
+        for future in futures:
+            future.result()
+
+    assert len(confirmed) >= after + 10, "writes did not resume after the kill"
+    # Host b answered every reader throughout.
+    assert set(reader_statuses) == {200} and reader_statuses[200] > 0
+    stored = dict(hosts.query("SELECT id, title FROM posts WHERE title LIKE 'Kill %'"))
+    missing = {
+        pid: title for pid, title in confirmed.items() if stored.get(pid) != title
+    }
+    assert missing == {}
+    for host in (hosts.a, hosts.b):
+        assert requests.get(f"{host.url}/", timeout=30).status_code == 200
