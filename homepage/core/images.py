@@ -246,9 +246,9 @@ def store_files_in_database(app: Flask | None = None) -> int:
                 raise ImageError("its name is not one this site gives")
             data = (folder / name).read_bytes()
         except (OSError, ImageError) as error:
-            # Every run would repeat it: variants an older version lost are
-            # made again from the original by make_stored_variants, which
-            # warns about an original that is gone.
+            # A file already gone from the folder before this version (the
+            # site shows it broken already): noted, not warned about on
+            # every run of init-db.
             reason = error.message if isinstance(error, ImageError) else error
             app.logger.info(
                 "Image file %s not stored in the database: %s", name, reason
