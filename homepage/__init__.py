@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,12 +34,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     else:
         app.config.from_mapping(test_config)
     app.config.from_prefixed_env()
-    if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = load_or_create_secret_key(
-            Path(app.instance_path) / "secret_key"
-        )
 
     from . import admin, core, db, ops, reader, web
+    from .core.keys import signing_key
     from .core.zone import zone_problem
     from .web import security
 
@@ -50,6 +45,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         raise RuntimeError(problem)
 
     db.init_app(app)
+    if not app.config.get("SECRET_KEY"):
+        # Shared by every host through the database (core/keys.py).
+        app.config["SECRET_KEY"] = signing_key(
+            db.get_engine(app), Path(app.instance_path) / "secret_key"
+        )
     core.init_app()
     csrf.init_app(app)
     web.init_app(app)
@@ -59,34 +59,3 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # Last: its host check and proxy fix wrap the page cache's middleware.
     security.init_app(app)
     return app
-
-
-def load_or_create_secret_key(path: Path) -> str:
-    """Return the key stored at ``path``, creating a random one on first start."""
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
-    # The instance folder holds the settings and often the database: closed
-    # to other local users.
-    path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
-    key = secrets.token_hex(32)
-    try:
-        # O_EXCL: when several mod_wsgi processes start at once, exactly one
-        # writes the key and the others read it, so all sign cookies alike.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return _read_when_written(path)
-    with os.fdopen(fd, "w") as file:
-        file.write(key + "\n")
-    return key
-
-
-def _read_when_written(path: Path) -> str:
-    # The winner may not have written yet; its write is a single small call.
-    for _ in range(100):
-        key = path.read_text().strip()
-        if key:
-            return key
-        time.sleep(0.01)
-    raise RuntimeError(f"{path} exists but is empty; delete it and restart")

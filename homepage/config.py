@@ -17,7 +17,8 @@ from .db import DEFAULT_DATABASE_URL
 class Config:
     """Settings every installation starts from."""
 
-    #: None means: read or create ``instance/secret_key`` on first start.
+    #: None means: the key kept in the database, created on first start and
+    #: shared by every host (core/keys.py).
     SECRET_KEY: str | None = None
     DATABASE_URL = DEFAULT_DATABASE_URL
     #: At least the number of threads per server process (mod_wsgi's ``threads``).

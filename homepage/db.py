@@ -310,6 +310,12 @@ def make_engine(url: str, pool_size: int = 20, max_overflow: int = 10) -> Engine
     if is_sqlite:
         # Python's own busy wait, as a second line behind the PRAGMA.
         options["connect_args"] = {"timeout": 30}
+    else:
+        # A server restart, a failover or an idle timeout closes pooled
+        # connections behind the pool's back, and each would then fail the
+        # request it is handed. The ping (one round trip at checkout; its
+        # cost is in docs/performance.md) replaces a dead one first.
+        options["pool_pre_ping"] = True
     engine = create_engine(url, **options)
     if path is not None:
         event.listen(engine, "do_connect", lambda *_: create_private_file(path))

@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -519,6 +520,12 @@ def deploy_config(port: int) -> str:
     return config.replace("user=www-data group=www-data", f"user={user} group={user}")
 
 
+def signing_keys(database: Path) -> list[tuple]:
+    """Return the signing keys the database keeps (core/keys.py)."""
+    with closing(sqlite3.connect(database, timeout=30)) as connection:
+        return connection.execute("SELECT value FROM site_secrets").fetchall()
+
+
 @pytest.fixture
 def deployed() -> Iterator[ConfiguredServer]:
     """Serve the blog with plain apache2 and deploy/apache-homepage.conf."""
@@ -526,7 +533,7 @@ def deployed() -> Iterator[ConfiguredServer]:
     instance = data / "instance"
     instance.mkdir()
     # As docs/deploy.md says: the database in instance/config.py, no secret
-    # key there, so the app generates instance/secret_key when it first loads.
+    # key there, so the app creates the database's key when it first loads.
     (instance / "config.py").write_text(f"DATABASE_URL = 'sqlite:///{data}/blog.db'\n")
     seed(f"sqlite:///{data / 'blog.db'}")
     give_to_server(data)
@@ -552,11 +559,12 @@ def test_the_deploy_config_serves_the_blog_under_apache(deployed: ConfiguredServ
         pytest.fail(str(error), pytrace=False)
     # Before any request, each daemon has imported the app, which created the
     # secret key: the app is preloaded when a daemon starts.
-    key_file = deployed.server_root.parent / "instance" / "secret_key"
+    database = deployed.server_root.parent / "blog.db"
     deadline = time.monotonic() + 30
-    while not key_file.exists() and time.monotonic() < deadline:
+    while not signing_keys(database) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert key_file.exists(), deployed.logs()
+    assert len(signing_keys(database)) == 1, deployed.logs()
+    assert not (deployed.server_root.parent / "instance" / "secret_key").exists()
     for pid in deployed.daemon_pids():
         owner = Path(f"/proc/{pid}").stat().st_uid
         assert pwd.getpwuid(owner).pw_name == serving_user()

@@ -15,6 +15,7 @@ import pytest
 from click.testing import Result
 from flask import Flask
 
+from homepage.core.schema import head_revision
 from homepage.db import get_engine
 from homepage.ops import doctor
 
@@ -98,7 +99,9 @@ def test_a_healthy_deployment_passes_every_check(make_app):
     for check in CHECKS:
         assert not verdict(result, check).startswith("FAIL")
     assert verdict(result, "journal mode").startswith("OK journal mode WAL")
-    assert verdict(result, "schema").startswith("OK schema at revision 0001;")
+    assert verdict(result, "schema").startswith(
+        f"OK schema at revision {head_revision()};"
+    )
     assert verdict(result, "file modes").startswith("OK")
     assert verdict(result, "trusted hosts").startswith("OK")
     assert result.output.rstrip().endswith("All 10 checks passed.")
@@ -235,14 +238,14 @@ def test_a_database_from_before_alembic_is_behind_the_code(make_app, tmp_path):
 def test_a_database_behind_the_code_s_newest_revision_fails(make_app, monkeypatch):
     app = make_app()
     # Code with a revision the database has not had yet.
-    monkeypatch.setattr(doctor, "head_revision", lambda: "0002")
+    monkeypatch.setattr(doctor, "head_revision", lambda: "9999")
 
     result = doctor_says(app)
 
     assert result.exit_code == 1
     line = verdict(result, "schema")
     assert line.startswith("FAIL schema the database is behind the code")
-    assert "it has revision 0001, the code needs 0002" in line
+    assert f"it has revision {head_revision()}, the code needs 9999" in line
 
 
 def test_an_upload_folder_the_serving_user_cannot_write_fails(make_app):
@@ -282,9 +285,9 @@ def test_a_placeholder_or_weak_secret_key_fails(make_app, key):
 
 
 def test_a_generated_key_file_the_serving_user_cannot_read_fails(make_app, tmp_path):
-    # No SECRET_KEY setting: the app generates instance/secret_key, mode 0600,
-    # owned by whoever ran the first command.
-    app = make_app(SECRET_KEY=None)
+    # No SECRET_KEY setting and a database not migrated yet: the app generates
+    # instance/secret_key, mode 0600, owned by whoever ran the first command.
+    app = make_app(SECRET_KEY=None, create=False)
     key_file = tmp_path / "instance" / "secret_key"
     assert key_file.exists()
 
@@ -297,10 +300,53 @@ def test_a_generated_key_file_the_serving_user_cannot_read_fails(make_app, tmp_p
 
 
 def test_a_generated_key_file_is_fine_for_its_owner(make_app, tmp_path):
-    result = doctor_says(make_app(SECRET_KEY=None))
+    result = doctor_says(make_app(SECRET_KEY=None, create=False))
 
     line = verdict(result, "secret key")
     assert line == f"OK secret key random, kept in {tmp_path}/instance/secret_key."
+
+
+def test_a_key_kept_in_the_database_is_shared_by_every_host(make_app):
+    result = doctor_says(make_app(SECRET_KEY=None))
+
+    line = verdict(result, "secret key")
+    assert line == (
+        "OK secret key random, kept in the database: every host signs with it."
+    )
+
+
+def test_a_configured_key_must_be_set_alike_on_every_host(make_app):
+    result = doctor_says(make_app(SECRET_KEY=secrets.token_hex(32)))
+
+    line = verdict(result, "secret key")
+    assert line == (
+        "OK secret key set in the configuration, 64 characters; every host of "
+        "the site must set the same."
+    )
+
+
+@pytest.mark.postgresql
+def test_pools_larger_than_postgresql_accepts_are_a_warning(make_app, database_url):
+    app = make_app(
+        DATABASE_URL=database_url(), DATABASE_POOL_SIZE=15, DATABASE_MAX_OVERFLOW=10
+    )
+
+    fits = verdict(doctor_says(app, "--processes", "2"), "connections")
+    too_many = verdict(doctor_says(app, "--processes", "40"), "connections")
+
+    # The test cluster accepts 400 connections, 3 of them kept for superusers.
+    assert fits == (
+        "OK connections this host may open 2 processes × (DATABASE_POOL_SIZE 15 + "
+        "DATABASE_MAX_OVERFLOW 10) = 50 connections of the 397 PostgreSQL "
+        "accepts: room for 7 hosts like it."
+    )
+    assert too_many.startswith(
+        "WARN connections this host alone may open 40 processes × "
+        "(DATABASE_POOL_SIZE 15 + DATABASE_MAX_OVERFLOW 10) = 1000 connections, "
+        "and PostgreSQL accepts 397 (max_connections 400 less 3 kept for "
+        "superusers)"
+    )
+    assert "fix: lower DATABASE_MAX_OVERFLOW" in too_many
 
 
 def test_a_world_readable_database_fails(make_app, tmp_path):
@@ -446,7 +492,9 @@ def test_a_healthy_postgresql_deployment_names_its_server(make_app, database_url
     assert verdict(result, "database server").startswith(
         "OK database server PostgreSQL 15."
     )
-    assert verdict(result, "schema").startswith("OK schema at revision 0001;")
+    assert verdict(result, "schema").startswith(
+        f"OK schema at revision {doctor.head_revision()};"
+    )
     # A server has no file, folder or journal of the site's to look at.
     for check in ("database path", "database folder", "journal mode"):
         assert check not in result.output
@@ -473,10 +521,11 @@ def test_a_postgresql_database_behind_the_code_fails(
     make_app, database_url, monkeypatch
 ):
     app = make_app(DATABASE_URL=database_url())
-    monkeypatch.setattr(doctor, "head_revision", lambda: "0002")
+    current = doctor.head_revision()
+    monkeypatch.setattr(doctor, "head_revision", lambda: "9999")
 
     result = doctor_says(app)
 
     assert result.exit_code == 1
     line = verdict(result, "schema")
-    assert "it has revision 0001, the code needs 0002" in line
+    assert f"it has revision {current}, the code needs 9999" in line

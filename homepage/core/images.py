@@ -1,4 +1,10 @@
-"""Image storage: the uploaded files, their rows, and which posts show them."""
+"""Image storage: the uploaded files, their rows, and which posts show them.
+
+The database holds the bytes of every stored file (``image_files``): the
+original and each variant. Each host's upload folder is a cache of them,
+written when an image is stored through that host and filled on a miss by
+:func:`cached_file`, so several hosts serve one blog with no shared folder.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Flask, current_app
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import delete, insert, or_, select, union_all, update
 
 from ..db import get_engine, session, write_transaction
 from . import imagefiles, pictures, variants
 from .imagefiles import FORMATS, Cleaned, ImageError, Limits
-from .models import Author, Image, ImageVariant, Post
+from .models import Author, Image, ImageFile, ImageVariant, Post
 from .pictures import MEDIA_PATH
 
 #: The content types of every file served from the upload folder, by extension.
@@ -94,7 +100,7 @@ def store(
     cleaned = clean(data)
     extension, content_type = FORMATS[cleaned.format]
     name = f"{secrets.token_hex(16)}.{extension}"
-    rows = write_with_variants(name, cleaned)
+    rows, files = write_with_variants(name, cleaned)
     return Image(
         name=name,
         original_name=original_name,
@@ -107,17 +113,19 @@ def store(
         decorative=decorative,
         variants_version=variants.VARIANTS_VERSION,
         variants=rows,
+        files=files,
         author=author,
     )
 
 
 def write_with_variants(
     name: str, cleaned: Cleaned, *, replace: bool = False
-) -> list[ImageVariant]:
+) -> tuple[list[ImageVariant], list[ImageFile]]:
     """Write the cleaned image as ``name`` and its variants beside it.
 
     Slow work (resizing, encoding), for before the write lock. Either every
-    file is written or none is left. Returns the variants' rows, to add.
+    file is written or none is left. Returns the variants' rows and the
+    files' rows (their bytes, for the database), to add with the image.
 
     :param replace: write over an existing file of that name (an import).
     """
@@ -142,7 +150,10 @@ def write_with_variants(
         for path in written:
             path.unlink(missing_ok=True)
         raise
-    return [_variant_row(name, variant) for variant in made]
+    files = [ImageFile(name=name, data=cleaned.data)] + [
+        ImageFile(name=variant.file_name(name), data=variant.data) for variant in made
+    ]
+    return [_variant_row(name, variant) for variant in made], files
 
 
 def _variant_row(image_name: str, variant: variants.Variant) -> ImageVariant:
@@ -166,6 +177,141 @@ def remove_files(names: list[str], app: Flask | None = None) -> None:
     folder = upload_folder(app)
     for name in names:
         (folder / name).unlink(missing_ok=True)
+
+
+def cached_file(name: str, app: Flask | None = None) -> Path | None:
+    """Return the path of the stored file ``name`` in this host's upload folder.
+
+    A file missing there (stored through another host, or cleaned away) is
+    written from the database first: under a temporary name, then renamed,
+    so a reader never sees part of it, and two requests filling it at once
+    each put the same whole file in place. None when no such file is stored.
+    """
+    if not FILE_NAME.fullmatch(name):
+        return None
+    path = upload_folder(app) / name
+    if path.is_file():
+        return path
+    with get_engine(app).connect() as connection:
+        data = connection.scalar(select(ImageFile.data).where(ImageFile.name == name))
+    if data is None:
+        return None
+    write_file(path, data, replace=True)
+    return path
+
+
+def stored_bytes(name: str, app: Flask | None = None) -> bytes:
+    """Return the bytes of the stored file ``name``: the database's, else the
+    upload folder's (a file not yet moved into the database).
+
+    :raise OSError: when neither has it.
+    """
+    with get_engine(app).connect() as connection:
+        data = connection.scalar(select(ImageFile.data).where(ImageFile.name == name))
+    if data is not None:
+        return data
+    return (upload_folder(app) / name).read_bytes()
+
+
+#: How much :func:`store_files_in_database` writes per transaction: a few
+#: files, so that no write waits long behind it.
+BATCH_BYTES = 8 * 1024 * 1024
+
+
+def store_files_in_database(app: Flask | None = None) -> int:
+    """Copy the stored files the database does not hold yet from the upload folder.
+
+    Run by ``init-db`` and ``flask process-images``: files uploaded before
+    the database held them. Idempotent, and done in short transactions of
+    about :data:`BATCH_BYTES` each, after the files are read. A missing file
+    is logged and left out. Returns how many files were copied.
+    """
+    app = app or current_app
+    engine = get_engine(app)
+    held = select(ImageFile.name)
+    wanted = union_all(
+        select(Image.id, Image.name).where(Image.name.not_in(held)),
+        select(ImageVariant.image_id, ImageVariant.name).where(
+            ImageVariant.name.not_in(held)
+        ),
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(wanted).all()
+    folder = upload_folder(app)
+    batch: list[tuple[int, str, bytes]] = []
+    size = copied = 0
+    for index, (image_id, name) in enumerate(rows):
+        try:
+            if not FILE_NAME.fullmatch(name):
+                raise ImageError("its name is not one this site gives")
+            data = (folder / name).read_bytes()
+        except (OSError, ImageError) as error:
+            # A file already gone from the folder before this version (the
+            # site shows it broken already): noted, not warned about on
+            # every run of init-db.
+            reason = error.message if isinstance(error, ImageError) else error
+            app.logger.info(
+                "Image file %s not stored in the database: %s", name, reason
+            )
+        else:
+            batch.append((image_id, name, data))
+            size += len(data)
+        if batch and (size >= BATCH_BYTES or index == len(rows) - 1):
+            copied += _insert_files(engine, batch)
+            batch, size = [], 0
+    if copied:
+        app.logger.info("Stored %d image files in the database.", copied)
+    return copied
+
+
+def _insert_files(engine, batch: list[tuple[int, str, bytes]]) -> int:
+    """Insert the files of ``batch`` that are still wanted; return how many."""
+    names = [name for _, name, _ in batch]
+    with engine.begin() as connection:
+        # Under the write lock: an image deleted, or a file stored by another
+        # process, since the list was read is left alone.
+        held = set(
+            connection.scalars(select(ImageFile.name).where(ImageFile.name.in_(names)))
+        )
+        alive = set(
+            connection.scalars(select(Image.name).where(Image.name.in_(names)))
+        ) | set(
+            connection.scalars(
+                select(ImageVariant.name).where(ImageVariant.name.in_(names))
+            )
+        )
+        rows = [
+            {"image_id": image_id, "name": name, "data": data}
+            for image_id, name, data in batch
+            if name in alive and name not in held
+        ]
+        if rows:
+            connection.execute(insert(ImageFile), rows)
+    return len(rows)
+
+
+def prune_cache(app: Flask | None = None) -> int:
+    """Remove from this host's upload folder the files no stored image has.
+
+    Another host's deletion removes the rows, not this host's cached copy;
+    ``flask process-images`` calls this. A file the database holds no image
+    for at all is removed; a file of an upload still in progress has no row
+    yet, and is simply cached again from the database when asked for.
+    Returns how many files were removed.
+    """
+    app = app or current_app
+    folder = upload_folder(app)
+    if not folder.is_dir():
+        return 0
+    with get_engine(app).connect() as connection:
+        known = set(connection.scalars(select(Image.name)))
+        known |= set(connection.scalars(select(ImageVariant.name)))
+    removed = 0
+    for path in folder.iterdir():
+        if FILE_NAME.fullmatch(path.name) and path.name not in known:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def make_stored_variants(app: Flask | None = None, *, again: bool = False) -> list[str]:
@@ -192,7 +338,7 @@ def make_stored_variants(app: Flask | None = None, *, again: bool = False) -> li
         try:
             if not NAME.fullmatch(name):
                 raise ImageError("its name is not one this site gives")
-            cleaned = imagefiles.clean((folder / name).read_bytes(), limits(app))
+            cleaned = imagefiles.clean(stored_bytes(name, app), limits(app))
             if FORMATS[cleaned.format][0] != name.rsplit(".", 1)[1]:
                 raise ImageError("its content is not what its name says")
             made = variants.make_variants(cleaned.data, cleaned.format)
@@ -223,8 +369,13 @@ def make_stored_variants(app: Flask | None = None, *, again: bool = False) -> li
             connection.execute(
                 delete(ImageVariant).where(ImageVariant.image_id == image_id)
             )
+            connection.execute(
+                delete(ImageFile).where(
+                    ImageFile.image_id == image_id, ImageFile.name != name
+                )
+            )
             if updated:
-                for row in new_rows:
+                for row, variant in zip(new_rows, made, strict=True):
                     connection.execute(
                         insert(ImageVariant).values(
                             image_id=image_id,
@@ -233,6 +384,11 @@ def make_stored_variants(app: Flask | None = None, *, again: bool = False) -> li
                             size=row.size,
                             width=row.width,
                             height=row.height,
+                        )
+                    )
+                    connection.execute(
+                        insert(ImageFile).values(
+                            image_id=image_id, name=row.name, data=variant.data
                         )
                     )
         # Deleted meanwhile: every file of it goes; otherwise the old ones.
@@ -263,7 +419,7 @@ def strip_stored_images(app: Flask | None = None) -> int:
         try:
             if not NAME.fullmatch(name):
                 raise ImageError("its name is not one this site gives")
-            cleaned = imagefiles.clean(path.read_bytes(), limits(app))
+            cleaned = imagefiles.clean(stored_bytes(name, app), limits(app))
             if FORMATS[cleaned.format][0] != name.rsplit(".", 1)[1]:
                 raise ImageError("its content is not what its name says")
         except (OSError, ImageError) as error:
@@ -283,6 +439,11 @@ def strip_stored_images(app: Flask | None = None) -> int:
                     metadata_stripped=True,
                 )
             ).rowcount
+            connection.execute(
+                update(ImageFile)
+                .where(ImageFile.name == name)
+                .values(data=cleaned.data)
+            )
         if not updated:
             # Deleted meanwhile: the file goes too.
             path.unlink(missing_ok=True)

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -496,6 +497,23 @@ class SiteState(Base):
         return f"<SiteState version={self.version} changed_at={self.changed_at}>"
 
 
+class SiteSecret(Base):
+    """A secret every host of the site shares, such as the key that signs cookies.
+
+    Kept in the database rather than in one host's files, so that a login
+    made through one host is valid on every other (core.keys).
+    """
+
+    __tablename__ = "site_secrets"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<SiteSecret {self.name!r}>"
+
+
 class Revision(Base):
     """An earlier version of a post, kept each time the post is saved."""
 
@@ -583,6 +601,10 @@ class Image(Base):
         cascade="all, delete-orphan",
         order_by="ImageVariant.width",
     )
+    #: Its files' bytes: added with the image, deleted by the database with it.
+    files: Mapped[list[ImageFile]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
 
     def __repr__(self) -> str:
         return f"<Image {self.id} {self.name!r}>"
@@ -608,6 +630,28 @@ class ImageVariant(Base):
 
     def __repr__(self) -> str:
         return f"<ImageVariant {self.id} {self.name!r}>"
+
+
+class ImageFile(Base):
+    """The bytes of one stored image file: an original or one of its variants.
+
+    The database holds every file, so that several hosts serve one blog with
+    no shared folder; each host's upload folder is a cache filled from here
+    (core.images.cached_file).
+    """
+
+    __tablename__ = "image_files"
+
+    #: The file's name, as served under /media/: the image's or a variant's.
+    name: Mapped[str] = mapped_column(String(96), primary_key=True)
+    #: The image it belongs to; its files go with it.
+    image_id: Mapped[int] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), index=True
+    )
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+    def __repr__(self) -> str:
+        return f"<ImageFile {self.name!r} {len(self.data or b'')} bytes>"
 
 
 class LoginSession(Base):

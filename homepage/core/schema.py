@@ -20,12 +20,12 @@ from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import Connection, MetaData, inspect, or_, select, text, true, update
 from sqlalchemy.engine import Dialect, Engine
 
 from ..db import WRITE_LOCK, Base, get_engine, make_engine, make_private, sqlite_path
-from . import content, counts, images, markdown, models, posts, search
+from . import content, counts, images, keys, markdown, models, posts, search
 
 #: Alembic's environment and revisions, inside the package so that an
 #: installed copy has them; no alembic.ini is read.
@@ -285,6 +285,10 @@ def init_db(app: Flask | None = None, engine: Engine | None = None) -> None:
         # Counted afresh: cheap next to an upgrade, and it also covers a
         # database written by an older version or by bulk statements.
         counts.recount(connection)
+        if own_database:
+            keys.adopt_key_file(
+                connection, Path((app or current_app).instance_path) / "secret_key"
+            )
     # Images stored before uploads were stripped of their metadata; only the
     # site's own database names the files in its upload folder.
     if own_database:
@@ -295,8 +299,13 @@ def init_db(app: Flask | None = None, engine: Engine | None = None) -> None:
 def process_images(app: Flask | None = None, *, again: bool = False) -> int:
     """Make the variants of stored images, then render the posts that show them.
 
-    Returns how many images were processed. See images.make_stored_variants.
+    First the files uploaded before the database held them go into it, and
+    files of images deleted through another host leave this host's upload
+    folder (its cache). Returns how many images were processed. See
+    images.make_stored_variants.
     """
+    images.store_files_in_database(app)
+    images.prune_cache(app)
     names = images.make_stored_variants(app, again=again)
     if names:
         with get_engine(app).begin() as connection:

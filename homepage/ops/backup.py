@@ -218,7 +218,11 @@ def write_backup(target: Path) -> dict:
         missing = []
         for name in names:
             try:
-                shutil.copyfile(images.upload_folder() / name, staging / UPLOADS / name)
+                # This host's copy, cached from the database if need be.
+                cached = images.cached_file(name)
+                if cached is None:
+                    raise FileNotFoundError(name)
+                shutil.copyfile(cached, staging / UPLOADS / name)
             except FileNotFoundError:
                 # Deleted after the snapshot; its post no longer shows it.
                 missing.append(name)

@@ -19,14 +19,14 @@ from urllib.parse import urlsplit
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from werkzeug.sansio.utils import host_is_trusted
 
-from ..core import preflight
+from ..core import keys, preflight
 from ..core.images import upload_folder
-from ..core.models import Post
+from ..core.models import Post, SiteSecret
 from ..core.schema import current_revision, head_revision, schema_is_current
 from ..core.zone import zone_problem
 from ..db import PROJECT_ROOT, get_engine, journal_mode, session, sqlite_path
@@ -320,13 +320,27 @@ def _missing_database(check: str, path: Path, user: str) -> Verdict:
     )
 
 
-def check_secret_key(app: Flask, user: str) -> Verdict:
-    """Check that the key that signs logins is random, long and readable."""
+def shared_key(app: Flask) -> str | None:
+    """Return the signing key the database keeps for every host, if it has one."""
+    try:
+        with get_engine(app).connect() as connection:
+            if not inspect(connection).has_table(SiteSecret.__tablename__):
+                return None
+            return keys.shared_key(connection)
+    except SQLAlchemyError:
+        return None  # the database's own check says why
+
+
+def check_secret_key(app: Flask, user: str, shared: str | None = None) -> Verdict:
+    """Check that the key that signs logins is random, long, readable and shared.
+
+    :param shared: the key the database keeps for every host (core/keys.py).
+    """
     key = app.config.get("SECRET_KEY") or ""
     key = key.decode(errors="replace") if isinstance(key, bytes) else str(key)
     fix = (
         "remove SECRET_KEY from the configuration so that the app keeps a random "
-        "one in instance/secret_key, or set SECRET_KEY to the output of "
+        "one in the database, or set SECRET_KEY to the output of "
         "python3 -c 'import secrets; print(secrets.token_hex(32))'"
     )
     normalized = "".join(char for char in key.lower() if char.isalnum())
@@ -345,6 +359,10 @@ def check_secret_key(app: Flask, user: str) -> Verdict:
             "random characters).",
             fix,
         )
+    if shared is not None and shared == key:
+        return Verdict(
+            OK, "secret key", "random, kept in the database: every host signs with it."
+        )
     key_file = Path(app.instance_path) / "secret_key"
     if key_file.exists() and key_file.read_text().strip() == key:
         if not _access_as(user, key_file, "r"):
@@ -358,7 +376,10 @@ def check_secret_key(app: Flask, user: str) -> Verdict:
             )
         return Verdict(OK, "secret key", f"random, kept in {key_file}.")
     return Verdict(
-        OK, "secret key", f"set in the configuration, {len(key)} characters."
+        OK,
+        "secret key",
+        f"set in the configuration, {len(key)} characters; every host of the site "
+        "must set the same.",
     )
 
 
@@ -488,6 +509,46 @@ def check_pool_size(app: Flask, threads: int) -> Verdict:
     )
 
 
+def check_connections(app: Flask, processes: int) -> Verdict:
+    """Check that this host's pools fit in PostgreSQL's connection limit.
+
+    Each process has its own pool, shared by its threads: at most
+    DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW connections each.
+    """
+    pool = app.config["DATABASE_POOL_SIZE"]
+    overflow = app.config["DATABASE_MAX_OVERFLOW"]
+    try:
+        with get_engine(app).connect() as connection:
+            limit, reserved = (
+                int(str(connection.exec_driver_sql(f"SHOW {setting}").scalar()))
+                for setting in ("max_connections", "superuser_reserved_connections")
+            )
+    except SQLAlchemyError as error:
+        return Verdict(FAIL, "connections", f"cannot ask PostgreSQL: {error}")
+    available = limit - reserved
+    host = processes * (pool + overflow)
+    counted = (
+        f"{processes} processes × (DATABASE_POOL_SIZE {pool} + "
+        f"DATABASE_MAX_OVERFLOW {overflow}) = {host} connections"
+    )
+    if host > available:
+        return Verdict(
+            WARN,
+            "connections",
+            f"this host alone may open {counted}, and PostgreSQL accepts "
+            f"{available} (max_connections {limit} less {reserved} kept for "
+            "superusers): under load requests would fail to connect.",
+            "lower DATABASE_MAX_OVERFLOW or DATABASE_POOL_SIZE (not below "
+            "threads=) or processes=, or raise max_connections in postgresql.conf",
+        )
+    return Verdict(
+        OK,
+        "connections",
+        f"this host may open {counted} of the {available} PostgreSQL accepts: "
+        f"room for {available // max(host, 1)} hosts like it.",
+    )
+
+
 def check_timezone(app: Flask) -> Verdict:
     """Check that SITE_TIMEZONE names a time zone this system knows."""
     name = app.config.get("SITE_TIMEZONE")
@@ -505,10 +566,13 @@ def check_timezone(app: Flask) -> Verdict:
     )
 
 
-def run_checks(app: Flask, user: str, threads: int) -> Iterator[Verdict]:
+def run_checks(
+    app: Flask, user: str, threads: int, processes: int = 2
+) -> Iterator[Verdict]:
     """Run every check in order and yield its verdict."""
     url = app.config["DATABASE_URL"]
     path = sqlite_path(url)
+    shared = None
     if get_engine(app).dialect.name == "postgresql":
         # A server, not a file: no path, folder or journal to look at.
         yield (path_verdict := check_database_server(url))
@@ -524,7 +588,9 @@ def run_checks(app: Flask, user: str, threads: int) -> Iterator[Verdict]:
         yield check_database_folder(path, user)
         try:
             yield check_journal_mode(path, user)
-            yield check_schema(path, user)
+            yield (schema := check_schema(path, user))
+            if schema.status != FAIL:
+                shared = shared_key(app)
         finally:
             # Close this process's connections; as the last user of the file,
             # SQLite removes the -wal and -shm it may have created.
@@ -533,10 +599,14 @@ def run_checks(app: Flask, user: str, threads: int) -> Iterator[Verdict]:
     yield check_root_runs_only_root_files(app, user) or check_file_modes(
         app, path if path_verdict.status != FAIL else None
     )
-    yield check_secret_key(app, user)
+    if path is None:
+        shared = shared_key(app)
+    yield check_secret_key(app, user, shared)
     yield check_trusted_hosts(app)
     yield check_timezone(app)
     yield check_pool_size(app, threads)
+    if get_engine(app).dialect.name == "postgresql":
+        yield check_connections(app, processes)
 
 
 def _check_user(_ctx, _param, value: str | None) -> str:
@@ -562,19 +632,26 @@ def _check_user(_ctx, _param, value: str | None) -> str:
     help="Threads per server process (WSGIDaemonProcess threads=).",
 )
 @click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Server processes of this host (WSGIDaemonProcess processes=).",
+)
+@click.option(
     "--content",
     is_flag=True,
     help="Check every post instead, as the editor's preflight does.",
 )
 @with_appcontext
-def doctor_command(user: str, threads: int, content: bool) -> None:
+def doctor_command(user: str, threads: int, processes: int, content: bool) -> None:
     """Check that this installation is ready to be served, and say how to fix it."""
     if content:
         check_content()
         return
     # current_app is a LocalProxy, which Flask's annotations call a Flask.
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    verdicts = list(run_checks(app, user, threads))
+    verdicts = list(run_checks(app, user, threads, processes))
     width = max(len(verdict.check) for verdict in verdicts)
     for verdict in verdicts:
         status = click.style(f"{verdict.status:<4}", fg=_COLOURS[verdict.status])

@@ -142,7 +142,6 @@ def write_export(target: Path) -> tuple[int, int]:
         .order_by(Post.id)
     ).all()
     names = session.scalars(select(Image.name).order_by(Image.name)).all()
-    folder = images.upload_folder()
     temporary = target.with_name(f".{target.name}.partial")
     try:
         with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -150,8 +149,9 @@ def write_export(target: Path) -> tuple[int, int]:
                 archive.writestr(f"posts/{post.slug}.md", post_to_markdown(post))
             written = 0
             for name in names:
-                if (folder / name).is_file():
-                    archive.write(folder / name, f"media/{name}")
+                # This host's cache, filled from the database if need be.
+                if (path := images.cached_file(name)) is not None:
+                    archive.write(path, f"media/{name}")
                     written += 1
         temporary.replace(target)
     except BaseException:
@@ -557,7 +557,7 @@ def import_image(name: str, data: bytes, report: Report, written: list) -> None:
     if not file.endswith("." + extension):
         report.add("failed", name, "its content is not what its name says")
         return
-    rows = images.write_with_variants(file, cleaned, replace=True)
+    rows, files = images.write_with_variants(file, cleaned, replace=True)
     folder = images.upload_folder()
     written += [folder / file] + [folder / row.name for row in rows]
     session.add(
@@ -571,6 +571,7 @@ def import_image(name: str, data: bytes, report: Report, written: list) -> None:
             metadata_stripped=True,
             variants_version=variants.VARIANTS_VERSION,
             variants=rows,
+            files=files,
         )
     )
     report.add("image", name, "added")

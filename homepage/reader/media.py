@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, send_from_directory
 
-from ..core.images import CONTENT_TYPES, FILE_NAME, upload_folder
+from ..core.images import CONTENT_TYPES, cached_file
 
 bp = Blueprint("media", __name__)
 
 
 @bp.get("/media/<name>")
 def serve(name: str):
-    """Serve an uploaded image or one of its variants."""
-    if not FILE_NAME.fullmatch(name):
+    """Serve an uploaded image or one of its variants.
+
+    From this host's upload folder, which :func:`cached_file` fills from the
+    database when another host stored the image.
+    """
+    path = cached_file(name)
+    if path is None:
         abort(404)
     extension = name.rsplit(".", 1)[1]
     response = send_from_directory(
-        upload_folder(),
-        name,
+        path.parent,
+        path.name,
         mimetype=CONTENT_TYPES[extension],
         max_age=365 * 24 * 3600,
     )
