@@ -104,7 +104,8 @@ def menu_queries(app, client, paths: list[str]) -> tuple[int, list[str]]:
     def record(_conn, _cursor, statement, *_args) -> None:
         nonlocal reads
         # The menu's query: pages, oldest first.
-        if "posts.kind = ?" in statement and statement.rstrip().endswith(
+        # (Any placeholder: "?" in SQLite, "%(kind_1)s" in PostgreSQL.)
+        if "posts.kind = " in statement and statement.rstrip().endswith(
             "ORDER BY posts.published_at, posts.id"
         ):
             reads += 1

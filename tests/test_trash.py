@@ -160,6 +160,7 @@ def test_the_undo_form_carries_a_token(client, author, app):
     assert csrf_from(client.get("/admin/").text)
 
 
+@pytest.mark.sqlite  # a database from before Alembic: adopted on SQLite only
 def test_init_db_upgrades_a_database_from_before_the_trash(app, runner, author):
     author.create_post("From before")
     with get_engine(app).begin() as conn:
