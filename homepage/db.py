@@ -261,8 +261,37 @@ def read_rows(statement: Executable, params: dict[str, Any]) -> list[Row]:
     reader cannot tell from a page rendered a moment later.
     """
     with get_engine().connect() as connection:
-        connection.execution_options(**{READ_ALONE: True})
+        options: dict[str, Any] = {READ_ALONE: True}
+        if connection.dialect.name == "postgresql":
+            # Else psycopg sends a BEGIN before the statement and the pool a
+            # ROLLBACK after it: three round trips to the server for one.
+            options["isolation_level"] = "AUTOCOMMIT"
+        connection.execution_options(**options)
         return list(connection.execute(statement, params))
+
+
+@contextmanager
+def lone_statements(engine: Engine) -> Iterator[Any]:
+    """Yield a pooled DB-API connection on which each statement runs alone.
+
+    For the validators behind every page and 304, where one statement is
+    the whole cost: SQLite runs a lone SELECT without a transaction already;
+    psycopg would BEGIN before it and the pool ROLLBACK after it, so on
+    PostgreSQL the connection is in autocommit while it is lent.
+    """
+    connection = engine.raw_connection()
+    try:
+        if engine.dialect.name != "postgresql":
+            yield connection
+            return
+        dbapi_connection: Any = connection.dbapi_connection
+        dbapi_connection.autocommit = True
+        try:
+            yield connection
+        finally:
+            dbapi_connection.autocommit = False
+    finally:
+        connection.close()
 
 
 #: The mode of the database file, and so of its -wal and -shm files, which SQLite

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, scoped_session
 
-from ..db import session
+from ..db import lone_statements, session
 from .models import (
     Author,
     Post,
@@ -168,15 +168,12 @@ def fetch_one(engine: Engine, sql: str, params: tuple | dict = ()) -> tuple | No
     try:
         # Connecting runs the engine's connect listeners (SQLite's PRAGMAs),
         # whose errors SQLAlchemy passes on unwrapped too.
-        connection = engine.raw_connection()
-        try:
+        with lone_statements(engine) as connection:
             cursor = connection.cursor()
             try:
                 return cursor.execute(sql, params).fetchone()
             finally:
                 cursor.close()
-        finally:
-            connection.close()
     except driver_error as error:
         raise DBAPIError.instance(
             sql, params, error, driver_error, dialect=engine.dialect
