@@ -498,7 +498,7 @@ def test_a_healthy_postgresql_deployment_names_its_server(make_app, database_url
     # A server has no file, folder or journal of the site's to look at.
     for check in ("database path", "database folder", "journal mode"):
         assert check not in result.output
-    assert result.output.rstrip().endswith("All 8 checks passed.")
+    assert result.output.rstrip().endswith("All 9 checks passed.")
 
 
 @pytest.mark.postgresql

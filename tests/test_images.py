@@ -608,6 +608,7 @@ def _add_old_image(app, name: str, data: bytes | None, size=(64, 48)) -> None:
         )
 
 
+@pytest.mark.sqlite  # a database from before Alembic is a SQLite file
 def test_init_db_strips_images_uploaded_before_once(
     app, client, runner, caplog, umask_022
 ):

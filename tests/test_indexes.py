@@ -35,6 +35,7 @@ def statements_of(app: Flask, client, path: str) -> list[str]:
     return seen
 
 
+@pytest.mark.sqlite
 @pytest.mark.parametrize("path", ["/", "/posts/hello", "/tags/news", "/archive"])
 def test_reader_pages_select_visible_posts_through_the_kind_index(app, auth, path):
     auth.login()
@@ -60,6 +61,7 @@ def test_reader_pages_select_visible_posts_through_the_kind_index(app, auth, pat
         database.close()
 
 
+@pytest.mark.sqlite
 def test_init_db_adds_a_missing_index_and_keeps_the_posts(app, auth):
     auth.login()
     assert auth.create_post("Kept").status_code == 302
@@ -96,6 +98,7 @@ def test_conditional_requests_find_the_newest_due_date_through_an_index(app):
     assert "USING COVERING INDEX ix_posts_status_published_at" in details, details
 
 
+@pytest.mark.sqlite
 @pytest.mark.parametrize(
     "path",
     [
@@ -144,6 +147,7 @@ def plans(app: Flask, statements: list[str]) -> dict[str, str]:
         database.close()
 
 
+@pytest.mark.sqlite
 def test_no_reader_page_reads_all_posts_or_sorts_them(app, auth):
     """Every list page reads a stretch of an index, whatever the blog's size."""
     auth.login()
