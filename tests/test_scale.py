@@ -128,6 +128,7 @@ def steps(app: Flask, path: str) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.sqlite  # counts SQLite's virtual machine steps
 def test_every_page_costs_the_same_in_a_blog_twenty_times_bigger(make_app):
     blogs = {}
     for posts in (100, 2000):
