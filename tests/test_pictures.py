@@ -403,6 +403,7 @@ def _as_before_variants(app: Flask) -> None:
         )
 
 
+@pytest.mark.sqlite  # a database from before Alembic is a SQLite file
 def test_the_upgrade_makes_the_variants_of_stored_images_and_renders_posts(
     app, client, runner, author
 ):

@@ -50,6 +50,7 @@ def test_init_db_creates_a_database_only_its_owner_and_group_read(
         get_engine(app).dispose()
 
 
+@pytest.mark.sqlite  # the database file's mode
 def test_init_db_closes_an_older_world_readable_database(
     app, runner, tmp_path, open_umask
 ):
@@ -64,6 +65,7 @@ def test_init_db_closes_an_older_world_readable_database(
     assert stat.S_IMODE(files[0].stat().st_mode) == 0o640
 
 
+@pytest.mark.sqlite  # a SQLite backup's file mode
 def test_a_backup_copy_of_the_database_is_closed_to_other_users(
     app, runner, tmp_path, open_umask
 ):

@@ -572,6 +572,7 @@ def test_visitors_are_sent_to_the_login(client):
     assert "/admin/login" in response.headers["Location"]
 
 
+@pytest.mark.sqlite  # a database from before Alembic is a SQLite file
 def test_init_db_adds_the_wordpress_tables_to_an_older_database(app, client, runner):
     with get_engine(app).begin() as connection:
         for table in ("wordpress_posts", "wordpress_terms", "wordpress_images"):
