@@ -103,22 +103,13 @@ class Fragments:
         page for a given address, host and menu; only an author's, which
         carries a CSRF token, is rendered each time.
         """
-        template = current_app.jinja_env.get_template(name)
-        settings = current_app.config
         logged_in = "author_id" in cookie
         if logged_in:
-            return Markup(
-                template.render(site_title=settings["SITE_TITLE"], logged_in=True)
-            )
+            return _render_part(name, logged_in=True)
         key = (name, request.script_root, request.host_url, tuple(nav_pages()))
         html = self.rendered.get(key)
         if html is None:
-            html = self.rendered.keep(
-                key,
-                Markup(
-                    template.render(site_title=settings["SITE_TITLE"], logged_in=False)
-                ),
-            )
+            html = self.rendered.keep(key, _render_part(name, logged_in=False))
         return html
 
     def summary(self, post: Summary) -> Markup:
@@ -129,6 +120,16 @@ class Fragments:
             template = current_app.jinja_env.get_template("reader/_summary.html")
             html = self.rendered.keep(key, Markup(template.render(post=post)))
         return html
+
+
+def _render_part(name: str, *, logged_in: bool) -> Markup:
+    """Render the layout's part ``name``; only on a miss of the memo."""
+    template = current_app.jinja_env.get_template(name)
+    return Markup(
+        template.render(
+            site_title=current_app.config["SITE_TITLE"], logged_in=logged_in
+        )
+    )
 
 
 def summary(post: Summary) -> Markup:
