@@ -606,6 +606,10 @@ def run_import(source: Path, author: Author, rename: bool) -> Report:
             if size > body_limit or len(data) > body_limit:
                 report.add("failed", name, "the file is too large")
                 continue
+            if b"\x00" in data:
+                # No database column may hold it (PostgreSQL refuses it).
+                report.add("failed", name, "the file holds the NUL character")
+                continue
             try:
                 parsed = parse(data.decode("utf-8"), name)
             except UnicodeDecodeError:

@@ -6,7 +6,7 @@ from flask import Flask
 from werkzeug.routing import IntegerConverter, Map
 
 from ..core.models import MAX_ID
-from . import assets, checkpoint, cookies, errors, links
+from . import assets, checkpoint, cookies, errors, links, nul
 
 
 class IdConverter(IntegerConverter):
@@ -25,12 +25,13 @@ class IdConverter(IntegerConverter):
 
 
 def init_app(app: Flask) -> None:
-    """Add the error pages, asset URLs, remembered links, lazy cookie sessions
-    and the WAL checkpoint."""
+    """Add the error pages, asset URLs, remembered links, lazy cookie sessions,
+    the NUL guard and the WAL checkpoint."""
     # Before the blueprints add their rules, so that every <int:...> is one.
     app.url_map.converters["int"] = IdConverter
     checkpoint.init_app(app)
     cookies.init_app(app)
     assets.init_app(app)
     errors.init_app(app)
+    nul.init_app(app)
     links.init_app(app)
