@@ -39,6 +39,7 @@ from werkzeug.wrappers import Request as WSGIRequest
 from werkzeug.wsgi import get_host
 
 from ..core import content
+from ..core.coalesce import Coalesced
 from ..core.models import utcnow
 from ..db import get_engine
 from ..web.security import is_admin_path
@@ -172,15 +173,15 @@ def page_origin(app: Flask, environ) -> str:
 
 
 def validators_for(
-    app: Flask, full_path: str, viewer: str | None, now: datetime, origin: str
+    app: Flask, full_path: str, viewer: str | None, origin: str, row: tuple | None
 ) -> Validators | None:
     """Return the validators of the page at ``origin`` + ``full_path``.
 
     :param viewer: who sees the page, None for anonymous readers.
     :param origin: what :func:`page_origin` returns for the request.
+    :param row: the site's state, from :func:`content.read_state`.
     """
     state = app.extensions[EXTENSION_KEY]
-    row = content.read_state(get_engine(app), now)
     if row is None:
         return None
     version, changed_at, due = row
@@ -212,8 +213,9 @@ def compute_validators(request: Request) -> Validators | None:
         app,
         request.full_path,
         _viewer(),
-        reader_now(),
         page_origin(app, request.environ),
+        # The request's own moment: a page never newer than its validators.
+        content.read_state(get_engine(app), reader_now()),
     )
 
 
@@ -442,8 +444,10 @@ class NotModifiedMiddleware:
                 self.app,
                 WSGIRequest(environ).full_path,
                 None,
-                utcnow(),
                 page_origin(self.app, environ),
+                # Shared with the threads that asked at the same time; it
+                # began after this request came, so it is no older.
+                self.app.extensions[EXTENSION_KEY]["state"](),
             )
         except SQLAlchemyError as error:
             # Outside Flask, an exception would reach Apache, which answers
@@ -506,6 +510,9 @@ def init_app(app: Flask) -> None:
             app.config["PAGE_CACHE_MAX_PAGE_BYTES"],
         ),
         "shared": SharedParts(),
+        # Read at a moment after the request came, and the page is rendered
+        # later still: a page can be newer than its validators, never older.
+        "state": Coalesced(lambda: content.read_state(get_engine(app), utcnow())),
     }
     app.request_class = ReaderRequest
     # Flask documents wrapping wsgi_app; mypy sees only a method.

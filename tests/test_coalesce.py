@@ -1,0 +1,136 @@
+"""Threads that ask for the site's state at once share one read, never a stale one."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from homepage.core.coalesce import Coalesced
+
+
+class Database:
+    """A read that blocks until the test lets it finish, and counts its runs."""
+
+    def __init__(self, blocking: bool = True) -> None:
+        self.blocking = blocking
+        self.runs = 0
+        self.version = 1
+        self.gates: list[threading.Event] = []
+        self.started = threading.Semaphore(0)
+        self.fail_next = False
+
+    def read(self) -> int:
+        self.runs += 1
+        gate = threading.Event()
+        self.gates.append(gate)
+        seen = self.version
+        self.started.release()
+        assert not self.blocking or gate.wait(10), "the test never let the read finish"
+        if self.fail_next:
+            self.fail_next = False
+            raise ConnectionError("the server went away")
+        return seen
+
+    def finish(self, number: int) -> None:
+        """Let run ``number`` (from 1) return."""
+        deadline = time.monotonic() + 10
+        while len(self.gates) < number:
+            assert time.monotonic() < deadline, f"run {number} never began"
+            time.sleep(0.001)
+        self.gates[number - 1].set()
+
+
+def ask(state: Coalesced, answers: list, name: str) -> threading.Thread:
+    """Start a thread that asks for the state and records its answer."""
+
+    def run() -> None:
+        try:
+            answers.append((name, state()))
+        except ConnectionError as error:
+            answers.append((name, error))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def wait_until_waiting(state: Coalesced, threads: int) -> None:
+    """Wait until ``threads`` threads are blocked in the state's condition."""
+    deadline = time.monotonic() + 10
+    while len(state._changed._waiters) < threads:  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+
+
+@pytest.fixture
+def database() -> Database:
+    return Database()
+
+
+def test_a_lone_thread_reads_for_itself_every_time():
+    database = Database(blocking=False)
+    state = Coalesced(database.read)
+    assert [state(), state(), state()] == [1, 1, 1]
+    assert database.runs == 3
+
+
+def test_a_thread_that_asks_during_a_read_never_gets_that_read(database):
+    state = Coalesced(database.read)
+    answers: list = []
+    first = ask(state, answers, "first")
+    database.started.acquire()
+    # A save lands while the first read is under way; then a reader asks.
+    database.version = 2
+    second = ask(state, answers, "second")
+    wait_until_waiting(state, 1)
+
+    database.finish(1)
+    database.finish(2)
+    first.join(10), second.join(10)
+
+    assert sorted(answers) == [("first", 1), ("second", 2)]
+    assert database.runs == 2
+
+
+def test_threads_that_ask_during_one_read_share_the_next(database):
+    state = Coalesced(database.read)
+    answers: list = []
+    first = ask(state, answers, "first")
+    database.started.acquire()
+    database.version = 2
+    others = [ask(state, answers, f"reader {n}") for n in range(5)]
+    wait_until_waiting(state, 5)
+
+    database.finish(1)
+    database.finish(2)
+    for thread in [first, *others]:
+        thread.join(10)
+
+    assert sorted(answers) == [("first", 1)] + [(f"reader {n}", 2) for n in range(5)]
+    # Six requests, two statements.
+    assert database.runs == 2
+
+
+def test_a_failed_read_fails_its_own_thread_and_the_others_read_again(database):
+    state = Coalesced(database.read)
+    answers: list = []
+    database.fail_next = True
+    first = ask(state, answers, "first")
+    database.started.acquire()
+    waiting = [ask(state, answers, f"reader {n}") for n in range(3)]
+    wait_until_waiting(state, 3)
+
+    database.finish(1)
+    # A run that began after the readers asked: it serves them all.
+    database.finish(2)
+    for thread in [first, *waiting]:
+        thread.join(10)
+
+    errors = [name for name, answer in answers if isinstance(answer, Exception)]
+    assert errors == ["first"]
+    assert sorted(a for a in answers if a[0] != "first") == [
+        (f"reader {n}", 1) for n in range(3)
+    ]
+    assert database.runs == 2
