@@ -14,14 +14,15 @@ from __future__ import annotations
 import os
 import sqlite3
 import weakref
-from collections.abc import Iterator
+from collections import namedtuple
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Flask, current_app, has_request_context, request
-from sqlalchemy import Executable, Row, create_engine, event
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy import Executable, create_engine, event
+from sqlalchemy.engine import Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import DatabaseError, DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -39,10 +40,6 @@ READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: The connection execution option that makes a transaction begin with
 #: ``BEGIN IMMEDIATE``; :func:`write_transaction` sets it.
 WRITE_LOCK = "homepage_write_lock"
-
-#: The connection execution option of :func:`read_rows`: a statement that
-#: runs alone, with no transaction around it.
-READ_ALONE = "homepage_read_alone"
 
 EXTENSION_KEY = "homepage.db"
 
@@ -151,8 +148,6 @@ def _on_begin(conn: Connection) -> None:
     # writers and never makes them wait. CLI commands and background code keep
     # one write transaction throughout.
     options = conn.get_execution_options()
-    if options.get(READ_ALONE):
-        return  # one statement reads one snapshot by itself
     if options.get(WRITE_LOCK) or not has_request_context():
         conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
@@ -250,32 +245,152 @@ def write_transaction() -> Iterator[Session]:
         raise
 
 
-def read_rows(statement: Executable, params: dict[str, Any]) -> list[Row]:
-    """Run one read-only Core ``statement`` outside any transaction; return its rows.
+class Prepared(NamedTuple):
+    """A read-only Core statement compiled once for one database's DB-API."""
 
-    For the reader's hot lists and post pages, whose cache misses are most of
-    what the site spends: a statement reads one consistent snapshot by
-    itself, so the BEGIN, the session and its teardown would only add cost.
-    The connection goes straight back to the pool. Statements of one page may
-    then see different moments (a neighbour published in between), which a
-    reader cannot tell from a page rendered a moment later.
+    sql: str
+    #: The values the statement carries itself (literals such as a kind).
+    defaults: dict[str, Any]
+    #: The parameters a caller must give.
+    required: frozenset[str]
+    #: Each parameter's conversion, as SQLAlchemy would bind it (dates are
+    #: text in SQLite, naive UTC timestamps in PostgreSQL).
+    binds: tuple[tuple[str, Callable[[Any], Any]], ...]
+    #: The order of the parameters for a positional DB-API (SQLite's ``?``).
+    positions: tuple[str, ...] | None
+    #: A named tuple of the result's columns, and each column's conversion.
+    row: type
+    results: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+    def run(self, engine: Engine, params: dict[str, Any]) -> list:
+        """Run the statement with ``params`` on a lone connection; return its rows."""
+        values = {**self.defaults, **params}
+        if missing := self.required - values.keys():
+            raise TypeError(f"parameters missing: {', '.join(sorted(missing))}")
+        for name, convert in self.binds:
+            values[name] = convert(values[name])
+        rows = fetch_all(
+            engine,
+            self.sql,
+            values if self.positions is None else [values[n] for n in self.positions],
+        )
+        make, results = self.row._make, self.results  # type: ignore[attr-defined]
+        if not results:
+            return [make(row) for row in rows]
+        converted = []
+        for row in rows:
+            fields = list(row)
+            for index, convert in results:
+                fields[index] = convert(fields[index])
+            converted.append(make(fields))
+        return converted
+
+
+#: The statements prepared so far, by statement and database kind. Only
+#: statements built once (module constants, or a bounded memo of them) come
+#: here, so this stays as small as the code that builds them.
+_prepared: dict[tuple[Any, str, str, str], Prepared] = {}
+
+
+def prepare(statement: Any, dialect: Dialect) -> Prepared:
+    """Return ``statement`` (a Core SELECT) compiled for ``dialect``'s DB-API."""
+    key = (statement, dialect.name, dialect.driver, dialect.paramstyle)
+    prepared = _prepared.get(key)
+    if prepared is not None:
+        return prepared
+    compiled = statement.compile(dialect=dialect)
+    sql, rendered = compiled.string, set()
+    for name, bind in compiled.binds.items():
+        marker = f"__[POSTCOMPILE_{name}]"
+        if marker not in sql:
+            continue
+        if bind.required or bind.expanding:
+            # An IN list is rendered per call; that is not for this path.
+            raise ValueError(f"{name} must be bound at each call: {statement}")
+        # A constant SQLAlchemy writes into the SQL (a separator, say).
+        literal = compiled.render_literal_value(bind.effective_value, bind.type)
+        sql = sql.replace(marker, literal)
+        rendered.add(name)
+    # By the names the SQL gives them (anonymous ones such as "status_1").
+    binds = compiled.binds.items()
+    columns = list(statement.selected_columns)
+    # Compiling is idempotent, so threads racing here do no harm.
+    prepared = _prepared[key] = Prepared(
+        sql=sql,
+        defaults={name: b.effective_value for name, b in binds if not b.required},
+        required=frozenset(name for name, b in binds if b.required),
+        binds=tuple(
+            (name, convert)
+            for name, bind in binds
+            if (convert := bind.type.dialect_impl(dialect).bind_processor(dialect))
+        ),
+        positions=tuple(n for n in compiled.positiontup or () if n not in rendered)
+        if compiled.positional
+        else None,
+        row=namedtuple("Row", statement.selected_columns.keys(), rename=True),
+        results=tuple(
+            (index, convert)
+            for index, column in enumerate(columns)
+            if (
+                convert := column.type.dialect_impl(dialect).result_processor(
+                    dialect, None
+                )
+            )
+        ),
+    )
+    return prepared
+
+
+def read_rows(
+    statement: Executable, params: dict[str, Any], engine: Engine | None = None
+) -> list:
+    """Run one read-only Core ``statement`` alone; return its rows.
+
+    For the reader's hot statements (the validators behind every page and
+    304, the lists and post pages), whose cost is most of what the site
+    spends: a statement reads one consistent snapshot by itself, so the
+    BEGIN, the session and its teardown would only add cost, and so would
+    SQLAlchemy's execution of it, several times what the database spends.
+    The statement is compiled once per database kind (:func:`prepare`; build
+    it once, as a module constant) and run with the DB-API; its rows are
+    named tuples with the columns' values converted as SQLAlchemy converts
+    them. Statements of one page may see different moments (a neighbour
+    published in between), which a reader cannot tell from a page rendered a
+    moment later.
     """
-    with get_engine().connect() as connection:
-        options: dict[str, Any] = {READ_ALONE: True}
-        if connection.dialect.name == "postgresql":
-            # Else psycopg sends a BEGIN before the statement and the pool a
-            # ROLLBACK after it: three round trips to the server for one.
-            options["isolation_level"] = "AUTOCOMMIT"
-        connection.execution_options(**options)
-        return list(connection.execute(statement, params))
+    engine = engine or get_engine()
+    return prepare(statement, engine.dialect).run(engine, params)
+
+
+def fetch_all(engine: Engine, sql: str, params: Sequence | dict) -> list[tuple]:
+    """Run one read-only statement on a lone DB-API connection; return its rows.
+
+    The driver's errors are raised as SQLAlchemy's, as the ORM would raise
+    them, so callers handle one family of errors whatever the database.
+    """
+    driver_error = engine.dialect.loaded_dbapi.Error
+    try:
+        # Connecting runs the engine's connect listeners (SQLite's PRAGMAs),
+        # whose errors SQLAlchemy passes on unwrapped too.
+        with lone_statements(engine) as connection:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(sql, params)
+                return cursor.fetchall()
+            finally:
+                cursor.close()
+    except driver_error as error:
+        raise DBAPIError.instance(
+            sql, params, error, driver_error, dialect=engine.dialect
+        ) from error
 
 
 @contextmanager
 def lone_statements(engine: Engine) -> Iterator[Any]:
     """Yield a pooled DB-API connection on which each statement runs alone.
 
-    For the validators behind every page and 304, where one statement is
-    the whole cost: SQLite runs a lone SELECT without a transaction already;
+    For :func:`read_rows`, where one statement is the whole cost: SQLite
+    runs a lone SELECT without a transaction already;
     psycopg would BEGIN before it and the pool ROLLBACK after it, so on
     PostgreSQL the connection is in autocommit while it is lent.
     """

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import psycopg
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import Engine, event, text
 
 from homepage.db import WRITE_LOCK, get_engine
 
@@ -119,3 +123,51 @@ def write_elsewhere(app: Flask, sql: str, **params) -> None:
         other.execution_options(**{WRITE_LOCK: True})
         other.execute(text(sql), params)
         other.commit()
+
+
+@contextmanager
+def recorded_queries(engine: Engine, everything: bool = False) -> Iterator[list[str]]:
+    """Record the SQL queries sent on ``engine``'s connections, by any layer.
+
+    The ORM, Core and the DB-API paths of db.read_rows all reach the driver,
+    so it is watched there: SQLite through its trace callback, psycopg
+    through a cursor class that notes each statement. Only queries are kept
+    (SELECT, INSERT, UPDATE, DELETE), not BEGIN, PRAGMA or pings, unless
+    ``everything`` is true (psycopg's own BEGIN is never seen).
+    """
+    sent: list[str] = []
+
+    def note(sql: str) -> None:
+        words = sql.split(None, 1)
+        if everything or (
+            words and words[0].upper() in _QUERY_WORDS and sql != "SELECT 1"
+        ):
+            sent.append(sql)
+
+    class NotingCursor(psycopg.Cursor):
+        def execute(self, query, params=None, **kwargs):
+            note(query if isinstance(query, str) else str(query))
+            return super().execute(query, params, **kwargs)
+
+    def watch(dbapi_connection, _record, _proxy) -> None:
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            dbapi_connection.set_trace_callback(note)
+        else:
+            dbapi_connection.cursor_factory = NotingCursor
+
+    def unwatch(dbapi_connection, _record) -> None:
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            dbapi_connection.set_trace_callback(None)
+        else:
+            dbapi_connection.cursor_factory = psycopg.Cursor
+
+    event.listen(engine, "checkout", watch)
+    event.listen(engine, "checkin", unwatch)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "checkout", watch)
+        event.remove(engine, "checkin", unwatch)
+
+
+_QUERY_WORDS = {"SELECT", "INSERT", "UPDATE", "DELETE", "WITH"}

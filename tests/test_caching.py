@@ -6,12 +6,13 @@ from datetime import timedelta
 
 import pytest
 from flask import template_rendered
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from homepage.core.models import Author, Post, SiteState, utcnow
 from homepage.db import get_engine, session
 
 from .reader_support import edit_post
+from .support import recorded_queries
 
 # Threaded servers, Hypothesis or many requests per test: too slow for make
 # test-fast, which runs the quick part of the suite in under 30 s.
@@ -269,35 +270,22 @@ def test_errors_and_redirects_carry_no_validators(blog):
     assert "ETag" not in blog.get("/posts/about").headers
 
 
-@pytest.mark.sqlite  # counted with SQLite's trace callback, which psycopg lacks
 def test_a_304_costs_one_query_and_no_rendering(blog, app):
     etag = etag_of(blog, "/posts/hello")
-    statements: list[str] = []
     rendered: list[str] = []
-
-    # SQLite's own trace sees every statement, whichever layer sends it.
-    def trace(dbapi_connection, record, proxy):
-        dbapi_connection.set_trace_callback(statements.append)
-
-    def untrace(dbapi_connection, record):
-        dbapi_connection.set_trace_callback(None)
 
     def note(sender, template, context, **extra):
         rendered.append(template.name)
 
-    engine = get_engine(app)
-    event.listen(engine, "checkout", trace)
-    event.listen(engine, "checkin", untrace)
     template_rendered.connect(note, app)
     try:
-        response = blog.get("/posts/hello", headers={"If-None-Match": etag})
-        for_the_304 = [sql for sql in statements if _is_query(sql)]
-        rendered_for_the_304 = list(rendered)
-        # Another address (a query string) is a page not rendered before.
-        full = blog.get("/posts/hello?from=feed")
+        with recorded_queries(get_engine(app)) as statements:
+            response = blog.get("/posts/hello", headers={"If-None-Match": etag})
+            for_the_304 = list(statements)
+            rendered_for_the_304 = list(rendered)
+            # Another address (a query string) is a page not rendered before.
+            full = blog.get("/posts/hello?from=feed")
     finally:
-        event.remove(engine, "checkout", trace)
-        event.remove(engine, "checkin", untrace)
         template_rendered.disconnect(note, app)
     assert response.status_code == 304
     assert len(for_the_304) == 1
@@ -305,12 +293,8 @@ def test_a_304_costs_one_query_and_no_rendering(blog, app):
     assert rendered_for_the_304 == []
     # The same request without a validator does the real work.
     assert full.status_code == 200
-    assert len([sql for sql in statements if _is_query(sql)]) > 2
+    assert len(statements) > 2
     assert rendered == ["reader/post.html"]
-
-
-def _is_query(sql: str) -> bool:
-    return sql.lstrip().upper().startswith("SELECT")
 
 
 # -- the page cache: a rendered page is reused until its ETag changes ------------

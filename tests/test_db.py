@@ -11,22 +11,23 @@ from datetime import UTC, datetime
 import pytest
 import requests
 from flask import Flask
-from sqlalchemy import event, select, text
+from sqlalchemy import bindparam, event, func, literal, select, text
 
-from homepage.core import posts
-from homepage.core.models import Author, Post, Tag
+from homepage.core import content, posts
+from homepage.core.models import Author, Post, Tag, utcnow
 from homepage.db import (
     DEFAULT_DATABASE_URL,
     PROJECT_ROOT,
     WRITER_LOCK_KEY,
     WriteOutsideTransaction,
     get_engine,
+    read_rows,
     session,
     write_transaction,
 )
 
 from . import postgres
-from .support import csrf_from, logged_in_browser
+from .support import csrf_from, logged_in_browser, recorded_queries
 
 #: What a writer's transaction sends first: SQLite's write lock, or
 #: PostgreSQL's writer lock (outside a request, every transaction writes).
@@ -94,9 +95,13 @@ def test_foreign_keys_are_enforced(app):
 
 
 def test_reads_begin_deferred_and_writes_begin_immediate(app, client, auth):
-    # The front page's lone statement needs no transaction (db.read_rows);
-    # the archive's reads run in a deferred one.
-    assert statements_during(app, lambda: client.get("/"))[0].startswith("SELECT")
+    # The front page's lone statements need no transaction (db.read_rows),
+    # once its menu is known; the archive's reads run in a deferred one.
+    client.get("/")
+    with recorded_queries(get_engine(app), everything=True) as front_page:
+        client.get("/?not-cached-yet")
+    assert len(front_page) == 2
+    assert all(sql.startswith("SELECT") for sql in front_page)
     reads = statements_during(app, lambda: client.get("/archive"))
     assert WRITER_BEGINS not in reads
     if not postgres.selected():  # psycopg begins by itself, unseen here
@@ -115,6 +120,38 @@ def test_reads_begin_deferred_and_writes_begin_immediate(app, client, auth):
         if sql.startswith(("INSERT", "UPDATE", "DELETE"))
     ]
     assert writes and min(writes) > lock
+
+
+def test_lone_reads_return_what_sqlalchemy_returns(app, auth):
+    auth.login()
+    auth.create_post("Hello", tags="b, a")
+    auth.create_post("Draft", status="draft")
+    table = Post.__table__.c
+    by_slug = select(
+        table.id,
+        table.title,
+        table.published_at,
+        table.deleted_at,
+        literal(True).label("flag"),
+        select(func.count(Tag.id)).scalar_subquery().label("tags"),
+    ).where(table.slug == bindparam("slug"), table.published_at <= bindparam("now"))
+    with app.app_context():
+        now = utcnow()
+        for statement, params in [
+            (content.STATE_SELECT, {"now": now}),
+            (by_slug, {"slug": "hello", "now": now}),
+            (by_slug, {"slug": "draft", "now": now}),
+        ]:
+            expected = session.execute(statement, params).all()
+            got = read_rows(statement, params)
+            assert [tuple(row) for row in got] == [tuple(row) for row in expected]
+            assert [row._fields for row in got] == [row._fields for row in expected]
+        hello = read_rows(by_slug, {"slug": "hello", "now": now})[0]
+        # Dates come back aware, in UTC; booleans as booleans; NULL as None.
+        assert hello.published_at.tzinfo is UTC
+        assert (hello.flag, hello.deleted_at, hello.tags) == (True, None, 2)
+        with pytest.raises(TypeError, match="now"):
+            read_rows(by_slug, {"slug": "hello"})
 
 
 def test_a_request_that_writes_outside_write_transaction_fails_at_once(app, client):

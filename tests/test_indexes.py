@@ -12,7 +12,7 @@ from sqlalchemy import event, inspect
 from homepage.core import content
 from homepage.core.models import utcnow
 from homepage.core.schema import init_db, schema_is_current
-from homepage.db import get_engine, sqlite_path
+from homepage.db import get_engine, prepare, sqlite_path
 
 from .reader_support import query_plan
 
@@ -86,7 +86,7 @@ def test_init_db_adds_a_missing_index_and_keeps_the_posts(app, auth):
 @pytest.mark.sqlite
 def test_conditional_requests_find_the_newest_due_date_through_an_index(app):
     # Every 304 runs this one query, for posts and pages alike.
-    query = content.state_query(get_engine(app).dialect)
+    query = prepare(content.STATE_SELECT, get_engine(app).dialect)
     database = sqlite3.connect(sqlite_path(app.config["DATABASE_URL"]))
     try:
         plan = database.execute(

@@ -9,17 +9,15 @@ indexed query answers that, without rendering anything.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from itertools import chain
-from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, event, func, insert, inspect, select, update
-from sqlalchemy.engine import Connection, Dialect, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, scoped_session
 
-from ..db import lone_statements, session
+from ..db import read_rows, session
 from .models import (
     Author,
     Post,
@@ -102,96 +100,24 @@ def _bump_on_flush(db_session: Session, _flush_context) -> None:
         content_changed(db_session.connection())
 
 
-# The validators' one query, through the DB-API rather than the ORM session:
-# it is the whole cost of a 304, and plain DB-API is several times cheaper.
-# It runs before the page's own queries, so a page can only be newer than its
-# validators, never older: at worst a reader fetches a page once more.
-_STATE_SELECT = select(
+#: The validators' one query, run alone (db.read_rows): it is the whole cost
+#: of a 304. It runs before the page's own queries, so a page can only be
+#: newer than its validators, never older: at worst a reader fetches a page
+#: once more.
+STATE_SELECT = select(
     SiteState.version,
     SiteState.changed_at,
     select(func.max(Post.published_at))
     .where(*visible_criteria(bindparam("now", type_=UTCDateTime)))
-    .scalar_subquery(),
+    .scalar_subquery()
+    .label("due"),
 ).where(SiteState.id == _STATE_ID)
-
-
-class StateQuery(NamedTuple):
-    """The validators' query compiled for one database, with its conversions."""
-
-    sql: str
-    params: dict
-    #: The order of the parameters for a positional DB-API (SQLite's ``?``).
-    positions: tuple[str, ...] | None
-    #: Turn a moment into what the driver compares with stored dates (text in
-    #: SQLite, a naive UTC timestamp in PostgreSQL), and back again.
-    bind_date: Callable[[Any], Any]
-    read_date: Callable[[Any], Any]
-
-
-# One per database kind, compiled once from the same criteria as every reader
-# query; compiling is idempotent, so threads racing here do no harm.
-_state_queries: dict[tuple[str, str, str], StateQuery] = {}
-
-
-def state_query(dialect: Dialect) -> StateQuery:
-    """Return the validators' query as the DB-API of ``dialect`` takes it."""
-    key = (dialect.name, dialect.driver, dialect.paramstyle)
-    query = _state_queries.get(key)
-    if query is None:
-        compiled = _STATE_SELECT.compile(dialect=dialect)
-        # The column type's own conversions, so dates are compared and read
-        # exactly as SQLAlchemy stores them in this database.
-        date_type = UTCDateTime().dialect_impl(dialect)
-        query = _state_queries[key] = StateQuery(
-            sql=str(compiled),
-            params=compiled.params,
-            positions=tuple(compiled.positiontup or ())
-            if compiled.positional
-            else None,
-            bind_date=date_type.bind_processor(dialect) or (lambda value: value),
-            read_date=date_type.result_processor(dialect, None)
-            or (lambda value: value),
-        )
-    return query
-
-
-def fetch_one(engine: Engine, sql: str, params: tuple | dict = ()) -> tuple | None:
-    """Run one read-only statement on a pooled connection with the DB-API.
-
-    For the few hot paths where the ORM's overhead is most of the cost (the
-    validators behind every 304). A single statement reads one consistent
-    snapshot; the connection goes straight back to the pool. The driver's
-    errors are raised as SQLAlchemy's, as the ORM would raise them, so callers
-    handle one family of errors whatever the database.
-    """
-    driver_error = engine.dialect.loaded_dbapi.Error
-    try:
-        # Connecting runs the engine's connect listeners (SQLite's PRAGMAs),
-        # whose errors SQLAlchemy passes on unwrapped too.
-        with lone_statements(engine) as connection:
-            cursor = connection.cursor()
-            try:
-                return cursor.execute(sql, params).fetchone()
-            finally:
-                cursor.close()
-    except driver_error as error:
-        raise DBAPIError.instance(
-            sql, params, error, driver_error, dialect=engine.dialect
-        ) from error
 
 
 def read_state(engine: Engine, now: datetime) -> tuple | None:
     """Return the content version, when it changed, and the newest due date."""
-    query = state_query(engine.dialect)
-    params = {**query.params, "now": query.bind_date(now)}
-    if query.positions is not None:
-        row = fetch_one(engine, query.sql, tuple(params[k] for k in query.positions))
-    else:
-        row = fetch_one(engine, query.sql, params)
-    if row is None:
-        return None
-    version, changed_at, due = row
-    return version, query.read_date(changed_at), due and query.read_date(due)
+    rows = read_rows(STATE_SELECT, {"now": now}, engine)
+    return tuple(rows[0]) if rows else None
 
 
 def watch(db_session: scoped_session) -> None:

@@ -217,7 +217,7 @@ class Post(Base):
         # count and the navigation's page list took 1.4 ms each, half of `/`.
         Index("ix_posts_kind_status_published_at", "kind", "status", "published_at"),
         # The newest due publish date of any kind, which every conditional
-        # request reads (content.state_query), is one step down this one; with
+        # request reads (content.STATE_SELECT), is one step down this one; with
         # deleted_at in it, the trash is left out without reading any row.
         Index("ix_posts_status_published_at", "status", "published_at", "deleted_at"),
         # Every sitemap file (core/sitemap.py) reads the visible posts of one
