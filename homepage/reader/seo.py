@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Blueprint, abort, current_app, url_for
+from flask import Blueprint, abort, current_app, g, url_for
 
 from ..core import images, markdown
 from ..core import sitemap as sitemap_queries
@@ -22,7 +22,19 @@ caching.cache_reader_pages(bp)
 @bp.app_template_global()
 def description(post: Post, limit: int = 160) -> str:
     """Return a plain-text description of ``post`` for meta tags."""
-    text = markdown.plain_text(post.summary_html or post.body_html)
+    # A post's page shows it three times (meta, OpenGraph, JSON-LD); within
+    # one request a post id names one version of the post.
+    known: dict[tuple[int, int], str] = g.setdefault("descriptions", {})
+    found = known.get((post.id, limit))
+    if found is None:
+        found = known[post.id, limit] = _shortened(
+            markdown.plain_text(post.summary_html or post.body_html), limit
+        )
+    return found
+
+
+def _shortened(text: str, limit: int) -> str:
+    """Return ``text`` cut at a word to at most ``limit`` characters."""
     if len(text) <= limit:
         return text
     return text[: limit - 1].rsplit(" ", 1)[0].rstrip(",.;:") + "…"
