@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, has_request_context, request, url_for
@@ -85,7 +86,7 @@ FRAGMENTS_KEY = "homepage.fragments"
 
 
 class Fragments:
-    """Rendered post summaries, each kept under everything it shows.
+    """Rendered post summaries and layout parts, each kept under what it shows.
 
     A summary is a pure function of its post's row (title, slug, date,
     summary, tags), the address the site is mounted at and this process's
@@ -94,32 +95,50 @@ class Fragments:
     """
 
     def __init__(self, limit: int) -> None:
-        self.rendered: Memo[tuple, Markup] = Memo(limit)
+        self.rendered: Memo[tuple, Any] = Memo(limit)
 
-    def chrome(self, name: str) -> Markup:
-        """Return the HTML of the layout's part ``name``, rendered once per state.
+    def chrome(self) -> Chrome:
+        """Return the HTML of the layout's parts, each rendered once per state.
 
         The head's links, the header and the footer are the same on every
         page for a given address, host and menu; only an author's, which
-        carries a CSRF token, is rendered each time.
+        carries a CSRF token, are rendered each time.
         """
-        logged_in = "author_id" in cookie
-        if logged_in:
-            return _render_part(name, logged_in=True)
-        key = (name, request.script_root, request.host_url, tuple(nav_pages()))
-        html = self.rendered.get(key)
-        if html is None:
-            html = self.rendered.keep(key, _render_part(name, logged_in=False))
-        return html
+        if "author_id" in cookie:
+            return Chrome(*(_render_part(name, logged_in=True) for name in PARTS))
+        key = ("chrome", request.script_root, request.host_url, tuple(nav_pages()))
+        parts = self.rendered.get(key)
+        if parts is None:
+            parts = self.rendered.keep(
+                key, Chrome(*(_render_part(name, logged_in=False) for name in PARTS))
+            )
+        return parts
 
-    def summary(self, post: Summary) -> Markup:
-        """Return the HTML of ``post`` in a list, rendered once per process."""
-        key = (request.script_root, post)
-        html = self.rendered.get(key)
-        if html is None:
-            template = current_app.jinja_env.get_template("reader/_summary.html")
-            html = self.rendered.keep(key, Markup(template.render(post=post)))
-        return html
+    def summaries(self, posts: Sequence[Summary]) -> Markup:
+        """Return the HTML of ``posts`` in a list, each rendered once per process."""
+        root = request.script_root
+        rendered = self.rendered
+        html = []
+        for post in posts:
+            key = (root, post)
+            part = rendered.get(key)
+            if part is None:
+                template = current_app.jinja_env.get_template("reader/_summary.html")
+                part = rendered.keep(key, Markup(template.render(post=post)))
+            html.append(part)
+        return Markup("\n").join(html)
+
+
+class Chrome(NamedTuple):
+    """The parts of the layout that every page shows."""
+
+    head: Markup
+    header: Markup
+    footer: Markup
+
+
+#: The templates of :class:`Chrome`'s parts, in its order.
+PARTS = ("_site_head.html", "_site_header.html", "_site_footer.html")
 
 
 def _render_part(name: str, *, logged_in: bool) -> Markup:
@@ -132,14 +151,14 @@ def _render_part(name: str, *, logged_in: bool) -> Markup:
     )
 
 
-def summary(post: Summary) -> Markup:
-    """Return the HTML of ``post`` as a list shows it."""
-    return current_app.extensions[FRAGMENTS_KEY].summary(post)
+def summaries(posts: Sequence[Summary]) -> Markup:
+    """Return the HTML of ``posts`` as a list shows them."""
+    return current_app.extensions[FRAGMENTS_KEY].summaries(posts)
 
 
-def chrome(name: str) -> Markup:
-    """Return the HTML of a part of the layout that every page shows."""
-    return current_app.extensions[FRAGMENTS_KEY].chrome(name)
+def chrome() -> Chrome:
+    """Return the HTML of the parts of the layout that every page shows."""
+    return current_app.extensions[FRAGMENTS_KEY].chrome()
 
 
 def init_app(app: Flask) -> None:
@@ -152,7 +171,7 @@ def init_app(app: Flask) -> None:
     app.add_template_global(absolute_url)
     app.add_template_global(post_url)
     app.add_template_global(nav_pages)
-    app.add_template_global(summary)
+    app.add_template_global(summaries)
     app.add_template_global(chrome)
     app.extensions[FRAGMENTS_KEY] = Fragments(app.config["FRAGMENT_CACHE_ENTRIES"])
 
