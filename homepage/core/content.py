@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, scoped_session
 
-from ..db import lone_statements, session
+from ..db import read_alone, session
 from .models import (
     Author,
     Post,
@@ -160,20 +160,25 @@ def fetch_one(engine: Engine, sql: str, params: tuple | dict = ()) -> tuple | No
 
     For the few hot paths where the ORM's overhead is most of the cost (the
     validators behind every 304). A single statement reads one consistent
-    snapshot; the connection goes straight back to the pool. The driver's
-    errors are raised as SQLAlchemy's, as the ORM would raise them, so callers
-    handle one family of errors whatever the database.
+    snapshot; the connection goes straight back to the pool, and one the
+    server had closed is replaced and the statement run again, once
+    (:func:`homepage.db.read_alone`). The driver's errors are raised as
+    SQLAlchemy's, as the ORM would raise them, so callers handle one family
+    of errors whatever the database.
     """
     driver_error = engine.dialect.loaded_dbapi.Error
+
+    def read(connection: Any) -> tuple | None:
+        cursor = connection.cursor()
+        try:
+            return cursor.execute(sql, params).fetchone()
+        finally:
+            cursor.close()
+
     try:
         # Connecting runs the engine's connect listeners (SQLite's PRAGMAs),
         # whose errors SQLAlchemy passes on unwrapped too.
-        with lone_statements(engine) as connection:
-            cursor = connection.cursor()
-            try:
-                return cursor.execute(sql, params).fetchone()
-            finally:
-                cursor.close()
+        return read_alone(engine, read)
     except driver_error as error:
         raise DBAPIError.instance(
             sql, params, error, driver_error, dialect=engine.dialect
