@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 import weakref
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Sequence
@@ -23,7 +24,12 @@ from typing import Any, NamedTuple
 from flask import Flask, current_app, has_request_context, request
 from sqlalchemy import Executable, create_engine, event
 from sqlalchemy.engine import Connection, Dialect, Engine, make_url
-from sqlalchemy.exc import DatabaseError, DBAPIError, OperationalError
+from sqlalchemy.exc import (
+    DatabaseError,
+    DBAPIError,
+    InvalidatePoolError,
+    OperationalError,
+)
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -46,6 +52,20 @@ EXTENSION_KEY = "homepage.db"
 #: PostgreSQL: the transaction-scoped advisory lock every writer takes, the
 #: counterpart of SQLite's write lock (see :func:`_on_begin_postgresql`).
 WRITER_LOCK_KEY = 0x686F6D65  # "home"
+
+#: Seconds a pooled connection to a database server may sit unused before it
+#: is pinged at checkout (see :class:`_ServerConnections`). What closes an
+#: unused connection behind the pool's back (a firewall's or a NAT's idle
+#: timeout, PostgreSQL's ``idle_session_timeout``, a pooler's) waits minutes,
+#: so every such connection is pinged first. A process under load lends each
+#: of its connections again within a fraction of a second (the pool hands
+#: them out in turn), so the pages it serves send no ping; a quiet site may
+#: ping on every request, when the round trip costs nothing that matters.
+#: Not longer, because it is also the window in which a connection that a
+#: restart closed, last used just before it, reaches a statement that is not
+#: retried (a save, an admin page): only the reader's reads are
+#: (:func:`read_rows`, through :func:`fetch_all`).
+PING_AFTER_IDLE = 10.0
 
 #: The size SQLite cuts the WAL file back to after a checkpoint, and above which
 #: a write request checkpoints it once its response is sent.
@@ -175,6 +195,75 @@ def _name_the_process(_dialect, _record, _cargs, cparams: dict) -> None:
     # holds a lock or runs a slow query; each forked daemon opens its own
     # connections, so the pid is read when connecting, not at import.
     cparams.setdefault("application_name", f"homepage[{os.getpid()}]")
+
+
+class _ServerConnections:
+    """Replace the pooled connections to a database server that it closed.
+
+    A server restart, a failover or an idle timeout closes connections
+    behind the pool's back. SQLAlchemy's ``pool_pre_ping`` would find them
+    by pinging every connection at every checkout: a second round trip for
+    each of the reader's one-statement requests. Instead, only a connection
+    that sat unused for :data:`PING_AFTER_IDLE` is pinged, which is when an
+    idle timeout can have closed it; one closed while in recent use (a
+    restart under load) fails its next statement, which the reader's reads
+    retry once (:func:`read_rows`, through :func:`fetch_all`) after the pool has
+    dropped it and every connection made before, as a restart closed them
+    all. Raising :class:`~sqlalchemy.exc.InvalidatePoolError` at checkout is
+    SQLAlchemy's public way to ask for that, the same invalidation its Core
+    performs by itself when a statement meets a disconnect.
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        #: When a lone read last met a closed connection (time.monotonic()).
+        self.lost_at = float("-inf")
+
+    def connected(self, _dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        """Note when a connection was made (``info`` starts empty on each)."""
+        record.info[_CONNECTED_AT] = record.info[_IDLE_SINCE] = time.monotonic()
+
+    def checked_in(self, _dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        """Note when a connection came back to the pool."""
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    def checked_out(
+        self, dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any
+    ) -> None:
+        """Replace a connection that may have been closed; the pool retries."""
+        now = time.monotonic()
+        if record.info.get(_CONNECTED_AT, now) < self.lost_at:
+            raise InvalidatePoolError("made before the server closed another")
+        if now - record.info.get(_IDLE_SINCE, now) <= PING_AFTER_IDLE:
+            return
+        try:
+            self.dialect.do_ping(dbapi_connection)
+        except self.dialect.loaded_dbapi.Error as error:
+            # One idle connection closed usually means all were (a restart),
+            # so the pool replaces every one made before this moment.
+            raise InvalidatePoolError(str(error)) from error
+
+    def lost(self) -> None:
+        """Have every connection made until now replaced at its next checkout."""
+        self.lost_at = time.monotonic()
+
+
+#: Keys of a pooled connection's ``info`` (see :class:`_ServerConnections`).
+_CONNECTED_AT = "homepage_connected_at"
+_IDLE_SINCE = "homepage_idle_since"
+
+#: The watch over each server engine's connections (none for SQLite).
+_server_connections: weakref.WeakKeyDictionary[Engine, _ServerConnections] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _watch_server_connections(engine: Engine) -> None:
+    """Replace the connections of ``engine``'s pool that its server closed."""
+    watch = _server_connections[engine] = _ServerConnections(engine.dialect)
+    event.listen(engine, "connect", watch.connected)
+    event.listen(engine, "checkin", watch.checked_in)
+    event.listen(engine, "checkout", watch.checked_out)
 
 
 class WriteOutsideTransaction(RuntimeError):
@@ -356,7 +445,8 @@ def read_rows(
     named tuples with the columns' values converted as SQLAlchemy converts
     them. Statements of one page may see different moments (a neighbour
     published in between), which a reader cannot tell from a page rendered a
-    moment later.
+    moment later. A connection the server had closed (a restart) is replaced
+    and the statement run once more (:func:`fetch_all`).
     """
     engine = engine or get_engine()
     return prepare(statement, engine.dialect).run(engine, params)
@@ -365,34 +455,66 @@ def read_rows(
 def fetch_all(engine: Engine, sql: str, params: Sequence | dict) -> list[tuple]:
     """Run one read-only statement on a lone DB-API connection; return its rows.
 
-    The driver's errors are raised as SQLAlchemy's, as the ORM would raise
-    them, so callers handle one family of errors whatever the database.
+    If the server had closed the connection (a restart), the statement runs
+    once more on a fresh one; a second failure is raised. The driver's errors
+    are raised as SQLAlchemy's, as the ORM would raise them, so callers
+    handle one family of errors whatever the database.
     """
     driver_error = engine.dialect.loaded_dbapi.Error
-    try:
-        # Connecting runs the engine's connect listeners (SQLite's PRAGMAs),
-        # whose errors SQLAlchemy passes on unwrapped too.
-        with lone_statements(engine) as connection:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(sql, params)
-                return cursor.fetchall()
-            finally:
-                cursor.close()
-    except driver_error as error:
-        raise DBAPIError.instance(
-            sql, params, error, driver_error, dialect=engine.dialect
-        ) from error
+    for attempt in (1, 2):
+        try:
+            # Connecting runs the engine's connect listeners (SQLite's
+            # PRAGMAs), whose errors SQLAlchemy passes on unwrapped too.
+            with lone_statements(engine) as connection:
+                try:
+                    cursor = connection.cursor()
+                    try:
+                        cursor.execute(sql, params)
+                        return cursor.fetchall()
+                    finally:
+                        cursor.close()
+                except driver_error as error:
+                    closed = _forget_if_closed(engine, connection, error)
+                    if closed and attempt == 1:
+                        continue
+                    raise DBAPIError.instance(
+                        sql,
+                        params,
+                        error,
+                        driver_error,
+                        connection_invalidated=closed,
+                        dialect=engine.dialect,
+                    ) from error
+        except driver_error as error:
+            raise DBAPIError.instance(
+                sql, params, error, driver_error, dialect=engine.dialect
+            ) from error
+    raise AssertionError("unreachable: the second attempt returns or raises")
+
+
+def _forget_if_closed(engine: Engine, connection: Any, error: Any) -> bool:
+    """Tell whether ``error`` says the server closed ``connection``; if so, drop it.
+
+    Every other connection made before it is replaced at its next checkout,
+    as Core does after a disconnect: a restart closed them all at once.
+    """
+    if not engine.dialect.is_disconnect(error, connection.dbapi_connection, None):
+        return False
+    connection.invalidate(error)
+    watch = _server_connections.get(engine)
+    if watch is not None:
+        watch.lost()
+    return True
 
 
 @contextmanager
 def lone_statements(engine: Engine) -> Iterator[Any]:
     """Yield a pooled DB-API connection on which each statement runs alone.
 
-    For :func:`read_rows`, where one statement is the whole cost: SQLite
-    runs a lone SELECT without a transaction already;
-    psycopg would BEGIN before it and the pool ROLLBACK after it, so on
-    PostgreSQL the connection is in autocommit while it is lent.
+    For :func:`fetch_all`, where one statement is the whole cost: SQLite
+    runs a lone SELECT without a transaction already; psycopg would BEGIN
+    before it and the pool ROLLBACK after it, so on PostgreSQL the
+    connection is in autocommit while it is lent.
     """
     connection = engine.raw_connection()
     try:
@@ -404,7 +526,9 @@ def lone_statements(engine: Engine) -> Iterator[Any]:
         try:
             yield connection
         finally:
-            dbapi_connection.autocommit = False
+            # Unless it was dropped as closed, when psycopg would refuse.
+            if connection.is_valid:
+                dbapi_connection.autocommit = False
     finally:
         connection.close()
 
@@ -454,13 +578,15 @@ def make_engine(url: str, pool_size: int = 20, max_overflow: int = 10) -> Engine
     if is_sqlite:
         # Python's own busy wait, as a second line behind the PRAGMA.
         options["connect_args"] = {"timeout": 30}
-    else:
+    engine = create_engine(url, **options)
+    if not is_sqlite:
         # A server restart, a failover or an idle timeout closes pooled
         # connections behind the pool's back, and each would then fail the
-        # request it is handed. The ping (one round trip at checkout; its
-        # cost is in docs/performance.md) replaces a dead one first.
-        options["pool_pre_ping"] = True
-    engine = create_engine(url, **options)
+        # request it is handed. Not pool_pre_ping, whose ping at every
+        # checkout doubles the round trips of a cached page: connections
+        # that sat idle are pinged, the reader's reads are retried once
+        # (see _ServerConnections). A SQLite file has no server to lose.
+        _watch_server_connections(engine)
     if path is not None:
         event.listen(engine, "do_connect", lambda *_: create_private_file(path))
     if is_sqlite:

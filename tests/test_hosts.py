@@ -9,6 +9,8 @@ database and go through real HTTP.
 from __future__ import annotations
 
 import io
+import logging
+import math
 import os
 import re
 import shutil
@@ -17,8 +19,9 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,16 +31,18 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image as PILImage
-from sqlalchemy import select
+from sqlalchemy import event, literal, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from werkzeug.serving import make_server
 
-from homepage import create_app
+from homepage import create_app, db
 from homepage.core import images, keys
 from homepage.core.authors import create_author
 from homepage.core.models import OWNER, Image, ImageFile, SiteSecret
-from homepage.db import get_engine, session
+from homepage.db import get_engine, read_rows, session
 
+from . import postgres
 from .modwsgi import (
     PROJECT_ROOT,
     ModWsgiServer,
@@ -358,6 +363,162 @@ def test_connections_the_server_closed_are_replaced_without_an_error(
     )
 
     assert [client.get("/").status_code for _ in range(3)] == [200, 200, 200]
+
+
+def site_backends(app: Flask) -> set[int]:
+    """Return the server processes behind the site's connections to its database."""
+    # Each connection names this process (db._name_the_process).
+    url = make_url(app.config["DATABASE_URL"])
+    with psycopg.connect(
+        host=url.query["host"], port=int(url.query["port"]), user=url.username
+    ) as connection:
+        rows = connection.execute(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = %s AND application_name = %s",
+            (url.database, f"homepage[{os.getpid()}]"),
+        ).fetchall()
+    return {pid for (pid,) in rows}
+
+
+def close_from_the_server(cluster: postgres.Cluster, pids: Iterable[int]) -> None:
+    """End these server processes, and so their connections, as a restart would."""
+    for pid in pids:
+        # The timeout waits until the process has exited.
+        cluster.execute(f"SELECT pg_terminate_backend({pid}, 5000)")
+
+
+@contextmanager
+def closed_once_lent(
+    app: Flask, cluster: postgres.Cluster, times: float = math.inf
+) -> Iterator[None]:
+    """Close each of the next ``times`` connections the pool lends, once lent.
+
+    As a restart under load does: the pool had no reason to doubt them.
+    """
+    left = [times]
+
+    def close(dbapi_connection, _record, _proxy) -> None:
+        if left[0] > 0:
+            left[0] -= 1
+            close_from_the_server(cluster, [dbapi_connection.info.backend_pid])
+
+    event.listen(get_engine(app), "checkout", close)
+    try:
+        yield
+    finally:
+        event.remove(get_engine(app), "checkout", close)
+
+
+@pytest.fixture
+def pings(app: Flask, monkeypatch) -> list[object]:
+    """Record the connections the pool pings before lending them."""
+    dialect = get_engine(app).dialect
+    ping = dialect.do_ping
+    made: list[object] = []
+
+    def recorded_ping(dbapi_connection) -> bool:
+        made.append(dbapi_connection)
+        return ping(dbapi_connection)
+
+    monkeypatch.setattr(dialect, "do_ping", recorded_ping)
+    return made
+
+
+@pytest.mark.postgresql
+def test_connections_in_recent_use_are_not_pinged(app, client, pings):
+    first = client.get("/")  # the pool holds connections, the page is cached
+    assert first.status_code == 200
+
+    assert [client.get("/").status_code for _ in range(3)] == [200, 200, 200]
+    etag = {"If-None-Match": first.headers["ETag"]}
+    assert client.get("/", headers=etag).status_code == 304
+    assert client.get("/archive").status_code == 200  # a miss: the lists' reads
+    assert pings == []
+
+
+@pytest.mark.postgresql
+def test_a_connection_idle_for_a_while_is_pinged_and_replaced(
+    app, client, auth, postgres_cluster, pings, monkeypatch
+):
+    auth.login()
+    assert client.get("/admin/").status_code == 200
+    before = site_backends(app)
+    # Every connection has now sat in the pool longer than that.
+    monkeypatch.setattr(db, "PING_AFTER_IDLE", 0.0)
+    close_from_the_server(postgres_cluster, before)
+
+    # The admin's pages read through the session, whose statements are
+    # never retried: only the ping before use can spare them an error.
+    assert [client.get("/admin/").status_code for _ in range(3)] == [200, 200, 200]
+    assert pings
+    after = site_backends(app)
+    assert after
+    assert not after & before
+
+
+@pytest.mark.postgresql
+def test_a_lone_read_on_a_closed_connection_is_retried_once(
+    app, client, postgres_cluster, caplog
+):
+    etag = {"If-None-Match": client.get("/").headers["ETag"]}
+    caplog.set_level(logging.ERROR)
+
+    # The page and the 304 come from the cache after one read of the
+    # site's state (content.read_state), on a connection the server closed.
+    for headers, status in (({}, 200), (etag, 304)):
+        with closed_once_lent(app, postgres_cluster, times=1):
+            assert client.get("/", headers=headers).status_code == status
+    assert caplog.text == ""
+
+    # Closed again on the fresh connection: the read gives up (once is
+    # enough for a stale pool) and the app renders the page itself.
+    with closed_once_lent(app, postgres_cluster, times=2):
+        assert client.get("/").status_code == 200
+    assert "Could not read the site's state for /" in caplog.text
+
+    # A server that closes every connection is down: the 503 page.
+    with closed_once_lent(app, postgres_cluster):
+        response = client.get("/")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "60"
+    assert "cannot reach its posts right now" in response.get_data(as_text=True)
+
+    assert client.get("/").status_code == 200
+
+
+@pytest.mark.postgresql
+def test_after_one_closed_connection_the_pool_replaces_the_others(
+    app, client, postgres_cluster, caplog
+):
+    assert client.get("/").status_code == 200
+    engine = get_engine(app)
+    with engine.connect(), engine.connect(), engine.connect():
+        pass  # the pool holds three connections, as after requests at once
+    before = site_backends(app)
+    close_from_the_server(postgres_cluster, before)  # a restart under load
+    caplog.set_level(logging.ERROR)
+
+    # The read of the site's state meets one closed connection; its retry
+    # must not be handed another one.
+    assert client.get("/").status_code == 200
+    assert caplog.text == ""
+    assert client.get("/archive").status_code == 200
+    assert not site_backends(app) & before
+
+
+@pytest.mark.postgresql
+def test_a_list_read_on_a_closed_connection_is_retried_once(app, postgres_cluster):
+    statement = select(literal(42))
+    with app.test_request_context("/"):
+        with closed_once_lent(app, postgres_cluster, times=1):
+            assert [tuple(row) for row in read_rows(statement, {})] == [(42,)]
+
+        with closed_once_lent(app, postgres_cluster, times=2):
+            with pytest.raises(OperationalError) as raised:
+                read_rows(statement, {})
+        assert raised.value.connection_invalidated
+
+        assert [tuple(row) for row in read_rows(statement, {})] == [(42,)]
 
 
 # -- two Apache hosts on one PostgreSQL database ------------------------------
