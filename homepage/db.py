@@ -461,7 +461,8 @@ def fetch_all(engine: Engine, sql: str, params: Sequence | dict) -> list[tuple]:
     handle one family of errors whatever the database.
     """
     driver_error = engine.dialect.loaded_dbapi.Error
-    for attempt in (1, 2):
+    retried = False
+    while True:
         try:
             # Connecting runs the engine's connect listeners (SQLite's
             # PRAGMAs), whose errors SQLAlchemy passes on unwrapped too.
@@ -475,7 +476,8 @@ def fetch_all(engine: Engine, sql: str, params: Sequence | dict) -> list[tuple]:
                         cursor.close()
                 except driver_error as error:
                     closed = _forget_if_closed(engine, connection, error)
-                    if closed and attempt == 1:
+                    if closed and not retried:
+                        retried = True
                         continue
                     raise DBAPIError.instance(
                         sql,
@@ -489,7 +491,6 @@ def fetch_all(engine: Engine, sql: str, params: Sequence | dict) -> list[tuple]:
             raise DBAPIError.instance(
                 sql, params, error, driver_error, dialect=engine.dialect
             ) from error
-    raise AssertionError("unreachable: the second attempt returns or raises")
 
 
 def _forget_if_closed(engine: Engine, connection: Any, error: Any) -> bool:

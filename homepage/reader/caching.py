@@ -214,7 +214,8 @@ def compute_validators(request: Request) -> Validators | None:
         request.full_path,
         _viewer(),
         page_origin(app, request.environ),
-        # The request's own moment: a page never newer than its validators.
+        # The moment this request's page is rendered at, so the page can
+        # be no newer than its validators say.
         content.read_state(get_engine(app), reader_now()),
     )
 
