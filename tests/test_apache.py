@@ -618,3 +618,26 @@ def test_every_daemon_shows_a_save_at_once(site: Site):
                 assert "Freshly edited title" in page.text, (attempt, path)
                 assert "Cache probe" not in page.text, (attempt, path)
     assert_no_python_errors(site)
+
+
+def test_a_reader_whose_connection_sat_idle_through_a_save_sees_it(site: Site):
+    """Apache dates a request when it comes, not when its connection went idle.
+
+    A read of the site's state serves the requests that reached Apache
+    before it began (core/coalesce.py). Were a kept-alive connection's next
+    request dated from the moment the connection went idle, a read made in
+    the meantime would hide from it a save made after that read.
+    """
+    writer = Writer(site.url)
+    reader = requests.Session()
+    assert reader.get(site.url + "/", timeout=30).status_code == 200
+    # While the reader's connection sits idle, other readers make every
+    # daemon read the state.
+    for _ in range(4 * PROCESSES):
+        assert requests.get(site.url + "/", timeout=30).status_code == 200
+    assert writer.create("Saved while it sat idle", "Fresh.", SEED_TAGS[0])
+
+    page = reader.get(site.url + "/", timeout=30)
+    assert page.status_code == 200
+    assert "Saved while it sat idle" in page.text
+    assert_no_python_errors(site)

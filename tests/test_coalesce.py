@@ -1,4 +1,4 @@
-"""Threads that ask for the site's state at once share one read, never a stale one."""
+"""Requests share a read of the site's state begun after they came, never older."""
 
 from __future__ import annotations
 
@@ -42,12 +42,37 @@ class Database:
         self.gates[number - 1].set()
 
 
-def ask(state: Coalesced, answers: list, name: str) -> threading.Thread:
+class Clock:
+    """The system clock and the monotonic clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.wall = 1_800_000_000.0
+        self.steady = 5_000.0
+
+    def time(self) -> float:
+        return self.wall
+
+    def monotonic(self) -> float:
+        return self.steady
+
+    def tick(self, seconds: float = 0.001) -> None:
+        """Let time pass."""
+        self.wall += seconds
+        self.steady += seconds
+
+    def set_back(self, seconds: float) -> None:
+        """Set the system clock back, as an NTP step or an operator would."""
+        self.wall -= seconds
+
+
+def ask(
+    state: Coalesced, answers: list, name: str, since: float | None = None
+) -> threading.Thread:
     """Start a thread that asks for the state and records its answer."""
 
     def run() -> None:
         try:
-            answers.append((name, state()))
+            answers.append((name, state(since)))
         except ConnectionError as error:
             answers.append((name, error))
 
@@ -67,6 +92,11 @@ def wait_until_waiting(state: Coalesced, threads: int) -> None:
 @pytest.fixture
 def database() -> Database:
     return Database()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
 
 
 def test_a_lone_thread_reads_for_itself_every_time():
@@ -122,3 +152,71 @@ def test_a_failed_read_fails_its_own_thread_and_the_others_read_again(database):
         (f"reader {n}", 1) for n in range(3)
     ]
     assert database.runs == 2
+
+
+def test_a_read_serves_the_requests_that_came_before_it_began(clock):
+    database = Database(blocking=False)
+    state = Coalesced(database.read, clock.time, clock.monotonic)
+    came = clock.time()
+    clock.tick()  # the request waits for a thread; then its read begins
+    assert state(came) == 1
+
+    # A save is acknowledged; a request that came before the read began
+    # was sent before that, so the read's answer is the one it may see.
+    database.version = 2
+    clock.tick()
+    assert state(came) == 1
+    assert database.runs == 1
+    # A request that comes now reads again, and sees the save.
+    assert state(clock.time()) == 2
+    assert database.runs == 2
+
+
+def test_a_request_that_came_before_the_read_under_way_shares_that_one(database, clock):
+    state = Coalesced(database.read, clock.time, clock.monotonic)
+    answers: list = []
+    came = clock.time()
+    clock.tick()
+    first = ask(state, answers, "first")
+    database.started.acquire()
+    queued = ask(state, answers, "came before it", since=came)
+    wait_until_waiting(state, 1)
+
+    database.finish(1)
+    for thread in (first, queued):
+        thread.join(10)
+
+    assert sorted(answers) == [("came before it", 1), ("first", 1)]
+    assert database.runs == 1
+
+
+@pytest.mark.parametrize("step", [10.0, 0.5], ids=["10 s", "half a second"])
+def test_setting_the_system_clock_back_makes_earlier_reads_unusable(clock, step):
+    database = Database(blocking=False)
+    state = Coalesced(database.read, clock.time, clock.monotonic)
+    assert state() == 1
+    database.version = 2
+    clock.tick()
+
+    # Set back, the clock dates a request that comes now before the read
+    # that began earlier: after a step, moments on either side of it cannot
+    # be compared, so the state is read again.
+    clock.set_back(step)
+    assert state() == 2
+    assert database.runs == 2
+    # Reads made after the step are shared again.
+    clock.tick()
+    assert state(clock.time() - 0.002) == 2
+    assert database.runs == 2
+
+
+def test_the_clocks_read_a_moment_apart_do_not_count_as_a_step(clock):
+    database = Database(blocking=False)
+    state = Coalesced(database.read, clock.time, clock.monotonic)
+    came = clock.time()
+    clock.tick()
+    assert state(came) == 1
+    # A thread switch between reading the two clocks looks like this.
+    clock.steady += 0.003
+    assert state(came) == 1
+    assert database.runs == 1

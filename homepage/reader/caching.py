@@ -172,6 +172,25 @@ def page_origin(app: Flask, environ) -> str:
     return f"{environ['wsgi.url_scheme']}://{get_host(environ)}"
 
 
+#: Where mod_wsgi puts the moment Apache read the request's first line
+#: (httpd's ``r->request_time``, on the system clock): seconds in a float
+#: since mod_wsgi 6, microseconds in a string before.
+REQUEST_START_KEY = "mod_wsgi.request_start"
+
+
+def arrived_at(environ) -> float | None:
+    """Return when the server received the request, if the server says."""
+    stamp = environ.get(REQUEST_START_KEY)
+    if isinstance(stamp, float):
+        seconds = stamp
+    elif isinstance(stamp, str) and stamp.isdigit():
+        seconds = int(stamp) / 1e6
+    else:
+        return None
+    # Cut to the microsecond: the stamp was taken within the next one.
+    return seconds + 1e-6
+
+
 def validators_for(
     app: Flask, full_path: str, viewer: str | None, origin: str, row: tuple | None
 ) -> Validators | None:
@@ -396,8 +415,9 @@ class NotModifiedMiddleware:
 
     Most requests come from readers without a session cookie, whose pages
     depend only on the address and the site's state. For them a 304 or a
-    page already in the page cache costs one query, a hash and a dictionary
-    look-up; building Flask's request context, opening the session and
+    page already in the page cache costs at most one query (shared with the
+    requests that came before it, see core/coalesce.py), a hash and a
+    dictionary look-up; building Flask's request context, opening the session and
     running the hooks would cost several times more. Anything else goes on
     to the app, which reuses the validators computed here.
     """
@@ -446,9 +466,9 @@ class NotModifiedMiddleware:
                 WSGIRequest(environ).full_path,
                 None,
                 page_origin(self.app, environ),
-                # Shared with the threads that asked at the same time; it
-                # began after this request came, so it is no older.
-                self.app.extensions[EXTENSION_KEY]["state"](),
+                # Shared with the requests that came before it began: it
+                # sees every save acknowledged before this one was sent.
+                self.app.extensions[EXTENSION_KEY]["state"](arrived_at(environ)),
             )
         except SQLAlchemyError as error:
             # Outside Flask, an exception would reach Apache, which answers
@@ -513,6 +533,7 @@ def init_app(app: Flask) -> None:
         "shared": SharedParts(),
         # Read at a moment after the request came, and the page is rendered
         # later still: a page can be newer than its validators, never older.
+        # One read serves the requests that came before it began.
         "state": Coalesced(lambda: content.read_state(get_engine(app), utcnow())),
     }
     app.request_class = ReaderRequest
