@@ -18,8 +18,10 @@ pages on it after SQLite's, and prints both side by side::
     .venv/bin/python bench/run.py --database postgresql [--page-cache-off]
 
 On a shared machine, ``--rounds 3`` measures every page three times, the
-servers in turn (all of them are up at once), and prints each page's median
-round beside the median hello world.
+servers in turn (all of them are up at once, and each page is measured on
+SQLite and PostgreSQL one right after the other), and prints each page's
+median round beside the median hello world; PG/SQLite is then the median of
+the rounds' ratios, with their range.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -220,6 +223,8 @@ class BlogRun:
     authors: Authors
     tracebacks: list
     memory: list[int]
+    #: Every round of each page, in the order the pages were measured.
+    rounds: dict[str, list[Result]]
 
 
 @dataclass
@@ -270,10 +275,18 @@ def start_blog(url: str, slugs: list[str], data: Path, name: str, args) -> Blog:
     return Blog(blog, pages, {name: [] for name in pages})
 
 
-def measure_round(blog: Blog, args) -> None:
-    """Measure each page of ``blog`` once more."""
-    for name, (path, headers) in blog.pages.items():
-        blog.rounds[name].append(wrk(name, blog.server.url + path, args, headers))
+def measure_round(blogs: list[Blog], number: int, args) -> None:
+    """Measure each page once more, on every blog in turn.
+
+    The blogs take each page one after the other, so a slower moment of a
+    shared machine falls on both sides of a comparison; which goes first
+    alternates from one round to the next.
+    """
+    order = blogs if number % 2 == 0 else blogs[::-1]
+    for name in blogs[0].pages:
+        for blog in order:
+            path, headers = blog.pages[name]
+            blog.rounds[name].append(wrk(name, blog.server.url + path, args, headers))
 
 
 def finish_blog(blog: Blog, args) -> BlogRun:
@@ -287,7 +300,7 @@ def finish_blog(blog: Blog, args) -> BlogRun:
         memory = [resident_kib(pid) for pid in blog.server.daemon_pids()]
     finally:
         blog.server.stop()
-    return BlogRun([*results, mixed], authors, tracebacks, memory)
+    return BlogRun([*results, mixed], authors, tracebacks, memory, blog.rounds)
 
 
 def median(rounds: list[Result]) -> Result:
@@ -323,20 +336,39 @@ def report(run: BlogRun, ceiling: Result, args) -> None:
         print(f"{len(run.tracebacks)} Python tracebacks in the error log")
 
 
+def paired_ratios(sqlite: BlogRun, other: BlogRun, name: str) -> list[float]:
+    """Return each round's PostgreSQL / SQLite ratio for the page ``name``."""
+    return sorted(
+        pg.requests_per_second / lite.requests_per_second
+        for lite, pg in zip(sqlite.rounds[name], other.rounds[name], strict=True)
+    )
+
+
 def compare(sqlite: BlogRun, other: BlogRun, ceiling: Result, args) -> None:
-    """Print each page's figures on SQLite and PostgreSQL side by side."""
+    """Print each page's figures on SQLite and PostgreSQL side by side.
+
+    PG/SQLite is the median of the rounds' ratios, each between the two
+    runs of a page made one after the other, with their lowest and highest.
+    """
     top = ceiling.requests_per_second
     print(
         f"{'page':<28} {'SQLite req/s':>12} {'ratio':>6} {'p99 ms':>7}"
         f" {'PostgreSQL req/s':>16} {'ratio':>6} {'p99 ms':>7} {'PG/SQLite':>9}"
+        f" {'rounds':>11}"
     )
     print(f"{ceiling.name:<28} {top:12.0f}")
     for lite, pg in zip(sqlite.results, other.results, strict=True):
+        if lite.name in sqlite.rounds:
+            ratios = paired_ratios(sqlite, other, lite.name)
+            ratio = statistics.median(ratios)
+            spread = f"{ratios[0]:.2f}-{ratios[-1]:.2f}"
+        else:  # the mixed run, once per blog
+            ratio, spread = pg.requests_per_second / lite.requests_per_second, ""
         print(
             f"{lite.name:<28} {lite.requests_per_second:12.0f}"
             f" {lite.requests_per_second / top:5.2f}x {lite.p99:7.2f}"
             f" {pg.requests_per_second:16.0f} {pg.requests_per_second / top:5.2f}x"
-            f" {pg.p99:7.2f} {pg.requests_per_second / lite.requests_per_second:8.2f}x"
+            f" {pg.p99:7.2f} {ratio:8.2f}x {spread:>11}"
         )
     for name, run in (("SQLite", sqlite), ("PostgreSQL", other)):
         print(
@@ -425,13 +457,13 @@ def main() -> int:
                 fill_url(url, args.posts, spread=args.spread)
                 blogs.append(start_blog(url, slugs, data, "blog-pg", args))
                 stack.callback(blogs[1].server.stop)
-            # Every server is up at once and each round measures them all in
-            # turn, so a slower minute of a shared machine costs each its share.
+            # Every server is up at once and each round measures each page on
+            # them all in turn, so a slower minute of a shared machine costs
+            # each its share.
             ceilings = []
-            for _ in range(args.rounds):
+            for number in range(args.rounds):
                 ceilings.append(wrk("hello world (ceiling)", hello.url + "/", args))
-                for blog in blogs:
-                    measure_round(blog, args)
+                measure_round(blogs, number, args)
             ceiling = median(ceilings)
             runs = [finish_blog(blog, args) for blog in blogs]
     finally:
