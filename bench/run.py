@@ -337,7 +337,7 @@ def report(run: BlogRun, ceiling: Result, args) -> None:
 
 
 def paired_ratios(sqlite: BlogRun, other: BlogRun, name: str) -> list[float]:
-    """Return each round's PostgreSQL / SQLite ratio for the page ``name``."""
+    """Return each round's PostgreSQL / SQLite ratio for the page ``name``, sorted."""
     return sorted(
         pg.requests_per_second / lite.requests_per_second
         for lite, pg in zip(sqlite.rounds[name], other.rounds[name], strict=True)

@@ -417,9 +417,9 @@ class NotModifiedMiddleware:
     depend only on the address and the site's state. For them a 304 or a
     page already in the page cache costs at most one query (shared with the
     requests that came before it, see core/coalesce.py), a hash and a
-    dictionary look-up; building Flask's request context, opening the session and
-    running the hooks would cost several times more. Anything else goes on
-    to the app, which reuses the validators computed here.
+    dictionary look-up; building Flask's request context, opening the
+    session and running the hooks would cost several times more. Anything
+    else goes on to the app, which reuses the validators computed here.
     """
 
     #: Files, which are never reader pages, so no query is spent on them.
